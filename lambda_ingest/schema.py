@@ -1,0 +1,71 @@
+"""The four tables of the lake: the one definition every writer, DDL and query engine derives from.
+
+Money is decimal, never float. Timestamps are UTC at millisecond precision, because Athena
+reads Parquet timestamps in milliseconds and mis-reads nanoseconds.
+"""
+
+import pyarrow as pa
+
+MONEY_UNIT = pa.decimal128(10, 2)
+MONEY_TOTAL = pa.decimal128(12, 2)
+UTC_MILLIS = pa.timestamp("ms", tz="UTC")
+
+
+def _field(name: str, type_: pa.DataType, description: str) -> pa.Field:
+    return pa.field(name, type_, nullable=False, metadata={"description": description})
+
+
+_LINEAGE = [
+    _field("source_key", pa.string(), "key of the raw log this row came from"),
+    _field("ingested_at", UTC_MILLIS, "when the row was converted from its raw log (UTC)"),
+]
+
+SUPERMARKETS = pa.schema(
+    [
+        _field("store_id", pa.string(), "store identifier, e.g. STORE0003"),
+        _field("store_name", pa.string(), "display name of the store"),
+        _field("store_location", pa.string(), "city and state of the store"),
+    ]
+)
+
+SKUS = pa.schema(
+    [
+        _field("sku_id", pa.string(), "stock keeping unit identifier, e.g. SKU07067"),
+        _field("product_name", pa.string(), "display name of the product"),
+        _field("category", pa.string(), "product category"),
+        _field("price", MONEY_UNIT, "current shelf price"),
+    ]
+)
+
+TRANSACTIONS = pa.schema(
+    [
+        _field("transaction_id", pa.string(), "globally unique transaction identifier"),
+        _field("store_id", pa.string(), "store where the sale happened"),
+        _field("transaction_datetime", UTC_MILLIS, "when the sale happened (UTC)"),
+        _field("payment_method", pa.string(), "how the basket was paid"),
+        _field("total_amount", MONEY_TOTAL, "sum of quantity x unit_price over the items"),
+        *_LINEAGE,
+    ]
+)
+
+TRANSACTION_ITEMS = pa.schema(
+    [
+        _field("transaction_id", pa.string(), "the transaction this line belongs to"),
+        _field("line_number", pa.int32(), "position of the line in its basket, from 1"),
+        _field("sku_id", pa.string(), "product sold"),
+        _field("quantity", pa.int32(), "units sold, positive"),
+        _field("unit_price", MONEY_UNIT, "price of one unit at the time of sale"),
+        *_LINEAGE,
+    ]
+)
+
+# Fact tables are Hive-partitioned by the UTC date of transaction_datetime: lake/<table>/dt=.../
+PARTITION = pa.field("dt", pa.date32(), nullable=False, metadata={"format": "yyyy-MM-dd"})
+
+TABLES: dict[str, pa.Schema] = {
+    "supermarkets": SUPERMARKETS,
+    "skus": SKUS,
+    "transactions": TRANSACTIONS,
+    "transaction_items": TRANSACTION_ITEMS,
+}
+PARTITIONED_TABLES: frozenset[str] = frozenset({"transactions", "transaction_items"})
