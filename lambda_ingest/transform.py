@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pj
 
-from lambda_ingest import schema
+from lambda_ingest import money, schema
 
 # Sanity bounds: they keep integer-cent arithmetic far from int64 overflow
 # (10_000 lines x 10_000 units x 99_999_999.99 < 2**63 cents).
@@ -417,24 +417,12 @@ def _first_bad_item_per_row(items: pa.ListArray, item_reasons: pa.Array | None) 
     return found
 
 
-def _cents(money: pa.Array) -> pa.Array:
-    """decimal(p,2) -> int64 cents, reading the decimal's unscaled integers in place."""
-    unscaled = pa.Array.from_buffers(
-        pa.decimal128(38, 0), len(money), money.buffers(), money.null_count, money.offset
-    )
-    return pc.cast(unscaled, pa.int64())
-
-
-def _money(cents: pa.Array, type_: pa.Decimal128Type) -> pa.Array:
-    """int64 cents -> decimal(p,2), the inverse of _cents, without decimal arithmetic."""
-    unscaled = pc.cast(cents, pa.decimal128(19, 0))
-    return pa.Array.from_buffers(type_, len(unscaled), unscaled.buffers(), unscaled.null_count)
-
-
 def _line_cents(flat: pa.Array) -> pa.Array:
     quantity = pc.fill_null(pc.struct_field(flat, "quantity"), 0)
     quantity = pc.if_else(pc.greater(quantity, MAX_QUANTITY), 0, quantity)  # rejected anyway
-    return pc.multiply(quantity, pc.fill_null(_cents(pc.struct_field(flat, "unit_price")), 0))
+    return pc.multiply(
+        quantity, pc.fill_null(money.to_cents(pc.struct_field(flat, "unit_price")), 0)
+    )
 
 
 def _total_cents(items: pa.ListArray) -> pa.Array:
@@ -463,7 +451,7 @@ def _rows(
             _column(log, "store_id"),
             datetimes,
             _column(log, "payment_method"),
-            _money(_total_cents(items), schema.MONEY_TOTAL),
+            money.from_cents(_total_cents(items), schema.MONEY_TOTAL),
             *lineage(len(log)),
             dt,
         ],

@@ -1,0 +1,48 @@
+"""Where things live in the lake bucket; every key is derived here and nowhere else.
+
+Output keys are a pure function of the source key, so processing a source twice
+overwrites its own objects instead of adding new ones (S3 events are at-least-once).
+"""
+
+import hashlib
+import re
+from datetime import date
+
+RAW_HISTORY = "raw/history/"
+RAW_INCOMING = "raw/incoming/"
+LAKE = "lake/"
+QUARANTINE = "quarantine/"
+AUDIT = "audit/"
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+_LOG_SUFFIXES = re.compile(r"(\.ndjson|\.jsonl|\.json|\.gz)+$")
+
+
+def source_id(source_key: str) -> str:
+    """A short, path-safe name unique to one source object: readable stem plus a key hash."""
+    stem = _LOG_SUFFIXES.sub("", source_key.rsplit("/", 1)[-1])
+    digest = hashlib.sha256(source_key.encode("utf-8")).hexdigest()[:16]
+    return f"{_UNSAFE.sub('_', stem)[:64]}-{digest}"
+
+
+def table_prefix(table: str) -> str:
+    return f"{LAKE}{table}/"
+
+
+def day_prefix(prefix: str, day: date) -> str:
+    return f"{prefix}dt={day.isoformat()}/"
+
+
+def table_key(table: str, day: date, source_key: str) -> str:
+    """The one Parquet object holding a source's rows of `table` for one UTC day."""
+    return f"{day_prefix(table_prefix(table), day)}{source_id(source_key)}.parquet"
+
+
+def quarantine_key(source_key: str) -> str:
+    """The one NDJSON object holding a source's rejected records, each with its reason."""
+    return f"{QUARANTINE}{source_id(source_key)}.ndjson"
+
+
+def reference_key(table: str) -> str:
+    """The single Parquet object of an unpartitioned reference table."""
+    return f"{table_prefix(table)}{table}.parquet"

@@ -1,0 +1,57 @@
+"""Where generated objects go: a local folder or an s3:// URL, addressed by lake key."""
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Protocol
+from urllib.parse import urlparse
+
+
+class Sink(Protocol):
+    def put(self, key: str, data: bytes) -> None: ...
+
+    def describe(self, key: str) -> str: ...
+
+
+class LocalSink:
+    """Files under a root folder; each appears whole (written aside, then renamed)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def put(self, key: str, data: bytes) -> None:
+        path = self.root / key
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path.parent, prefix=".tmp-", delete=False) as f:
+            f.write(data)
+        os.replace(f.name, path)
+
+    def describe(self, key: str) -> str:
+        return str(self.root / key)
+
+
+class S3Sink:
+    """Objects under s3://bucket/prefix; the endpoint comes from AWS_ENDPOINT_URL when set."""
+
+    def __init__(self, bucket: str, prefix: str) -> None:
+        import boto3  # only when writing to S3: keeps local runs free of the import
+
+        self.bucket, self.prefix = bucket, prefix
+        self._s3 = boto3.client("s3")
+
+    def put(self, key: str, data: bytes) -> None:
+        self._s3.put_object(Bucket=self.bucket, Key=self.prefix + key, Body=data)
+
+    def describe(self, key: str) -> str:
+        return f"s3://{self.bucket}/{self.prefix}{key}"
+
+
+def open_sink(location: str) -> Sink:
+    """A local folder path, or s3://bucket[/prefix]."""
+    if location.startswith("s3://"):
+        url = urlparse(location)
+        if not url.netloc:
+            raise ValueError(f"no bucket in {location!r}: expected s3://bucket[/prefix]")
+        prefix = url.path.lstrip("/")
+        return S3Sink(url.netloc, prefix + "/" if prefix and not prefix.endswith("/") else prefix)
+    return LocalSink(Path(location))

@@ -1,0 +1,154 @@
+"""The `supermarket` command. Subcommands import their modules lazily, so `convert` starts fast."""
+
+import argparse
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+DEFAULT_DATA = "demo-data"
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _count(text: str) -> int:
+    value = int(text.replace("_", ""))
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must not be negative, got {value}")
+    return value
+
+
+def _day(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a date like 2026-01-31, got {text!r}") from None
+
+
+def _add_reference_options(parser: argparse.ArgumentParser) -> None:
+    from simulator.reference import DEFAULT_SKUS, DEFAULT_STORES
+
+    parser.add_argument("--out", default=DEFAULT_DATA, help="folder or s3://bucket[/prefix]")
+    parser.add_argument("--seed", type=int, default=0, help="same seed, same data (default 0)")
+    parser.add_argument("--stores", type=_positive, default=DEFAULT_STORES)
+    parser.add_argument("--skus", type=_positive, default=DEFAULT_SKUS)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="supermarket", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    generate = commands.add_parser("generate", help="generate reference data or history logs")
+    kinds = generate.add_subparsers(dest="kind", required=True)
+    reference = kinds.add_parser("reference", help="stores and SKUs as Parquet under lake/")
+    _add_reference_options(reference)
+    history = kinds.add_parser("history", help="historical NDJSON logs under raw/history/")
+    _add_reference_options(history)
+    from simulator.history import DEFAULT_DAYS, DEFAULT_FILE_TRANSACTIONS, DEFAULT_TRANSACTIONS
+
+    history.add_argument("--transactions", type=_count, default=DEFAULT_TRANSACTIONS)
+    history.add_argument("--start", type=_day, help=f"first day (default: {DEFAULT_DAYS} back)")
+    history.add_argument("--end", type=_day, help="last day, inclusive (default: yesterday, UTC)")
+    history.add_argument(
+        "--file-transactions",
+        type=_positive,
+        default=DEFAULT_FILE_TRANSACTIONS,
+        help="most transactions in one log file",
+    )
+    history.add_argument("--gzip", action="store_true", help="write .ndjson.gz")
+    history.add_argument("--workers", type=_positive, default=1, help="parallel processes")
+
+    convert = commands.add_parser("convert", help="convert local JSON logs to the lake's Parquet")
+    convert.add_argument("sources", nargs="+", type=Path, help="log files or folders of them")
+    convert.add_argument("--out", type=Path, required=True, help="output folder")
+    return parser
+
+
+def _generate_reference(args: argparse.Namespace) -> None:
+    from lambda_ingest import layout
+    from lambda_ingest.day_files import parquet_bytes
+    from simulator.reference import generate_skus, generate_supermarkets
+    from simulator.sink import open_sink
+
+    sink = open_sink(args.out)
+    for name, table in (
+        ("supermarkets", generate_supermarkets(args.stores, args.seed)),
+        ("skus", generate_skus(args.skus, args.seed)),
+    ):
+        key = layout.reference_key(name)
+        sink.put(key, parquet_bytes(table))
+        print(f"wrote {table.num_rows:,} {name} to {sink.describe(key)}")
+
+
+def _generate_history(args: argparse.Namespace) -> None:
+    from tqdm import tqdm
+
+    from simulator.history import HistoryOptions, generate_history, plan_files
+
+    options = HistoryOptions(
+        location=args.out,
+        transactions=args.transactions,
+        start=args.start,
+        end=args.end,
+        seed=args.seed,
+        stores=args.stores,
+        skus=args.skus,
+        file_transactions=args.file_transactions,
+        compress=args.gzip,
+        workers=args.workers,
+    )
+    start, end = options.days()
+    files = written = 0
+    with tqdm(total=options.transactions, unit=" txn", unit_scale=True, disable=None) as bar:
+        for file, size in generate_history(options):
+            files, written = files + 1, written + size
+            bar.update(file.transactions)
+    planned = len(plan_files(options))
+    assert files == planned, f"wrote {files} of {planned} files"
+    print(
+        f"wrote {options.transactions:,} transactions from {start} to {end} "
+        f"in {files:,} files ({written / 1e6:,.1f} MB) under {args.out}"
+    )
+
+
+def _convert(args: argparse.Namespace) -> None:
+    from supermarket_cli.convert import convert, find_sources
+
+    began = time.perf_counter()
+    sources = find_sources(args.sources)
+    if not sources:
+        raise FileNotFoundError(f"no log files found in {' '.join(map(str, args.sources))}")
+    s = convert(sources, args.out)
+    print(
+        f"read {s.records_read:,} records from {s.files:,} files; "
+        f"wrote {s.transactions:,} transactions and {s.transaction_items:,} items "
+        f"in {s.parquet_files:,} Parquet files; "
+        f"quarantined {s.quarantined:,} ({s.files_rejected:,} files rejected whole) "
+        f"in {time.perf_counter() - began:.2f}s"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    handler = {
+        ("generate", "reference"): _generate_reference,
+        ("generate", "history"): _generate_history,
+        ("convert", None): _convert,
+    }[(args.command, getattr(args, "kind", None))]
+    try:
+        handler(args)
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"supermarket {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
