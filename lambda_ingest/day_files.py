@@ -11,11 +11,17 @@ import pyarrow.parquet as pq
 from lambda_ingest import schema
 from lambda_ingest.transform import TransformResult
 
-# Athena reads millisecond timestamps; refuse to silently truncate finer ones.
+# Athena reads millisecond timestamps; refuse to silently truncate finer ones. Without the
+# Arrow schema in the footer, every reader (pyarrow too) sees the lake's plain types, not the
+# in-memory dictionary encoding of the lineage columns.
+# zstd level 1 writes as fast as snappy and makes files 1.6-2.6x smaller: less to store in S3
+# and fewer bytes for Athena to scan (and bill).
 PARQUET_OPTIONS: dict[str, Any] = {
-    "compression": "snappy",
+    "compression": "zstd",
+    "compression_level": 1,
     "coerce_timestamps": "ms",
     "allow_truncated_timestamps": False,
+    "store_schema": False,
 }
 
 
@@ -48,14 +54,22 @@ def split_by_day(result: TransformResult) -> list[DayRows]:
 
 
 def _grouped(table: pa.Table) -> dict[date, pa.Table]:
-    # Stable sort keeps each basket's lines in order; dates sort by counting, which is cheap.
-    ordered = table.take(pc.sort_indices(table[schema.PARTITION.name]))
+    dt = table[schema.PARTITION.name]
+    # A log is written in till order, so days are usually contiguous already: slice, no copy.
+    # Otherwise a stable sort keeps each basket's lines in order.
+    ordered = table if _ascending(dt) else table.take(pc.sort_indices(dt))
     counts = pc.value_counts(ordered[schema.PARTITION.name]).to_pylist()
     groups, offset = {}, 0
     for entry in counts:  # value_counts keeps first-seen order, i.e. ascending here
         groups[entry["values"]] = ordered.slice(offset, entry["counts"])
         offset += entry["counts"]
     return groups
+
+
+def _ascending(values: pa.ChunkedArray) -> bool:
+    values = values.combine_chunks()
+    later = pc.greater_equal(values.slice(1), values.slice(0, len(values) - 1))
+    return pc.all(later).as_py() is not False
 
 
 def _without_dt(table: pa.Table) -> pa.Table:

@@ -7,16 +7,16 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 
-def to_cents(money: pa.Array | pa.ChunkedArray) -> pa.Array:
-    """decimal(p,2) -> int64 cents, without decimal arithmetic."""
+def to_cents(money: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
+    """decimal(p,2) -> int64 cents, without decimal arithmetic; chunk by chunk, never copied."""
     if isinstance(money, pa.ChunkedArray):
-        money = money.combine_chunks()
+        return pa.chunked_array([to_cents(chunk) for chunk in money.chunks], pa.int64())
     if money.type.scale != 2:
         raise TypeError(f"expected a decimal with scale 2, got {money.type}")
     unscaled = pa.Array.from_buffers(
         pa.decimal128(38, 0), len(money), money.buffers(), money.null_count, money.offset
     )
-    return pc.cast(unscaled, pa.int64())
+    return pc.cast(unscaled, pa.int64())  # checked: a value past int64 raises, never wraps
 
 
 def from_cents(cents: pa.Array, type_: pa.Decimal128Type) -> pa.Array:

@@ -6,14 +6,14 @@ whose fast parse fails is split, by bisection, to isolate the lines that break i
 """
 
 import gzip
-import io
 import json
+import struct
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -29,7 +29,8 @@ MAX_TOTAL_CENTS = 10**12 - 1  # decimal(12,2)
 RAW_TEXT_LIMIT = 64 * 1024  # longest raw line kept in a reject
 
 _GZIP_MAGIC = b"\x1f\x8b"
-_BLOCK_SIZE = 4 << 20  # bytes per parse block; larger than any line within MAX_ITEMS
+_JSON_WHITESPACE = b" \t\r\n"
+_BLOCK_SIZE = 1 << 20  # bytes per parse block: larger than any line within MAX_ITEMS
 _NS_UTC = pa.timestamp("ns", tz="UTC")
 
 
@@ -40,7 +41,7 @@ def _log_type(table: pa.Schema, name: str) -> pa.DataType:
 _ITEM = pa.struct(
     [
         ("sku_id", _log_type(schema.TRANSACTION_ITEMS, "sku_id")),
-        ("quantity", pa.int64()),  # wider than the table's int32, to report huge values
+        ("quantity", _log_type(schema.TRANSACTION_ITEMS, "quantity")),
         ("unit_price", _log_type(schema.TRANSACTION_ITEMS, "unit_price")),
     ]
 )
@@ -57,8 +58,21 @@ LOG_SCHEMA = pa.schema(
 )
 _PARSE_OPTIONS = pj.ParseOptions(explicit_schema=LOG_SCHEMA, unexpected_field_behavior="ignore")
 
-TRANSACTIONS_WITH_DT = schema.TRANSACTIONS.append(schema.PARTITION)
-TRANSACTION_ITEMS_WITH_DT = schema.TRANSACTION_ITEMS.append(schema.PARTITION)
+
+def _in_memory(table: pa.Schema) -> pa.Schema:
+    """A table's schema plus dt, with the per-file constant lineage columns dictionary-encoded.
+
+    Parquet stores them as plain strings and timestamps (see day_files), the lake's types.
+    """
+    for name in ("source_key", "ingested_at"):
+        field_ = table.field(name)
+        encoded = field_.with_type(pa.dictionary(pa.int32(), field_.type))
+        table = table.set(table.get_field_index(name), encoded)
+    return table.append(schema.PARTITION)
+
+
+TRANSACTIONS_WITH_DT = _in_memory(schema.TRANSACTIONS)
+TRANSACTION_ITEMS_WITH_DT = _in_memory(schema.TRANSACTION_ITEMS)
 
 
 @dataclass(frozen=True)
@@ -97,52 +111,74 @@ class _FileRejected(Exception):
     """The file cannot be read as a whole; none of it may be loaded."""
 
 
-def transform(data: bytes, source_key: str, ingested_at: datetime | None = None) -> TransformResult:
-    """Converts one raw log into `transactions` and `transaction_items` rows plus rejects."""
+def transform(
+    data: bytes | pa.Buffer, source_key: str, ingested_at: datetime | None = None
+) -> TransformResult:
+    """Converts one raw log into `transactions` and `transaction_items` rows plus rejects.
+
+    data may be a pyarrow Buffer (e.g. a memory-mapped file), which is never copied.
+    """
     ingested = ingested_at or datetime.now(UTC)
     try:
         text = _decoded(data)
     except _FileRejected as exc:
         return _empty(rejects=[Reject(reason=str(exc))])
-    if not text.strip():
+    if _blank(text):
         return _empty()
 
     try:
-        log = pj.read_json(io.BytesIO(text), _READ_OPTIONS, _PARSE_OPTIONS)
+        log = pj.read_json(pa.BufferReader(text), _READ_OPTIONS, _PARSE_OPTIONS)
         lines: _Lines = _Lines(text, None)
         rejects: list[Reject] = []
     except pa.ArrowInvalid:
         log, lines, rejects = _read_line_by_line(text)
 
     datetimes = _parse_datetimes(log["transaction_datetime"])
-    valid, row_rejects = _validate(log, datetimes)
+    flat = pc.list_flatten(log["items"])
+    totals = _total_cents(log["items"], flat)
+    valid, row_rejects = _validate(log, flat, datetimes, totals)
     rejects += [lines.reject(log, row, reason) for row, reason in row_rejects]
     rejects.sort(key=lambda r: r.line_number or 0)
     records_read = lines.count if lines.count is not None else log.num_rows
     if valid is not None:
-        log, datetimes = log.filter(valid), datetimes.filter(valid)
-    transactions, items = _rows(log, datetimes, source_key, ingested)
+        log, datetimes, totals = log.filter(valid), datetimes.filter(valid), totals.filter(valid)
+        flat = pc.list_flatten(log["items"])
+    transactions, items = _rows(log, flat, datetimes, totals, source_key, ingested)
     return TransformResult(transactions, items, rejects, records_read)
 
 
 _READ_OPTIONS = pj.ReadOptions(block_size=_BLOCK_SIZE)
 
 
-def _decoded(data: bytes) -> bytes:
+def _decoded(data: bytes | pa.Buffer) -> pa.Buffer:
     """Gunzips if needed and proves the text is UTF-8, or rejects the file whole."""
-    if data[:2] == _GZIP_MAGIC:
+    buffer = data if isinstance(data, pa.Buffer) else pa.py_buffer(data)
+    if buffer[:2].to_pybytes() == _GZIP_MAGIC:
         try:
-            data = gzip.decompress(data)
+            buffer = pa.py_buffer(gzip.decompress(memoryview(buffer)))
         except (EOFError, OSError, zlib.error) as exc:
             raise _FileRejected(f"gzip stream is corrupt or truncated: {exc}") from exc
-    if not data.isascii():
+    # One large_binary value over the whole buffer: casting it to text validates the UTF-8
+    # with Arrow's vectorised checker, without copying or decoding.
+    offsets = pa.py_buffer(struct.pack("<qq", 0, buffer.size))
+    whole = pa.Array.from_buffers(pa.large_binary(), 1, [None, offsets, buffer])
+    try:
+        whole.cast(pa.large_string())
+    except pa.ArrowInvalid:
         try:
-            data.decode("utf-8")
+            bytes(buffer).decode("utf-8")
         except UnicodeDecodeError as exc:
-            raise _FileRejected(
-                f"file is not UTF-8 text: invalid byte at offset {exc.start}"
-            ) from exc
-    return data
+            where = f"invalid byte at offset {exc.start}"
+            raise _FileRejected(f"file is not UTF-8 text: {where}") from exc
+        raise  # Arrow refused text that Python accepts: a bug worth surfacing
+    return buffer
+
+
+def _blank(text: pa.Buffer) -> bool:
+    """Nothing but JSON whitespace; a file with content answers from its first 64 KB."""
+    if text[: 1 << 16].to_pybytes().strip(_JSON_WHITESPACE):
+        return False
+    return not text.to_pybytes().strip(_JSON_WHITESPACE)
 
 
 def _empty(rejects: list[Reject] | None = None) -> TransformResult:
@@ -157,7 +193,7 @@ def _empty(rejects: list[Reject] | None = None) -> TransformResult:
 class _Lines:
     """Maps parsed rows back to source lines; splits the text only when a reject needs it."""
 
-    def __init__(self, text: bytes, numbered: list[tuple[int, bytes]] | None) -> None:
+    def __init__(self, text: pa.Buffer, numbered: list[tuple[int, bytes]] | None) -> None:
         self._text = text
         self._numbered = numbered  # (line number, line) of each parsed row, in row order
         self.count: int | None = None
@@ -177,9 +213,10 @@ class _Lines:
         )
 
 
-def _non_blank_lines(text: bytes) -> list[tuple[int, bytes]]:
+def _non_blank_lines(text: pa.Buffer) -> list[tuple[int, bytes]]:
     # JSON whitespace only: the same lines pyarrow's reader skips.
-    return [(n, line) for n, line in enumerate(text.split(b"\n"), 1) if line.strip(b" \t\r")]
+    lines = text.to_pybytes().split(b"\n")
+    return [(n, line) for n, line in enumerate(lines, 1) if line.strip(_JSON_WHITESPACE)]
 
 
 def _raw(line: bytes) -> str:
@@ -209,13 +246,13 @@ def _bisect(count: int, attempt: Callable[[int, int], T]) -> list[tuple[int, T |
     return pieces
 
 
-def _read_line_by_line(text: bytes) -> tuple[pa.Table, _Lines, list[Reject]]:
+def _read_line_by_line(text: pa.Buffer) -> tuple[pa.Table, _Lines, list[Reject]]:
     """Slow path: parses halves of the file until each bad line stands alone and is rejected."""
     numbered = _non_blank_lines(text)
 
     def parse(start: int, stop: int) -> pa.Table:
         chunk = b"\n".join(line for _, line in numbered[start:stop])
-        return pj.read_json(io.BytesIO(chunk), _READ_OPTIONS, _PARSE_OPTIONS)
+        return pj.read_json(pa.BufferReader(chunk), _READ_OPTIONS, _PARSE_OPTIONS)
 
     tables, kept, rejects = [], [], []
     for start, outcome in _bisect(len(numbered), parse):
@@ -271,8 +308,9 @@ def _type_problem(value: object, type_: pa.DataType, path: str) -> str | None:
     if pa.types.is_string(type_):
         ok, wanted = isinstance(value, str), "a string"
     elif pa.types.is_integer(type_):
-        ok = isinstance(value, int) and not isinstance(value, bool) and -(2**63) <= value < 2**63
-        wanted = "an integer"
+        bound = 2 ** (type_.bit_width - 1)
+        ok = isinstance(value, int) and not isinstance(value, bool) and -bound <= value < bound
+        wanted = f"an integer of at most {type_.bit_width} bits"
     elif pa.types.is_decimal(type_):
         ok, wanted = _fits_decimal(value, type_), f"a number with at most {type_.scale} decimals"
         wanted += f" and {type_.precision - type_.scale} integer digits"
@@ -314,97 +352,138 @@ def _parse_datetimes(strings: pa.ChunkedArray) -> pa.Array:
         parsed = pa.concat_arrays(
             [pa.nulls(1, _NS_UTC) if isinstance(p, pa.ArrowInvalid) else p for _, p in pieces]
         )
-    return pc.cast(pc.floor_temporal(parsed, unit="millisecond"), schema.UTC_MILLIS)
+    try:
+        return pc.cast(parsed, schema.UTC_MILLIS)  # exact unless finer than milliseconds
+    except pa.ArrowInvalid:
+        return pc.cast(pc.floor_temporal(parsed, unit="millisecond"), schema.UTC_MILLIS)
 
 
-def _missing(strings: pa.Array) -> pa.Array:
-    return pc.or_kleene(pc.is_null(strings), pc.equal(pc.utf8_length(strings), 0))
+Column = pa.Array | pa.ChunkedArray
 
 
-def _first_reasons(rules: list[tuple[pa.Array, str]]) -> pa.Array | None:
-    """Per row, the reason of the first rule whose mask is true; None when no row fails."""
-    masks = [pc.fill_null(mask, False) for mask, _ in rules]
-    if not any(pc.any(mask).as_py() for mask in masks):
+class _Check(NamedTuple):
+    """A rejection test: a cheap aggregate that says whether any row can fail, and the mask."""
+
+    could_fail: Callable[[Column], bool]
+    mask: Callable[[Column], Column]
+
+
+def _extreme(values: Column, which: str) -> Any:
+    return pc.min_max(values)[which].as_py()
+
+
+_NULL = _Check(lambda a: a.null_count > 0, pc.is_null)
+_MISSING = _Check(
+    lambda a: a.null_count > 0 or pc.any(pc.equal(a, "")).as_py() is True,
+    lambda a: pc.or_kleene(pc.is_null(a), pc.equal(a, "")),
+)
+
+
+def _below(limit: int) -> _Check:
+    return _Check(
+        lambda a: (_extreme(a, "min") or limit) < limit,
+        lambda a: pc.less(a, pa.scalar(limit, a.type) if pa.types.is_decimal(a.type) else limit),
+    )
+
+
+def _above(limit: int) -> _Check:
+    return _Check(lambda a: (_extreme(a, "max") or limit) > limit, lambda a: pc.greater(a, limit))
+
+
+def _first_reasons(rules: list[tuple[str, Column, _Check]]) -> pa.Array | None:
+    """Per row, the reason of the first failing rule (null if none); None when no row fails.
+
+    Clean data costs one aggregate per rule; masks are built only for rules that can fail.
+    """
+    failing = [
+        (reason, check.mask(values)) for reason, values, check in rules if check.could_fail(values)
+    ]
+    if not failing:
         return None
+    masks = [_array(pc.fill_null(mask, False)) for _, mask in failing]
     conditions = pc.make_struct(*masks, field_names=[str(i) for i in range(len(masks))])
-    return pc.case_when(conditions, *[pa.scalar(reason) for _, reason in rules])
+    return pc.case_when(conditions, *[pa.scalar(reason) for reason, _ in failing])
 
 
-def _validate(log: pa.Table, datetimes: pa.Array) -> tuple[pa.Array | None, list[tuple[int, str]]]:
+def _array(values: Column) -> pa.Array:
+    return values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
+
+
+_SEE_ITEM = ""  # placeholder reason: replaced by the first bad item's own reason
+
+
+def _validate(
+    log: pa.Table, flat: Column, datetimes: pa.Array, totals: pa.Array
+) -> tuple[pa.Array | None, list[tuple[int, str]]]:
     """Applies the rejection rules; returns the keep-mask (None: keep all) and (row, reason)s."""
-    items = _column(log, "items")
+    items = log["items"]
     lengths = pc.list_value_length(items)
-    item_reasons = _first_reasons(_item_rules(pc.list_flatten(items)))
-    totals = _total_cents(items)
+    item_reasons = _first_reasons(
+        [
+            ("is not an object", flat, _NULL),
+            ("sku_id is missing or empty", pc.struct_field(flat, "sku_id"), _MISSING),
+            ("quantity is missing", pc.struct_field(flat, "quantity"), _NULL),
+            ("quantity must be positive", pc.struct_field(flat, "quantity"), _below(1)),
+            (
+                f"quantity must be at most {MAX_QUANTITY}",
+                pc.struct_field(flat, "quantity"),
+                _above(MAX_QUANTITY),
+            ),
+            ("unit_price is missing", pc.struct_field(flat, "unit_price"), _NULL),
+            ("unit_price must not be negative", pc.struct_field(flat, "unit_price"), _below(0)),
+        ]
+    )
+    bad_items = (
+        pa.nulls(len(totals), pa.int64())
+        if item_reasons is None
+        else _per_basket_sum(items, pc.cast(pc.is_valid(item_reasons), pa.int64()))
+    )
     reasons = _first_reasons(
         [
-            (_missing(_column(log, "transaction_id")), "transaction_id is missing or empty"),
-            (_missing(_column(log, "store_id")), "store_id is missing or empty"),
-            (pc.is_null(_column(log, "transaction_datetime")), "transaction_datetime is missing"),
+            ("transaction_id is missing or empty", log["transaction_id"], _MISSING),
+            ("store_id is missing or empty", log["store_id"], _MISSING),
+            ("transaction_datetime is missing", log["transaction_datetime"], _NULL),
             (
-                pc.is_null(datetimes),
                 "transaction_datetime is not an ISO-8601 timestamp with Z or an offset",
+                datetimes,
+                _NULL,
             ),
-            (_missing(_column(log, "payment_method")), "payment_method is missing or empty"),
-            (pc.is_null(items), "items is missing"),
-            (pc.equal(lengths, 0), "items is empty"),
-            (pc.greater(lengths, MAX_ITEMS), f"items has more than {MAX_ITEMS} lines"),
-            (_has_bad_item(items, item_reasons), ""),  # reason filled from the item below
-            (pc.greater(totals, MAX_TOTAL_CENTS), "total_amount exceeds decimal(12,2)"),
+            ("payment_method is missing or empty", log["payment_method"], _MISSING),
+            ("items is missing", items, _NULL),
+            ("items is empty", lengths, _below(1)),
+            (f"items has more than {MAX_ITEMS} lines", lengths, _above(MAX_ITEMS)),
+            (_SEE_ITEM, bad_items, _above(0)),
+            ("total_amount exceeds decimal(12,2)", totals, _above(MAX_TOTAL_CENTS)),
         ]
     )
     if reasons is None:
         return None, []
     bad_item = _first_bad_item_per_row(items, item_reasons)
-    rejected = pc.indices_nonzero(pc.is_valid(reasons)).to_pylist()
+    rejected = pc.indices_nonzero(pc.is_valid(reasons))
     row_reasons = reasons.take(rejected).to_pylist()
     return pc.is_null(reasons), [
-        (row, reason or bad_item[row]) for row, reason in zip(rejected, row_reasons, strict=True)
+        (row, reason or bad_item[row])
+        for row, reason in zip(rejected.to_pylist(), row_reasons, strict=True)
     ]
 
 
-def _item_rules(flat: pa.Array) -> list[tuple[pa.Array, str]]:
-    quantity = pc.struct_field(flat, "quantity")
-    price = pc.struct_field(flat, "unit_price")
-    return [
-        (pc.is_null(flat), "is not an object"),
-        (_missing(pc.struct_field(flat, "sku_id")), "sku_id is missing or empty"),
-        (pc.is_null(quantity), "quantity is missing"),
-        (pc.less_equal(quantity, 0), "quantity must be positive"),
-        (pc.greater(quantity, MAX_QUANTITY), f"quantity must be at most {MAX_QUANTITY}"),
-        (pc.is_null(price), "unit_price is missing"),
-        (pc.less(price, pa.scalar(0, price.type)), "unit_price must not be negative"),
-    ]
-
-
-def _basket_bounds(items: pa.ListArray) -> tuple[pa.Array, pa.Array]:
+def _basket_bounds(items: Column) -> tuple[pa.Array, pa.Array]:
     """Start and end of each basket in the flattened items (as list_flatten lays them out)."""
-    lengths = pc.cast(pc.fill_null(pc.list_value_length(items), 0), pa.int64())
+    lengths = pc.cast(_array(pc.fill_null(pc.list_value_length(items), 0)), pa.int64())
     ends = pc.cumulative_sum(lengths)
     return pc.subtract(ends, lengths), ends
 
 
-def _per_basket_sum(items: pa.ListArray, per_item: pa.Array) -> pa.Array:
+def _per_basket_sum(items: Column, per_item: Column) -> pa.Array:
     """Sums an int64 value over each basket's items, by differences of one running sum."""
     starts, ends = _basket_bounds(items)
-    running = pc.cumulative_sum(pa.concat_arrays([pa.array([0], pa.int64()), per_item]))
+    chunks = per_item.chunks if isinstance(per_item, pa.ChunkedArray) else [per_item]
+    running = pc.cumulative_sum(pa.chunked_array([pa.array([0], pa.int64()), *chunks]))
     # Wrap-around in the running sum cancels in the difference: each basket stays exact.
-    return pc.subtract(running.take(ends), running.take(starts))
+    return _array(pc.subtract(running.take(ends), running.take(starts)))
 
 
-def _ordinals(count: int) -> pa.Array:
-    """0, 1, ..., count - 1 as int64, without a Python loop."""
-    return pc.subtract(pc.cumulative_sum(pa.repeat(pa.scalar(1, pa.int64()), count)), 1)
-
-
-def _has_bad_item(items: pa.ListArray, item_reasons: pa.Array | None) -> pa.Array:
-    if item_reasons is None:
-        return pa.repeat(pa.scalar(False), len(items))
-    bad = pc.cast(pc.is_valid(item_reasons), pa.int64())
-    return pc.greater(_per_basket_sum(items, bad), 0)
-
-
-def _first_bad_item_per_row(items: pa.ListArray, item_reasons: pa.Array | None) -> dict[int, str]:
+def _first_bad_item_per_row(items: Column, item_reasons: pa.Array | None) -> dict[int, str]:
     if item_reasons is None:
         return {}
     bad_items = pc.indices_nonzero(pc.is_valid(item_reasons))
@@ -417,54 +496,61 @@ def _first_bad_item_per_row(items: pa.ListArray, item_reasons: pa.Array | None) 
     return found
 
 
-def _line_cents(flat: pa.Array) -> pa.Array:
-    quantity = pc.fill_null(pc.struct_field(flat, "quantity"), 0)
-    quantity = pc.if_else(pc.greater(quantity, MAX_QUANTITY), 0, quantity)  # rejected anyway
-    return pc.multiply(
-        quantity, pc.fill_null(money.to_cents(pc.struct_field(flat, "unit_price")), 0)
-    )
+def _total_cents(items: Column, flat: Column) -> pa.Array:
+    """Per basket, the sum of quantity x unit_price in cents (missing or absurd lines count 0)."""
+    quantity = pc.cast(pc.fill_null(pc.struct_field(flat, "quantity"), 0), pa.int64())
+    if _above(MAX_QUANTITY).could_fail(quantity):  # rejected anyway; keeps int64 from overflow
+        quantity = pc.if_else(pc.greater(quantity, MAX_QUANTITY), 0, quantity)
+    price = pc.fill_null(money.to_cents(pc.struct_field(flat, "unit_price")), 0)
+    return _per_basket_sum(items, pc.multiply(quantity, price))
 
 
-def _total_cents(items: pa.ListArray) -> pa.Array:
-    return _per_basket_sum(items, _line_cents(pc.list_flatten(items)))
+def _constant(value: pa.Scalar, count: int) -> pa.DictionaryArray:
+    """One value repeated: a dictionary of one entry, so 3M rows cost 12 MB of zeros, not copies."""
+    indices = pa.repeat(pa.scalar(0, pa.int32()), count)
+    return pa.DictionaryArray.from_arrays(indices, pa.array([value.as_py()], value.type))
 
 
 def _rows(
-    log: pa.Table, datetimes: pa.Array, source_key: str, ingested_at: datetime
+    log: pa.Table,
+    flat: Column,
+    datetimes: pa.Array,
+    totals: pa.Array,
+    source_key: str,
+    ingested_at: datetime,
 ) -> tuple[pa.Table, pa.Table]:
-    items = _column(log, "items")
-    flat = pc.list_flatten(items)
+    items = log["items"]
     parents = pc.list_parent_indices(items)
     dt = pc.cast(datetimes, pa.date32())
-    transaction_id = _column(log, "transaction_id")
+    transaction_id = _array(log["transaction_id"])
     ingested = pa.scalar(ingested_at.replace(microsecond=ingested_at.microsecond // 1000 * 1000))
 
     def lineage(count: int) -> list[pa.Array]:
         return [
-            pa.repeat(pa.scalar(source_key), count),
-            pa.repeat(pc.cast(ingested, schema.UTC_MILLIS), count),
+            _constant(pa.scalar(source_key), count),
+            _constant(pc.cast(ingested, schema.UTC_MILLIS), count),
         ]
 
     transactions = pa.Table.from_arrays(
         [
             transaction_id,
-            _column(log, "store_id"),
+            log["store_id"],
             datetimes,
-            _column(log, "payment_method"),
-            money.from_cents(_total_cents(items), schema.MONEY_TOTAL),
+            log["payment_method"],
+            money.from_cents(totals, schema.MONEY_TOTAL),
             *lineage(len(log)),
             dt,
         ],
         schema=TRANSACTIONS_WITH_DT,
     )
     basket_start = _basket_bounds(items)[0].take(parents)
-    line_number = pc.add(pc.subtract(_ordinals(len(flat)), basket_start), 1)
+    ordinals = pc.cumulative_sum(pa.repeat(pa.scalar(1, pa.int64()), len(flat)))
     transaction_items = pa.Table.from_arrays(
         [
             transaction_id.take(parents),
-            pc.cast(line_number, pa.int32()),
+            pc.cast(pc.subtract(ordinals, basket_start), pa.int32()),
             pc.struct_field(flat, "sku_id"),
-            pc.cast(pc.struct_field(flat, "quantity"), pa.int32()),
+            pc.struct_field(flat, "quantity"),
             pc.struct_field(flat, "unit_price"),
             *lineage(len(flat)),
             dt.take(parents),
@@ -472,7 +558,3 @@ def _rows(
         schema=TRANSACTION_ITEMS_WITH_DT,
     )
     return transactions, transaction_items
-
-
-def _column(log: pa.Table, name: str) -> pa.Array:
-    return log[name].combine_chunks()

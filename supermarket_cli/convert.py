@@ -72,7 +72,9 @@ def convert(sources: list[Path], out: Path, ingested_at: datetime | None = None)
 
         for path in sources:
             source_key = path.resolve().as_posix()
-            result = transform(path.read_bytes(), source_key, ingested)
+            # Memory-mapped: the file is parsed in place, never copied into Python.
+            with pa.memory_map(str(path)) as mapped:
+                result = transform(mapped.read_buffer(), source_key, ingested)
             for day in split_by_day(result):
                 for table, rows in day.tables().items():
                     submit(rows, layout.table_key(table, day.day, source_key))
