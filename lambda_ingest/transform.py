@@ -22,10 +22,13 @@ import pyarrow.json as pj
 from lambda_ingest import money, schema
 
 # Sanity bounds: they keep integer-cent arithmetic far from int64 overflow
-# (10_000 lines x 10_000 units x 99_999_999.99 < 2**63 cents).
+# (10_000 lines x 10_000 units x 99_999_999.99 < 2**63 cents) and money within its decimals.
 MAX_ITEMS = 10_000
 MAX_QUANTITY = 10_000
-MAX_TOTAL_CENTS = 10**12 - 1  # decimal(12,2)
+# Arrow's JSON reader checks a decimal's digits as written, not after rescaling: 123456789.5
+# passes as decimal(10,2) yet needs 11 digits. The bounds are therefore checked on cents.
+MAX_UNIT_PRICE_CENTS = 10**schema.MONEY_UNIT.precision - 1
+MAX_TOTAL_CENTS = 10**schema.MONEY_TOTAL.precision - 1
 RAW_TEXT_LIMIT = 64 * 1024  # longest raw line kept in a reject
 
 _GZIP_MAGIC = b"\x1f\x8b"
@@ -135,8 +138,9 @@ def transform(
 
     datetimes = _parse_datetimes(log["transaction_datetime"])
     flat = pc.list_flatten(log["items"])
-    totals = _total_cents(log["items"], flat)
-    valid, row_rejects = _validate(log, flat, datetimes, totals)
+    price_cents = money.to_cents(pc.struct_field(flat, "unit_price"))
+    totals = _total_cents(log["items"], flat, price_cents)
+    valid, row_rejects = _validate(log, flat, price_cents, datetimes, totals)
     rejects += [lines.reject(log, row, reason) for row, reason in row_rejects]
     rejects.sort(key=lambda r: r.line_number or 0)
     records_read = lines.count if lines.count is not None else log.num_rows
@@ -380,14 +384,23 @@ _MISSING = _Check(
 
 
 def _below(limit: int) -> _Check:
-    return _Check(
-        lambda a: (_extreme(a, "min") or limit) < limit,
-        lambda a: pc.less(a, pa.scalar(limit, a.type) if pa.types.is_decimal(a.type) else limit),
-    )
+    def could_fail(values: Column) -> bool:
+        low = _extreme(values, "min")
+        return low is not None and low < limit
+
+    def mask(values: Column) -> Column:
+        bound = pa.scalar(limit, values.type) if pa.types.is_decimal(values.type) else limit
+        return pc.less(values, bound)
+
+    return _Check(could_fail, mask)
 
 
 def _above(limit: int) -> _Check:
-    return _Check(lambda a: (_extreme(a, "max") or limit) > limit, lambda a: pc.greater(a, limit))
+    def could_fail(values: Column) -> bool:
+        high = _extreme(values, "max")
+        return high is not None and high > limit
+
+    return _Check(could_fail, lambda values: pc.greater(values, limit))
 
 
 def _first_reasons(rules: list[tuple[str, Column, _Check]]) -> pa.Array | None:
@@ -413,7 +426,7 @@ _SEE_ITEM = ""  # placeholder reason: replaced by the first bad item's own reaso
 
 
 def _validate(
-    log: pa.Table, flat: Column, datetimes: pa.Array, totals: pa.Array
+    log: pa.Table, flat: Column, price_cents: Column, datetimes: pa.Array, totals: pa.Array
 ) -> tuple[pa.Array | None, list[tuple[int, str]]]:
     """Applies the rejection rules; returns the keep-mask (None: keep all) and (row, reason)s."""
     items = log["items"]
@@ -430,7 +443,12 @@ def _validate(
                 _above(MAX_QUANTITY),
             ),
             ("unit_price is missing", pc.struct_field(flat, "unit_price"), _NULL),
-            ("unit_price must not be negative", pc.struct_field(flat, "unit_price"), _below(0)),
+            ("unit_price must not be negative", price_cents, _below(0)),
+            (
+                f"unit_price must be at most {_dollars(MAX_UNIT_PRICE_CENTS)}",
+                price_cents,
+                _above(MAX_UNIT_PRICE_CENTS),
+            ),
         ]
     )
     bad_items = (
@@ -453,7 +471,11 @@ def _validate(
             ("items is empty", lengths, _below(1)),
             (f"items has more than {MAX_ITEMS} lines", lengths, _above(MAX_ITEMS)),
             (_SEE_ITEM, bad_items, _above(0)),
-            ("total_amount exceeds decimal(12,2)", totals, _above(MAX_TOTAL_CENTS)),
+            (
+                f"total_amount must be at most {_dollars(MAX_TOTAL_CENTS)}",
+                totals,
+                _above(MAX_TOTAL_CENTS),
+            ),
         ]
     )
     if reasons is None:
@@ -496,13 +518,16 @@ def _first_bad_item_per_row(items: Column, item_reasons: pa.Array | None) -> dic
     return found
 
 
-def _total_cents(items: Column, flat: Column) -> pa.Array:
+def _dollars(cents: int) -> str:
+    return f"{cents // 100}.{cents % 100:02d}"
+
+
+def _total_cents(items: Column, flat: Column, price_cents: Column) -> pa.Array:
     """Per basket, the sum of quantity x unit_price in cents (missing or absurd lines count 0)."""
     quantity = pc.cast(pc.fill_null(pc.struct_field(flat, "quantity"), 0), pa.int64())
     if _above(MAX_QUANTITY).could_fail(quantity):  # rejected anyway; keeps int64 from overflow
         quantity = pc.if_else(pc.greater(quantity, MAX_QUANTITY), 0, quantity)
-    price = pc.fill_null(money.to_cents(pc.struct_field(flat, "unit_price")), 0)
-    return _per_basket_sum(items, pc.multiply(quantity, price))
+    return _per_basket_sum(items, pc.multiply(quantity, pc.fill_null(price_cents, 0)))
 
 
 def _constant(value: pa.Scalar, count: int) -> pa.DictionaryArray:

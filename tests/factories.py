@@ -1,0 +1,30 @@
+"""Valid log records to start from; tests break them on purpose."""
+
+import copy
+import json
+from typing import Any
+
+GOOD: dict[str, Any] = {
+    "transaction_id": "T-1",
+    "store_id": "STORE0001",
+    "transaction_datetime": "2026-03-01T10:15:30.250Z",
+    "payment_method": "credit_card",
+    "items": [
+        {"sku_id": "SKU00001", "quantity": 2, "unit_price": 3.49},
+        {"sku_id": "SKU00002", "quantity": 1, "unit_price": 10},
+    ],
+}
+
+
+def record(transaction_id: str = "T-1", **changes: Any) -> dict[str, Any]:
+    """GOOD with a new id and top-level fields replaced."""
+    result = copy.deepcopy(GOOD)
+    result["transaction_id"] = transaction_id
+    result.update(changes)
+    return result
+
+
+def ndjson(*records: dict[str, Any] | str) -> bytes:
+    """Records as log lines; a str is written as the raw line itself."""
+    lines = [r if isinstance(r, str) else json.dumps(r) for r in records]
+    return ("\n".join(lines) + "\n").encode("utf-8")
