@@ -76,9 +76,26 @@ def _without_dt(table: pa.Table) -> pa.Table:
     return table.drop_columns([schema.PARTITION.name])
 
 
+# Nearly one value per row: a dictionary only costs time and bytes.
+_NO_DICTIONARY = frozenset({"transaction_id"})
+
+
+def _column_options(table: pa.Schema) -> dict[str, Any]:
+    """Min/max statistics where a filter can use them (times, amounts, numbers), not on
+    unsorted ids, where they cost a third of the write and prune nothing."""
+
+    def value_type(field: pa.Field) -> pa.DataType:
+        return field.type.value_type if pa.types.is_dictionary(field.type) else field.type
+
+    return {
+        "use_dictionary": [f.name for f in table if f.name not in _NO_DICTIONARY],
+        "write_statistics": [f.name for f in table if not pa.types.is_string(value_type(f))],
+    }
+
+
 def write_parquet(table: pa.Table, where: str | pa.NativeFile) -> None:
     """Writes one lake file with the lake's Parquet options."""
-    pq.write_table(table, where, **PARQUET_OPTIONS)
+    pq.write_table(table, where, **PARQUET_OPTIONS, **_column_options(table.schema))
 
 
 def parquet_bytes(table: pa.Table) -> bytes:

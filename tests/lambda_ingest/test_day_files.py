@@ -87,3 +87,14 @@ def test_quarantine_records_name_source_line_and_reason():
     assert [(q["line_number"], q["transaction_id"]) for q in lines] == [(2, "b"), (3, None)]
     assert all(q["source_key"] == "raw/x.ndjson" and q["reason"] for q in lines)
     assert lines[1]["raw"] == "nope"
+
+
+def test_statistics_are_kept_where_queries_filter(tmp_path):
+    (day,) = split_by_day(transform(ndjson(_at("a", "2026-03-01T10:00:00Z", 2)), "k"))
+    path = tmp_path / "t.parquet"
+    write_parquet(day.transactions, str(path))
+
+    group = pq.ParquetFile(path).metadata.row_group(0)
+    with_stats = {group.column(i).path_in_schema
+                  for i in range(group.num_columns) if group.column(i).is_stats_set}  # fmt: skip
+    assert with_stats == {"transaction_datetime", "total_amount", "ingested_at"}

@@ -6,6 +6,7 @@ import pyarrow as pa
 import pytest
 
 from lambda_ingest import schema
+from lambda_ingest import transform as transform_module
 from lambda_ingest.transform import (
     MAX_ITEMS,
     MAX_QUANTITY,
@@ -235,11 +236,14 @@ def test_very_long_raw_lines_are_cut_in_the_reject():
     assert len(result.rejects[0].raw) == RAW_TEXT_LIMIT
 
 
-def test_many_bad_lines_among_many_good_ones_are_each_found():
+@pytest.mark.parametrize("parallel_rows", [10**9, 1], ids=["one thread", "halves in parallel"])
+def test_many_bad_lines_among_many_good_ones_are_each_found(monkeypatch, parallel_rows):
+    monkeypatch.setattr(transform_module, "_PARALLEL_ROWS", parallel_rows)
     records = [record(f"T-{i}") for i in range(2000)]
-    bad_lines = {7, 500, 501, 1999}
+    bad_lines = {7, 500, 501, 1500, 1999}
     for i in bad_lines:
         records[i] = "oops" if i % 2 else record(f"T-{i}", items=[_item(quantity=0.5)])
+    records[1500] = record("T-1500", items=[])  # a value rule, in the second half
 
     result = run(ndjson(*records))
 
@@ -247,3 +251,6 @@ def test_many_bad_lines_among_many_good_ones_are_each_found():
     assert result.transactions.num_rows == 2000 - len(bad_lines)
     expected = [f"T-{i}" for i in range(2000) if i not in bad_lines]
     assert result.transactions["transaction_id"].to_pylist() == expected
+    assert result.transaction_items.num_rows == 2 * len(expected)
+    by_line = {r.line_number: r.transaction_id for r in result.rejects}
+    assert (by_line[8], by_line[501], by_line[1501]) == (None, "T-500", "T-1500")
