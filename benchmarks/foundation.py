@@ -84,11 +84,12 @@ def compare_converters(work: Path, log: Path, runs: int) -> None:
     print(f"\nconvert: {log.name}, {size:,.0f} MB NDJSON, {runs} alternating runs each")
     for name, samples in times.items():
         print(f"  {name:22} median {statistics.median(samples):.2f}s  (min {min(samples):.2f}s)")
-    ratio = statistics.median(times["supermarket convert"]) / statistics.median(
-        times["bare pyarrow"]
-    )
+    ours, bare = times["supermarket convert"], times["bare pyarrow"]
+    ratio = statistics.median(ours) / statistics.median(bare)
     verdict = "meets" if ratio <= 1.25 else "MISSES"
-    print(f"  ratio convert / bare: {ratio:.2f}x ({verdict} the 1.25x bar)")
+    print(f"  ratio of medians convert / bare: {ratio:.2f}x ({verdict} the 1.25x bar)")
+    # The baseline's own run-to-run spread moves the ratio; the best runs show it without.
+    print(f"  ratio of best runs: {min(ours) / min(bare):.2f}x")
 
 
 def measure_generator(work: Path, transactions: int) -> None:
