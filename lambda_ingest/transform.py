@@ -63,6 +63,7 @@ LOG_SCHEMA = pa.schema(
     ]
 )
 _PARSE_OPTIONS = pj.ParseOptions(explicit_schema=LOG_SCHEMA, unexpected_field_behavior="ignore")
+_READ_OPTIONS = pj.ReadOptions(block_size=_BLOCK_SIZE)
 
 
 def _in_memory(table: pa.Schema) -> pa.Schema:
@@ -134,7 +135,7 @@ def transform(
 
     try:
         log = pj.read_json(pa.BufferReader(text), _READ_OPTIONS, _PARSE_OPTIONS)
-        lines: _Lines = _Lines(text, None)
+        lines = _Lines(text)
         rejects: list[Reject] = []
     except pa.ArrowInvalid:
         log, lines, rejects = _read_line_by_line(text)
@@ -144,7 +145,7 @@ def transform(
     starts = [log.num_rows * i // halves for i in range(halves + 1)]
     parts = [log.slice(a, b - a) for a, b in itertools.pairwise(starts)]
     converted = list(_pool().map(lambda part: _convert(part, source_key, ingested), parts))
-    for start, (_, _, row_rejects) in zip(starts, converted, strict=False):
+    for start, (_, _, row_rejects) in zip(starts[:-1], converted, strict=True):
         rejects += [lines.reject(log, start + row, reason) for row, reason in row_rejects]
     rejects.sort(key=lambda r: r.line_number or 0)
     records_read = lines.count if lines.count is not None else log.num_rows
@@ -156,7 +157,6 @@ def transform(
     )
 
 
-_READ_OPTIONS = pj.ReadOptions(block_size=_BLOCK_SIZE)
 _PARALLEL_ROWS = 50_000  # below this, a second thread costs more than it saves
 
 
@@ -224,10 +224,15 @@ def _empty(rejects: list[Reject] | None = None) -> TransformResult:
 class _Lines:
     """Maps parsed rows back to source lines; splits the text only when a reject needs it."""
 
-    def __init__(self, text: pa.Buffer, numbered: list[tuple[int, bytes]] | None) -> None:
+    def __init__(
+        self,
+        text: pa.Buffer,
+        numbered: list[tuple[int, bytes]] | None = None,
+        count: int | None = None,
+    ) -> None:
         self._text = text
         self._numbered = numbered  # (line number, line) of each parsed row, in row order
-        self.count: int | None = None
+        self.count = count  # non-blank lines, when known before parsing (the slow path)
 
     def _rows(self) -> list[tuple[int, bytes]]:
         if self._numbered is None:
@@ -295,9 +300,7 @@ def _read_line_by_line(text: pa.Buffer) -> tuple[pa.Table, _Lines, list[Reject]]
             reason, transaction_id = _explain(line, outcome)
             rejects.append(Reject(reason, number, transaction_id, _raw(line)))
     log = pa.concat_tables(tables) if tables else LOG_SCHEMA.empty_table()
-    lines = _Lines(text, kept)
-    lines.count = len(numbered)
-    return log, lines, rejects
+    return log, _Lines(text, kept, count=len(numbered)), rejects
 
 
 def _explain(line: bytes, error: pa.ArrowInvalid) -> tuple[str, str | None]:
