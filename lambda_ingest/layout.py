@@ -46,3 +46,12 @@ def quarantine_key(source_key: str) -> str:
 def reference_key(table: str) -> str:
     """The single Parquet object of an unpartitioned reference table."""
     return f"{table_prefix(table)}{table}.parquet"
+
+
+OUTPUT_PREFIXES = (LAKE, QUARANTINE, AUDIT)
+
+
+def audit_key(finished_ms: int, finished_day: date, source_key: str) -> str:
+    """Audit records form an append-only log of every ingestion, keyed by finish time, so
+    listing after the last key seen returns exactly the records written since."""
+    return f"{day_prefix(AUDIT, finished_day)}{finished_ms:013d}-{source_id(source_key)}.json"

@@ -1,0 +1,126 @@
+"""The Lambda entry point: S3 notifications (direct or via SQS) -> lake rows, quarantine, audit.
+
+Thin on purpose: events.py unpacks, transform.py converts, lake_io.py talks to S3. Bad data is
+never an error (it goes to quarantine); only failures worth a retry fail a message.
+"""
+
+import json
+import logging
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from typing import Any
+
+from lambda_ingest import events, lake_io, layout
+from lambda_ingest.audit import audit_record
+from lambda_ingest.day_files import parquet_bytes, split_by_day
+from lambda_ingest.quarantine import quarantine_ndjson
+from lambda_ingest.transform import transform
+
+logger = logging.getLogger("lambda_ingest")
+logger.setLevel(logging.INFO)
+
+_sources = ThreadPoolExecutor(max_workers=8, thread_name_prefix="source")
+_writes = ThreadPoolExecutor(max_workers=16, thread_name_prefix="write")
+
+
+def _log(level: int, event: str, **fields: Any) -> None:
+    """One JSON object per line, so CloudWatch Logs Insights can query the fields."""
+    logger.log(level, json.dumps({"event": event, **fields}, default=str))
+
+
+def ingest(source: events.SourceObject, lake_bucket: str) -> dict[str, Any] | None:
+    """Ingests one raw log; returns its audit record (None when there was nothing to do).
+
+    Every output key derives from the source key, so a redelivery overwrites, never adds.
+    """
+    if source.key.startswith(layout.OUTPUT_PREFIXES):
+        _log(logging.WARNING, "skipped_own_output", key=source.key)  # never recurse
+        return None
+    started = datetime.now(UTC)
+    clock = time.perf_counter()
+    try:
+        data = lake_io.read_object(source.bucket, source.key)
+    except Exception as exc:
+        if lake_io.is_missing(exc):
+            _log(logging.WARNING, "source_missing", bucket=source.bucket, key=source.key)
+            return None
+        raise
+    result = transform(data, source.key, started)
+
+    writes = [
+        (layout.table_key(table, day.day, source.key), parquet_bytes(rows))
+        for day in split_by_day(result)
+        for table, rows in day.tables().items()
+    ]
+    quarantine_key = layout.quarantine_key(source.key)
+    pending = [
+        _writes.submit(lake_io.write_object, lake_bucket, key, body, "application/x-parquet")
+        for key, body in writes
+    ]
+    if result.rejects:
+        body = quarantine_ndjson(source.key, result.rejects)
+        pending.append(
+            _writes.submit(
+                lake_io.write_object, lake_bucket, quarantine_key, body, "application/x-ndjson"
+            )
+        )
+    else:  # a source rewritten since its last ingestion must not keep stale rejects
+        pending.append(_writes.submit(lake_io.delete_object, lake_bucket, quarantine_key))
+    for write in pending:
+        write.result()  # raises the first failure: the audit record is written only on success
+
+    finished = datetime.now(UTC)
+    outputs = [key for key, _ in writes] + ([quarantine_key] if result.rejects else [])
+    record = audit_record(
+        bucket=source.bucket,
+        source_key=source.key,
+        size=len(data),
+        event_time=source.event_time,
+        started_at=started,
+        finished_at=finished,
+        result=result,
+        outputs=outputs,
+    )
+    key = layout.audit_key(int(finished.timestamp() * 1000), finished.date(), source.key)
+    lake_io.write_object(lake_bucket, key, json.dumps(record).encode(), "application/json")
+    _log(
+        logging.INFO,
+        "ingested",
+        key=source.key,
+        records=result.records_read,
+        transactions=record["rows_written"]["transactions"],
+        items=record["rows_written"]["transaction_items"],
+        quarantined=record["records_quarantined"],
+        duration_ms=round((time.perf_counter() - clock) * 1000, 1),
+        lag_seconds=record["lag_seconds"],
+    )
+    return record
+
+
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Ingests every object the event names; reports SQS messages that should be retried."""
+    lake_bucket_override = os.environ.get("LAKE_BUCKET") or None
+    objects, unreadable = events.sources(event)
+    failed: dict[str, str] = {u.message_id: u.reason for u in unreadable}
+    for u in unreadable:
+        _log(logging.ERROR, "unreadable_message", message_id=u.message_id, reason=u.reason)
+
+    def attempt(source: events.SourceObject) -> BaseException | None:
+        try:
+            ingest(source, lake_bucket_override or source.bucket)
+        except Exception as exc:
+            kind = "transient" if lake_io.is_transient(exc) else "unexpected"
+            _log(logging.ERROR, f"{kind}_failure", key=source.key, error=repr(exc))
+            return exc
+        return None
+
+    outcomes = list(_sources.map(attempt, objects))
+    for source, error in zip(objects, outcomes, strict=True):
+        if error is None:
+            continue
+        if source.message_id is None:
+            raise error  # direct invocation: let Lambda's own retry run it again
+        failed[source.message_id] = repr(error)
+    return {"batchItemFailures": [{"itemIdentifier": m} for m in sorted(failed)]}
