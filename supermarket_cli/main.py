@@ -1,12 +1,16 @@
 """The `supermarket` command. Subcommands import their modules lazily, so `convert` starts fast."""
 
 import argparse
+import logging
+import signal
 import sys
+import threading
 import time
 from datetime import date
 from pathlib import Path
 
 DEFAULT_DATA = "demo-data"
+DEFAULT_FEED = "s3://supermarket-lake"
 
 
 def _positive(text: str) -> int:
@@ -62,6 +66,26 @@ def _parser() -> argparse.ArgumentParser:
     )
     history.add_argument("--gzip", action="store_true", help="write .ndjson.gz")
     history.add_argument("--workers", type=_positive, default=1, help="parallel processes")
+
+    runtime = commands.add_parser(
+        "lambda-runtime", help="poll the ingest queue and run the Lambda handler locally"
+    )
+    runtime.add_argument("--queue", default=None, help="queue name (default supermarket-ingest)")
+    runtime.add_argument("--queue-url", default=None, help="queue URL (overrides --queue)")
+    runtime.add_argument("--batch-size", type=_positive, default=10, help="1..10 (default 10)")
+    runtime.add_argument("--wait", type=int, default=1, help="long-poll seconds (default 1)")
+
+    feed = commands.add_parser(
+        "payment-processor", help="write live NDJSON logs to raw/incoming/ until stopped"
+    )
+    feed.add_argument("--out", default=DEFAULT_FEED, help=f"default {DEFAULT_FEED}")
+    feed.add_argument("--tps", type=float, default=50.0, help="transactions per second")
+    feed.add_argument("--fps", type=float, default=2.0, help="files per second")
+    feed.add_argument("--seed", type=int, default=0, help="seed of the reference data")
+    feed.add_argument("--stores", type=_positive, default=5)
+    feed.add_argument("--skus", type=_positive, default=12_000)
+    feed.add_argument("--producer-id", help="names this producer (default: random)")
+    feed.add_argument("--duration", type=float, help="stop after this many seconds")
 
     convert = commands.add_parser("convert", help="convert local JSON logs to the lake's Parquet")
     convert.add_argument("sources", nargs="+", type=Path, help="log files or folders of them")
@@ -131,12 +155,72 @@ def _convert(args: argparse.Namespace) -> None:
     )
 
 
+def _stop_on_signals() -> threading.Event:
+    """SIGINT and SIGTERM ask the loop to stop after the work in hand, never in the middle."""
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    return stop
+
+
+def _lambda_runtime(args: argparse.Namespace) -> None:
+    import boto3
+
+    from supermarket_cli.lambda_runtime import LocalLambdaRuntime
+    from supermarket_cli.local_aws import DEFAULT_QUEUE
+
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    queue_url = (
+        args.queue_url
+        or boto3.client("sqs").get_queue_url(QueueName=args.queue or DEFAULT_QUEUE)["QueueUrl"]
+    )
+    runtime = LocalLambdaRuntime(queue_url, args.batch_size, args.wait)
+    stop = _stop_on_signals()
+    print(f"lambda-runtime polling {queue_url}", flush=True)
+    stats = runtime.run(stop)
+    print(
+        f"lambda-runtime stopped: {stats.batches} batches, {stats.messages} messages, "
+        f"{stats.failed} failed",
+        flush=True,
+    )
+
+
+def _payment_processor(args: argparse.Namespace) -> None:
+    from simulator.payment_processor import FeedOptions, PaymentProcessor
+
+    processor = PaymentProcessor(
+        FeedOptions(
+            location=args.out,
+            transactions_per_second=args.tps,
+            files_per_second=args.fps,
+            seed=args.seed,
+            stores=args.stores,
+            skus=args.skus,
+            producer_id=args.producer_id,
+        )
+    )
+    stop = _stop_on_signals()
+    if args.duration is not None:
+        timer = threading.Timer(args.duration, stop.set)
+        timer.daemon = True  # an earlier Ctrl-C must not wait for it
+        timer.start()
+    print(f"payment-processor {processor.producer_id} writing to {args.out}", flush=True)
+    stats = processor.run(stop)
+    print(
+        f"payment-processor {processor.producer_id} stopped: "
+        f"{stats.files} files, {stats.transactions} transactions",
+        flush=True,
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     handler = {
         ("generate", "reference"): _generate_reference,
         ("generate", "history"): _generate_history,
         ("convert", None): _convert,
+        ("lambda-runtime", None): _lambda_runtime,
+        ("payment-processor", None): _payment_processor,
     }[(args.command, getattr(args, "kind", None))]
     try:
         handler(args)

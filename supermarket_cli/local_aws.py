@@ -1,0 +1,69 @@
+"""The ingest wiring on an embedded AWS (moto): bucket, queue with dead-letter queue, and the
+raw/incoming/ -> queue notification. The same calls create it in a real account."""
+
+import contextlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+
+from lambda_ingest import layout
+
+DEFAULT_QUEUE = "supermarket-ingest"
+
+
+@dataclass(frozen=True)
+class IngestQueues:
+    queue_url: str
+    queue_arn: str
+    dead_letter_url: str
+
+
+def _arn(sqs: Any, url: str) -> str:
+    return sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+
+
+def provision_ingest(
+    bucket: str,
+    queue_name: str = DEFAULT_QUEUE,
+    max_receive_count: int = 3,
+    visibility_timeout: int = 30,
+) -> IngestQueues:
+    """Creates (or finds) the bucket, the queues and the notification; safe to run again."""
+    s3, sqs = boto3.client("s3"), boto3.client("sqs")
+    with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou):
+        s3.create_bucket(Bucket=bucket)
+    dead_letter_url = sqs.create_queue(QueueName=f"{queue_name}-dlq")["QueueUrl"]
+    redrive = {
+        "deadLetterTargetArn": _arn(sqs, dead_letter_url),
+        "maxReceiveCount": max_receive_count,
+    }
+    attributes = {
+        "RedrivePolicy": json.dumps(redrive),
+        "VisibilityTimeout": str(visibility_timeout),
+    }
+    try:
+        queue_url = sqs.create_queue(QueueName=queue_name, Attributes=attributes)["QueueUrl"]
+    except sqs.exceptions.QueueNameExists:  # provisioned before with other settings
+        queue_url = sqs.get_queue_url(QueueName=queue_name)["QueueUrl"]
+        sqs.set_queue_attributes(QueueUrl=queue_url, Attributes=attributes)
+    queue_arn = _arn(sqs, queue_url)
+    # Only raw/incoming/: the handler's own writes (lake/, quarantine/, audit/) never notify.
+    s3.put_bucket_notification_configuration(
+        Bucket=bucket,
+        NotificationConfiguration={
+            "QueueConfigurations": [
+                {
+                    "QueueArn": queue_arn,
+                    "Events": ["s3:ObjectCreated:*"],
+                    "Filter": {
+                        "Key": {"FilterRules": [{"Name": "prefix", "Value": layout.RAW_INCOMING}]}
+                    },
+                }
+            ]
+        },
+    )
+    return IngestQueues(queue_url, queue_arn, dead_letter_url)
