@@ -10,6 +10,8 @@ import time
 from pathlib import Path
 
 import boto3
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from supermarket_cli.lambda_runtime import LocalLambdaRuntime
@@ -62,7 +64,11 @@ def test_a_put_object_becomes_lake_rows_through_the_queue(stack):
         s3.put_object(Bucket=BUCKET, Key="raw/history/dt=2026-03-01/h.ndjson", Body=b"x")
 
         wait_for(lambda: lake_keys("audit/"))
-        assert len(lake_keys("lake/transactions/")) == 1
+        (transactions,) = lake_keys("lake/transactions/")
+        body = s3.get_object(Bucket=BUCKET, Key=transactions)["Body"].read()
+        rows = pq.read_table(pa.BufferReader(body)).to_pylist()
+        assert sorted(r["transaction_id"] for r in rows) == ["a", "b"]
+        assert {r["source_key"] for r in rows} == {"raw/incoming/dt=2026-03-01/a b.ndjson"}
         assert len(lake_keys("lake/transaction_items/")) == 1
     finally:
         stop.set()
