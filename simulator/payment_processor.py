@@ -4,6 +4,7 @@ Several instances run at once without id clashes: each names itself with a rando
 (or --producer-id) that prefixes every transaction id and file name it writes.
 """
 
+import logging
 import os
 import threading
 import time
@@ -17,6 +18,8 @@ from lambda_ingest import layout
 from simulator.baskets import draw_baskets, sequence_ids, to_ndjson
 from simulator.reference import DEFAULT_SKUS, DEFAULT_STORES, build_reference
 from simulator.sink import open_sink
+
+logger = logging.getLogger("supermarket.payment_processor")
 
 DEFAULT_TRANSACTIONS_PER_SECOND = 50.0
 DEFAULT_FILES_PER_SECOND = 2.0
@@ -73,7 +76,13 @@ class PaymentProcessor:
         interval = 1.0 / self.options.files_per_second
         next_at = time.monotonic()
         while not stop.is_set():
-            key = self.write_file()
+            try:
+                key = self.write_file()
+            except Exception:  # the sink is down: report, wait, carry on (ids are not spent)
+                logger.exception("payment processor %s could not write", self.producer_id)
+                stop.wait(1.0)
+                next_at = time.monotonic()
+                continue
             if on_file:
                 on_file(key)
             next_at += interval

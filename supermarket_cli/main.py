@@ -34,13 +34,18 @@ def _day(text: str) -> date:
         raise argparse.ArgumentTypeError(f"expected a date like 2026-01-31, got {text!r}") from None
 
 
-def _add_reference_options(parser: argparse.ArgumentParser) -> None:
+def _add_catalog_options(parser: argparse.ArgumentParser) -> None:
+    """The stores and SKUs to draw from: the same flags give the same reference data."""
     from simulator.reference import DEFAULT_SKUS, DEFAULT_STORES
 
-    parser.add_argument("--out", default=DEFAULT_DATA, help="folder or s3://bucket[/prefix]")
     parser.add_argument("--seed", type=int, default=0, help="same seed, same data (default 0)")
     parser.add_argument("--stores", type=_positive, default=DEFAULT_STORES)
     parser.add_argument("--skus", type=_positive, default=DEFAULT_SKUS)
+
+
+def _add_reference_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--out", default=DEFAULT_DATA, help="folder or s3://bucket[/prefix]")
+    _add_catalog_options(parser)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -81,9 +86,7 @@ def _parser() -> argparse.ArgumentParser:
     feed.add_argument("--out", default=DEFAULT_FEED, help=f"default {DEFAULT_FEED}")
     feed.add_argument("--tps", type=float, default=50.0, help="transactions per second")
     feed.add_argument("--fps", type=float, default=2.0, help="files per second")
-    feed.add_argument("--seed", type=int, default=0, help="seed of the reference data")
-    feed.add_argument("--stores", type=_positive, default=5)
-    feed.add_argument("--skus", type=_positive, default=12_000)
+    _add_catalog_options(feed)
     feed.add_argument("--producer-id", help="names this producer (default: random)")
     feed.add_argument("--duration", type=float, help="stop after this many seconds")
 
@@ -188,6 +191,7 @@ def _lambda_runtime(args: argparse.Namespace) -> None:
 def _payment_processor(args: argparse.Namespace) -> None:
     from simulator.payment_processor import FeedOptions, PaymentProcessor
 
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
     processor = PaymentProcessor(
         FeedOptions(
             location=args.out,

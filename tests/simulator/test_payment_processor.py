@@ -103,3 +103,26 @@ def test_the_process_stops_cleanly_on_sigterm(tmp_path):
     files = int(out.split("stopped: ")[1].split(" files")[0])
     assert files == len(_logs(tmp_path)) >= 3
     assert not list(tmp_path.rglob(".tmp-*"))  # nothing half-written
+
+
+def test_a_failing_sink_is_reported_and_the_feed_carries_on(tmp_path, monkeypatch):
+    processor = _processor(tmp_path, files_per_second=50)
+    real_put, calls = processor._sink.put, []
+
+    def flaky_put(key, data):
+        calls.append(key)
+        if len(calls) == 1:
+            raise ConnectionError("S3 is away")
+        real_put(key, data)
+
+    monkeypatch.setattr(processor._sink, "put", flaky_put)
+    stop = threading.Event()
+    threading.Timer(1.5, stop.set).start()
+
+    stats = processor.run(stop)
+
+    assert stats.files >= 1 and len(_logs(tmp_path)) == stats.files
+    ids = [transform(p.read_bytes(), str(p)).transactions["transaction_id"].to_pylist()
+           for p in _logs(tmp_path)]  # fmt: skip
+    first = ids[0][0]
+    assert first.endswith("-0000000000")  # the failed file's ids were not spent
