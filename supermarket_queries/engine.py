@@ -1,0 +1,101 @@
+"""The local query engine: DuckDB over the lake's Parquet, in S3 (moto) or a local folder.
+
+Tables are views over the objects themselves (hive-partitioned by dt), so a file the Lambda
+wrote a moment ago is in the next query's result, with no refresh step.
+"""
+
+import os
+from pathlib import Path
+from urllib.parse import urlparse
+
+import duckdb
+import duckdb_extension_httpfs
+import pyarrow as pa
+
+from lambda_ingest import layout, schema
+from supermarket_queries import views
+
+HTTPFS = (
+    Path(duckdb_extension_httpfs.__file__).parent
+    / "extensions"
+    / f"v{duckdb.__version__}"
+    / "httpfs.duckdb_extension"
+)
+
+
+class QueryError(Exception):
+    """SQL the engine refused, with the engine's own explanation."""
+
+
+def _s3_secret(endpoint: str) -> str:
+    """A secret pointing httpfs at an S3-compatible endpoint such as moto on loopback."""
+    url = urlparse(endpoint)
+    region = os.environ.get("AWS_DEFAULT_REGION", "us-east-1")
+    key_id = os.environ.get("AWS_ACCESS_KEY_ID", "testing")
+    secret = os.environ.get("AWS_SECRET_ACCESS_KEY", "testing")
+    return (
+        "CREATE OR REPLACE SECRET lake (TYPE s3, "
+        f"KEY_ID '{key_id}', SECRET '{secret}', REGION '{region}', "
+        f"ENDPOINT '{url.netloc}', URL_STYLE 'path', USE_SSL {str(url.scheme == 'https').lower()})"
+    )
+
+
+class LocalEngine:
+    """DuckDB with the four tables and every curated view, over s3://bucket or a folder."""
+
+    def __init__(self, lake: str, endpoint: str | None = None) -> None:
+        self.lake = lake.rstrip("/")
+        self.connection = duckdb.connect()
+        self.connection.execute("SET autoinstall_known_extensions = false")
+        self.connection.execute("SET autoload_known_extensions = false")
+        self.connection.execute("SET TimeZone = 'UTC'")
+        if self.lake.startswith("s3://"):
+            self.connection.execute(f"LOAD '{HTTPFS}'")  # shipped in a package: no download
+            endpoint = endpoint or os.environ.get("AWS_ENDPOINT_URL")
+            if endpoint:
+                self.connection.execute(_s3_secret(endpoint))
+        for table in schema.TABLES:
+            self.connection.execute(f"CREATE OR REPLACE VIEW {table} AS {self._scan(table)}")
+        for name in views.view_names():
+            self.connection.execute(f"CREATE OR REPLACE VIEW {name} AS {views.duckdb_sql(name)}")
+
+    def _scan(self, table: str) -> str:
+        prefix = f"{self.lake}/{layout.table_prefix(table)}"
+        if table in schema.PARTITIONED_TABLES:
+            files = f"{prefix}{schema.PARTITION.name}=*/*.parquet"
+            options = ", hive_partitioning = true, hive_types = {'dt': DATE}"
+        else:
+            files, options = f"{prefix}*.parquet", ""
+        # union_by_name=false: every file has the schema module's columns.
+        scan = f"SELECT * FROM read_parquet('{files}'{options})"
+        return scan if self._has_files(files) else self._empty(table)
+
+    def _has_files(self, pattern: str) -> bool:
+        return bool(
+            self.connection.execute("SELECT count(*) FROM glob(?)", [pattern]).fetchone()[0]
+        )
+
+    def _empty(self, table: str) -> str:
+        """A typed, empty stand-in until the first file lands (DuckDB refuses an empty glob)."""
+        fields = list(schema.TABLES[table])
+        if table in schema.PARTITIONED_TABLES:
+            fields.append(schema.PARTITION)
+        empty = pa.schema(fields).empty_table()
+        name = f"empty_{table}"
+        self.connection.register(name, empty)
+        return f"SELECT * FROM {name}"
+
+    def query(self, sql: str) -> pa.Table:
+        try:
+            return self.connection.execute(sql).arrow().read_all()
+        except duckdb.Error as exc:
+            raise QueryError(str(exc).split("\n")[0]) from exc
+
+    def view(self, name: str, where: str | None = None) -> pa.Table:
+        views.athena_sql(name)  # raises UnknownView with the list of views
+        return self.query(f"SELECT * FROM {name}" + (f" WHERE {where}" if where else ""))
+
+    def refresh(self) -> None:
+        """Rebinds tables that were empty stand-ins when the engine started."""
+        for table in schema.TABLES:
+            self.connection.execute(f"CREATE OR REPLACE VIEW {table} AS {self._scan(table)}")
