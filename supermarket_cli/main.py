@@ -2,6 +2,7 @@
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import threading
@@ -89,6 +90,16 @@ def _parser() -> argparse.ArgumentParser:
     _add_catalog_options(feed)
     feed.add_argument("--producer-id", help="names this producer (default: random)")
     feed.add_argument("--duration", type=float, help="stop after this many seconds")
+
+    query = commands.add_parser("query", help="run SQL or a curated view against the lake")
+    query.add_argument("sql", nargs="?", help="a SQL query (or use --view)")
+    query.add_argument("--view", help="a curated view by name")
+    query.add_argument("--where", help="filter for --view, e.g. \"dt = DATE '2026-03-01'\"")
+    query.add_argument("--lake", default=None, help="s3://bucket or a folder (default from env)")
+    query.add_argument("--engine", choices=["local", "athena"], default="local")
+    query.add_argument("--csv", type=Path, help="write the result as CSV")
+    query.add_argument("--parquet", type=Path, help="write the result as Parquet")
+    query.add_argument("--limit", type=_positive, default=50, help="rows to print (default 50)")
 
     convert = commands.add_parser("convert", help="convert local JSON logs to the lake's Parquet")
     convert.add_argument("sources", nargs="+", type=Path, help="log files or folders of them")
@@ -217,6 +228,44 @@ def _payment_processor(args: argparse.Namespace) -> None:
     )
 
 
+def default_lake() -> str:
+    """s3://$LAKE_BUCKET, else the local stack's bucket."""
+    return f"s3://{os.environ.get('LAKE_BUCKET', 'supermarket-lake')}"
+
+
+def _query(args: argparse.Namespace) -> None:
+    from supermarket_queries.engine import QueryError
+    from supermarket_queries.table_text import table_text
+    from supermarket_queries.views import UnknownView
+
+    if bool(args.sql) == bool(args.view):
+        raise ValueError("give either a SQL query or --view NAME")
+    if args.engine == "athena":
+        from supermarket_queries.athena import AthenaEngine
+
+        engine = AthenaEngine()
+    else:
+        from supermarket_queries.engine import LocalEngine
+
+        engine = LocalEngine(args.lake or default_lake())
+    try:
+        result = engine.view(args.view, args.where) if args.view else engine.query(args.sql)
+    except (QueryError, UnknownView) as exc:
+        raise ValueError(str(exc)) from None
+    if args.csv:
+        import pyarrow.csv
+
+        pyarrow.csv.write_csv(result, args.csv)
+    if args.parquet:
+        import pyarrow.parquet
+
+        pyarrow.parquet.write_table(result, args.parquet)
+    if not (args.csv or args.parquet):
+        print(table_text(result, args.limit))
+    else:
+        print(f"wrote {result.num_rows:,} rows")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     handler = {
@@ -225,6 +274,7 @@ def main(argv: list[str] | None = None) -> int:
         ("convert", None): _convert,
         ("lambda-runtime", None): _lambda_runtime,
         ("payment-processor", None): _payment_processor,
+        ("query", None): _query,
     }[(args.command, getattr(args, "kind", None))]
     try:
         handler(args)
