@@ -1,0 +1,167 @@
+"""Every curated view on generated data in a moto server, against figures computed
+independently from the generated JSON, to the cent and the count."""
+
+import json
+from collections import Counter, defaultdict
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import boto3
+import pytest
+
+from lambda_ingest.handler import lambda_handler
+from simulator.reference import generate_supermarkets
+from supermarket_cli.main import main
+from supermarket_queries.engine import LocalEngine
+from tests.factories import ndjson, record
+from tests.moto_server import running_moto
+
+BUCKET = "query-lake"
+
+
+def _upload(folder: Path, prefix: str) -> None:
+    s3 = boto3.client("s3")
+    for path in folder.rglob("*"):
+        if path.is_file():
+            s3.upload_file(str(path), BUCKET, f"{prefix}{path.relative_to(folder).as_posix()}")
+
+
+def _transactions(raw: Path) -> list[dict]:
+    found = []
+    for path in sorted(raw.rglob("*.ndjson")):
+        for line in path.read_text().splitlines():
+            t = json.loads(line, parse_float=Decimal)
+            t["at"] = datetime.fromisoformat(t["transaction_datetime"]).astimezone(UTC)
+            t["day"] = t["at"].date()
+            t["total"] = sum(i["quantity"] * i["unit_price"] for i in t["items"])
+            found.append(t)
+    return found
+
+
+@pytest.fixture(scope="module")
+def lake(tmp_path_factory):
+    work = tmp_path_factory.mktemp("lake")
+    monkeypatch = pytest.MonkeyPatch()
+    with running_moto(monkeypatch):
+        boto3.client("s3").create_bucket(Bucket=BUCKET)
+        main(["generate", "reference", "--out", str(work), "--skus", "400", "--seed", "4"])
+        main(["generate", "history", "--out", str(work), "--transactions", "3000", "--seed", "4",
+              "--skus", "400", "--start", "2026-03-01", "--end", "2026-03-03"])  # fmt: skip
+        main(["convert", str(work / "raw"), "--out", str(work)])
+        _upload(work / "lake", "lake/")
+        yield LocalEngine(f"s3://{BUCKET}"), _transactions(work / "raw")
+    monkeypatch.undo()
+
+
+def _rows(table, *key):
+    return {tuple(r[k] for k in key): r for r in table.to_pylist()}
+
+
+def test_daily_sales_by_store(lake):
+    engine, transactions = lake
+    expected = defaultdict(lambda: [0, Decimal(0)])
+    for t in transactions:
+        expected[(t["day"], t["store_id"])][0] += 1
+        expected[(t["day"], t["store_id"])][1] += t["total"]
+    names = {s["store_id"]: s["store_name"] for s in generate_supermarkets(5, 4).to_pylist()}
+
+    got = _rows(engine.view("daily_sales_by_store"), "dt", "store_id")
+
+    assert set(got) == set(expected)
+    for key, (count, revenue) in expected.items():
+        assert (got[key]["transactions"], got[key]["revenue"]) == (count, revenue)
+        assert got[key]["store_name"] == names[key[1]]
+
+
+def test_top_skus_by_revenue_and_units(lake):
+    engine, transactions = lake
+    units, revenue = Counter(), defaultdict(Decimal)
+    for t in transactions:
+        for i in t["items"]:
+            units[(t["day"], i["sku_id"])] += i["quantity"]
+            revenue[(t["day"], i["sku_id"])] += i["quantity"] * i["unit_price"]
+
+    got = _rows(engine.view("top_skus"), "dt", "sku_id")
+
+    assert {k: (r["units"], r["revenue"]) for k, r in got.items()} == {
+        k: (units[k], revenue[k]) for k in units
+    }
+    for day in {k[0] for k in units}:
+        best = max((v, k) for k, v in revenue.items() if k[0] == day)[1]
+        assert got[best]["revenue_rank"] == 1
+        assert got[best]["product_name"] and got[best]["category"]
+
+
+def test_hourly_sales(lake):
+    engine, transactions = lake
+    expected = Counter((t["at"].replace(minute=0, second=0, microsecond=0)) for t in transactions)
+
+    got = {r["hour"]: r["transactions"] for r in engine.view("hourly_sales").to_pylist()}
+
+    assert got == dict(expected)
+
+
+def test_basket_size_distribution(lake):
+    engine, transactions = lake
+    expected = Counter((t["day"], len(t["items"])) for t in transactions)
+
+    got = {
+        (r["dt"], r["basket_lines"]): r["baskets"] for r in engine.view("basket_size").to_pylist()
+    }
+
+    assert got == dict(expected)
+
+
+def test_payment_method_mix(lake):
+    engine, transactions = lake
+    per_day = Counter(t["day"] for t in transactions)
+    expected = Counter((t["day"], t["payment_method"]) for t in transactions)
+
+    got = _rows(engine.view("payment_method_mix"), "dt", "payment_method")
+
+    assert {k: r["transactions"] for k, r in got.items()} == dict(expected)
+    for (day, method), row in got.items():
+        assert row["share_of_transactions"] == pytest.approx(expected[(day, method)] / per_day[day])
+
+
+def test_a_one_day_query_reads_only_that_days_objects(lake):
+    engine, _ = lake
+
+    profile = engine.query(
+        "EXPLAIN ANALYZE SELECT count(*) FROM transactions WHERE dt = DATE '2026-03-02'"
+    ).to_pylist()[0]["explain_value"]
+
+    assert "Scanning Files: 1/3" in profile
+    assert "Total Files Read: 1" in profile
+
+
+# Adds a day to the shared lake: it stays the last test to use the module's lake.
+def test_rows_the_lambda_just_wrote_are_in_the_next_query(lake):
+    engine, transactions = lake
+    before = engine.view("freshness").to_pylist()[0]
+    key = "raw/incoming/dt=2026-03-04/live.ndjson"
+    stamp = "2026-03-04T09:30:00.500Z"
+    boto3.client("s3").put_object(
+        Bucket=BUCKET, Key=key, Body=ndjson(record("live-1", transaction_datetime=stamp))
+    )
+    lambda_handler({"Records": [{"eventSource": "aws:s3", "s3": {
+        "bucket": {"name": BUCKET}, "object": {"key": key}}}]}, None)  # fmt: skip
+
+    after = engine.view("freshness").to_pylist()[0]  # same engine, no refresh step
+
+    assert before["transactions"] == len(transactions)
+    assert after["transactions"] == len(transactions) + 1
+    assert after["latest_transaction_at"] == datetime(2026, 3, 4, 9, 30, 0, 500000, tzinfo=UTC)
+    assert after["latest_ingested_at"] > before["latest_ingested_at"]
+    daily = _rows(engine.view("daily_sales_by_store", "dt = DATE '2026-03-04'"), "store_id")
+    assert daily[("STORE0001",)]["revenue"] == Decimal("16.98")
+
+
+def test_an_empty_lake_answers_with_no_rows(monkeypatch):
+    with running_moto(monkeypatch):
+        boto3.client("s3").create_bucket(Bucket="empty-lake")
+        engine = LocalEngine("s3://empty-lake")
+
+        assert engine.view("daily_sales_by_store").num_rows == 0
+        assert engine.view("freshness").to_pylist()[0]["transactions"] == 0
