@@ -1,11 +1,15 @@
 -- Revenue and baskets per store per day.
+-- Aggregates first and joins the store names to the small result.
 SELECT
-    t.dt,
-    t.store_id,
+    per_store.dt,
+    per_store.store_id,
     s.store_name,
     s.store_location,
-    COUNT(*) AS transactions,
-    SUM(t.total_amount) AS revenue
-FROM transactions AS t
-LEFT JOIN supermarkets AS s ON s.store_id = t.store_id
-GROUP BY t.dt, t.store_id, s.store_name, s.store_location
+    per_store.transactions,
+    per_store.revenue
+FROM (
+    SELECT dt, store_id, COUNT(*) AS transactions, SUM(total_amount) AS revenue
+    FROM transactions
+    GROUP BY dt, store_id
+) AS per_store
+LEFT JOIN supermarkets AS s ON s.store_id = per_store.store_id
