@@ -40,6 +40,21 @@ def _s3_secret(endpoint: str) -> str:
     )
 
 
+def _athena_columns(table: str) -> str:
+    """The select list that gives a table Athena's types.
+
+    Athena reads the lake's UTC timestamps as plain `timestamp`; DuckDB would read them as
+    TIMESTAMPTZ, whose functions go through ICU (date_trunc: 0.8 s on 10M rows). Rebuilding a
+    plain TIMESTAMP from the epoch is exact, ICU-free (0.1 s), and matches Athena's results.
+    """
+    plain = [
+        f"make_timestamp(epoch_us({f.name})) AS {f.name}"
+        for f in schema.TABLES[table]
+        if pa.types.is_timestamp(f.type)
+    ]
+    return f"* REPLACE ({', '.join(plain)})" if plain else "*"
+
+
 class LocalEngine:
     """DuckDB with the four tables and every curated view, over s3://bucket or a folder."""
 
@@ -66,8 +81,7 @@ class LocalEngine:
             options = ", hive_partitioning = true, hive_types = {'dt': DATE}"
         else:
             files, options = f"{prefix}*.parquet", ""
-        # union_by_name=false: every file has the schema module's columns.
-        scan = f"SELECT * FROM read_parquet('{files}'{options})"
+        scan = f"SELECT {_athena_columns(table)} FROM read_parquet('{files}'{options})"
         return scan if self._has_files(files) else self._empty(table)
 
     def _has_files(self, pattern: str) -> bool:
@@ -83,7 +97,7 @@ class LocalEngine:
         empty = pa.schema(fields).empty_table()
         name = f"empty_{table}"
         self.connection.register(name, empty)
-        return f"SELECT * FROM {name}"
+        return f"SELECT {_athena_columns(table)} FROM {name}"
 
     def query(self, sql: str) -> pa.Table:
         try:
