@@ -69,10 +69,14 @@ class LocalEngine:
             endpoint = endpoint or os.environ.get("AWS_ENDPOINT_URL")
             if endpoint:
                 self.connection.execute(_s3_secret(endpoint))
+        self._stand_ins: set[str] = set()  # tables with no file yet
         for table in schema.TABLES:
-            self.connection.execute(f"CREATE OR REPLACE VIEW {table} AS {self._scan(table)}")
+            self._bind(table)
         for name in views.view_names():
             self.connection.execute(f"CREATE OR REPLACE VIEW {name} AS {views.duckdb_sql(name)}")
+
+    def _bind(self, table: str) -> None:
+        self.connection.execute(f"CREATE OR REPLACE VIEW {table} AS {self._scan(table)}")
 
     def _scan(self, table: str) -> str:
         prefix = f"{self.lake}/{layout.table_prefix(table)}"
@@ -82,7 +86,11 @@ class LocalEngine:
         else:
             files, options = f"{prefix}*.parquet", ""
         scan = f"SELECT {_athena_columns(table)} FROM read_parquet('{files}'{options})"
-        return scan if self._has_files(files) else self._empty(table)
+        if self._has_files(files):
+            self._stand_ins.discard(table)
+            return scan
+        self._stand_ins.add(table)
+        return self._empty(table)
 
     def _has_files(self, pattern: str) -> bool:
         return bool(
@@ -100,6 +108,8 @@ class LocalEngine:
         return f"SELECT {_athena_columns(table)} FROM {name}"
 
     def query(self, sql: str) -> pa.Table:
+        for table in list(self._stand_ins):  # a first file may have landed since
+            self._bind(table)
         try:
             return self.connection.execute(sql).arrow().read_all()
         except duckdb.Error as exc:
@@ -108,8 +118,3 @@ class LocalEngine:
     def view(self, name: str, where: str | None = None) -> pa.Table:
         views.athena_sql(name)  # raises UnknownView with the list of views
         return self.query(f"SELECT * FROM {name}" + (f" WHERE {where}" if where else ""))
-
-    def refresh(self) -> None:
-        """Rebinds tables that were empty stand-ins when the engine started."""
-        for table in schema.TABLES:
-            self.connection.execute(f"CREATE OR REPLACE VIEW {table} AS {self._scan(table)}")

@@ -161,10 +161,18 @@ def test_rows_the_lambda_just_wrote_are_in_the_next_query(lake):
     assert daily[("STORE0001",)]["revenue"] == Decimal("16.98")
 
 
-def test_an_empty_lake_answers_with_no_rows(monkeypatch):
+def test_an_empty_lake_answers_with_no_rows_then_with_the_first_arrivals(monkeypatch):
     with running_moto(monkeypatch):
         boto3.client("s3").create_bucket(Bucket="empty-lake")
         engine = LocalEngine("s3://empty-lake")
 
         assert engine.view("daily_sales_by_store").num_rows == 0
         assert engine.view("freshness").to_pylist()[0]["transactions"] == 0
+
+        key = "raw/incoming/dt=2026-03-04/first.ndjson"
+        boto3.client("s3").put_object(Bucket="empty-lake", Key=key, Body=ndjson(record("first")))
+        lambda_handler({"Records": [{"eventSource": "aws:s3", "s3": {
+            "bucket": {"name": "empty-lake"}, "object": {"key": key}}}]}, None)  # fmt: skip
+
+        assert engine.view("freshness").to_pylist()[0]["transactions"] == 1  # same engine
+        assert engine.view("basket_size").to_pylist()[0]["baskets"] == 1
