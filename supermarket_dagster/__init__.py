@@ -1,0 +1,1 @@
+"""Dagster models, backfills and watches the lake: `definitions.defs` is the one Definitions."""

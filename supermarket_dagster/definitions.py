@@ -1,0 +1,12 @@
+"""The one Definitions of the platform; workspace.yaml points here."""
+
+import dagster as dg
+
+from supermarket_dagster.defs.history import assets as history
+from supermarket_dagster.defs.reference import assets as reference
+from supermarket_dagster.resources import lake_from_environment
+
+defs = dg.Definitions(
+    assets=dg.load_assets_from_modules([reference, history]),
+    resources={"lake": lake_from_environment()},
+)
