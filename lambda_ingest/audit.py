@@ -24,6 +24,7 @@ def audit_record(
     finished_at: datetime,
     result: TransformResult,
     outputs: list[str],
+    rows_per_day: dict[str, dict[str, int]],
 ) -> dict[str, Any]:
     """Counts, keys and lags of one ingestion: raw records = rows written + quarantined."""
     latest = pc.max(result.transactions["transaction_datetime"]).as_py()
@@ -43,6 +44,7 @@ def audit_record(
             "transactions": result.transactions.num_rows,
             "transaction_items": result.transaction_items.num_rows,
         },
+        "rows_per_day": rows_per_day,  # UTC day -> table -> rows, for per-partition reporting
         "latest_transaction_at": latest.isoformat() if latest else None,
         "outputs": outputs,
     }

@@ -49,9 +49,10 @@ def ingest(source: events.SourceObject, lake_bucket: str) -> dict[str, Any] | No
         raise
     result = transform(data, source.key, started)
 
+    days = split_by_day(result)
     writes = [
         (layout.table_key(table, day.day, source.key), parquet_bytes(rows))
-        for day in split_by_day(result)
+        for day in days
         for table, rows in day.tables().items()
     ]
     quarantine_key = layout.quarantine_key(source.key)
@@ -82,6 +83,10 @@ def ingest(source: events.SourceObject, lake_bucket: str) -> dict[str, Any] | No
         finished_at=finished,
         result=result,
         outputs=outputs,
+        rows_per_day={
+            day.day.isoformat(): {t: rows.num_rows for t, rows in day.tables().items()}
+            for day in days
+        },
     )
     key = layout.audit_key(int(finished.timestamp() * 1000), finished.date(), source.key)
     lake_io.write_object(lake_bucket, key, json.dumps(record).encode(), "application/json")

@@ -22,13 +22,15 @@ class LakeResource(dg.ConfigurableResource):
     def read(self, key: str) -> bytes:
         return self._client().get_object(Bucket=self.bucket, Key=key)["Body"].read()
 
-    def list_keys(self, prefix: str) -> list[str]:
-        pages = (
-            self._client()
-            .get_paginator("list_objects_v2")
-            .paginate(Bucket=self.bucket, Prefix=prefix)
-        )
-        return sorted(o["Key"] for page in pages for o in page.get("Contents", []))
+    def list_keys(self, prefix: str, after: str = "", limit: int | None = None) -> list[str]:
+        """Keys under prefix in key order, strictly after `after`, at most `limit` of them."""
+        paginator = self._client().get_paginator("list_objects_v2")
+        keys: list[str] = []
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix, StartAfter=after):
+            keys += [o["Key"] for o in page.get("Contents", [])]
+            if limit is not None and len(keys) >= limit:
+                return keys[:limit]
+        return keys
 
 
 def lake_from_environment() -> LakeResource:

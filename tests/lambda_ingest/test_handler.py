@@ -99,6 +99,7 @@ def test_direct_event_lands_rows_and_an_audit_record(s3):
     assert audit["records_read"] == 2 and audit["records_quarantined"] == 0
     assert audit["rows_written"] == {"transactions": 2, "transaction_items": 4}
     assert audit["lag_seconds"] is not None and audit["latest_transaction_at"]
+    assert audit["rows_per_day"] == {"2026-03-01": {"transactions": 2, "transaction_items": 4}}
 
 
 def test_sqs_batch_ingests_every_message_and_ignores_the_test_event(s3):

@@ -1,7 +1,10 @@
-"""History is daily: one partition per UTC day, up to yesterday."""
+"""The fact tables are daily: one partition per UTC day, today included."""
 
 import dagster as dg
 
 HISTORY_START = "2025-01-01"
 
-history_partitions = dg.DailyPartitionsDefinition(start_date=HISTORY_START, timezone="UTC")
+# end_offset=1: today is a partition too, because the live feed writes into it.
+history_partitions = dg.DailyPartitionsDefinition(
+    start_date=HISTORY_START, timezone="UTC", end_offset=1
+)
