@@ -6,7 +6,7 @@ overwrites its own objects instead of adding new ones (S3 events are at-least-on
 
 import hashlib
 import re
-from datetime import date
+from datetime import UTC, date, datetime
 
 RAW_HISTORY = "raw/history/"
 RAW_INCOMING = "raw/incoming/"
@@ -55,3 +55,14 @@ def audit_key(finished_ms: int, finished_day: date, source_key: str) -> str:
     """Audit records form an append-only log of every ingestion, keyed by finish time, so
     listing after the last key seen returns exactly the records written since."""
     return f"{day_prefix(AUDIT, finished_day)}{finished_ms:013d}-{source_id(source_key)}.json"
+
+
+def audit_time_ms(key: str) -> int:
+    """The finish time an audit key was written under (the inverse of audit_key)."""
+    return int(key.rsplit("/", 1)[-1][:13])
+
+
+def audit_listing_start(finished_ms: int) -> str:
+    """A key that sorts before every audit key finished at or after finished_ms."""
+    day = datetime.fromtimestamp(finished_ms / 1000, UTC).date()
+    return f"{day_prefix(AUDIT, day)}{finished_ms:013d}"

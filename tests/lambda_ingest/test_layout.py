@@ -29,3 +29,23 @@ def test_keys_are_path_safe_whatever_the_source_name():
 
     assert all(c.isascii() and (c.isalnum() or c in "._-") for c in name)
     assert len(name) <= 64 + 1 + 16
+
+
+def test_audit_keys_sort_by_finish_time_and_give_it_back():
+    day = date(2026, 3, 1)
+    ms = 1772409600123
+    earlier = layout.audit_key(ms - 1, day, "raw/incoming/b.ndjson")
+    later = layout.audit_key(ms, day, "raw/incoming/a.ndjson")
+
+    assert earlier < later
+    assert layout.audit_time_ms(later) == ms
+
+
+def test_a_listing_start_sorts_before_every_key_finished_from_then_on():
+    ms = 1772368200000  # 2026-03-01T12:30:00Z
+    day = date(2026, 3, 1)
+
+    start = layout.audit_listing_start(ms)
+
+    assert start < layout.audit_key(ms, day, "raw/x.ndjson")
+    assert layout.audit_key(ms - 1, day, "raw/x.ndjson") < start

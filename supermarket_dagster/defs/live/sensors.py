@@ -1,7 +1,9 @@
 """The live tables: the Lambda writes them, Dagster learns of it from the audit records.
 
-The cursor is the last audit key seen. Audit keys sort by finish time, so listing after it
-returns exactly the records written since, with no rescan and no record counted twice.
+Audit keys sort by finish time, so the cursor is the newest key seen, never a wall-clock time.
+Concurrent Lambdas can land a record a moment after a later-stamped one has been listed, so
+each tick re-lists a short overlap window and skips the keys it has already reported (kept in
+the cursor): no record missed, none counted twice, and no full rescan.
 """
 
 import json
@@ -15,6 +17,24 @@ from supermarket_dagster.defs.history.partitions import history_partitions
 from supermarket_dagster.resources import LakeResource
 
 MAX_RECORDS_PER_TICK = 1_000  # bounds a tick after a long pause; the next tick goes on
+OVERLAP_MS = 10_000  # how far out of order audit records may land and still be seen
+
+
+def new_audit_keys(lake: LakeResource, cursor: str | None, limit: int) -> tuple[list[str], str]:
+    """Audit keys not reported yet, in key order, and the cursor to store after them."""
+    state = json.loads(cursor) if cursor else {"last": "", "recent": []}
+    recent = set(state["recent"])
+    after = ""
+    if state["last"]:
+        after = layout.audit_listing_start(layout.audit_time_ms(state["last"]) - OVERLAP_MS)
+    listed = lake.list_keys(layout.AUDIT, after=after, limit=limit + len(recent))
+    new = [key for key in listed if key not in recent][:limit]
+    if not new:
+        return [], cursor or ""
+    newest = max([state["last"], *new])
+    horizon = layout.audit_time_ms(newest) - OVERLAP_MS
+    keep = sorted(k for k in recent | set(new) if layout.audit_time_ms(k) >= horizon)
+    return new, json.dumps({"last": newest, "recent": keep})
 
 
 def _p95(values: list[float]) -> float:
@@ -52,9 +72,9 @@ def audit_materializations(records: list[dict[str, Any]]) -> list[dg.AssetMateri
 @dg.sensor(minimum_interval_seconds=10, default_status=dg.DefaultSensorStatus.RUNNING)
 def lake_audit_sensor(context: dg.SensorEvaluationContext, lake: LakeResource) -> dg.SensorResult:
     """Reports what the Lambda wrote as materializations of the day partitions it touched."""
-    keys = lake.list_keys(layout.AUDIT, after=context.cursor or "", limit=MAX_RECORDS_PER_TICK)
+    keys, cursor = new_audit_keys(lake, context.cursor, MAX_RECORDS_PER_TICK)
     if not keys:
-        return dg.SensorResult(cursor=context.cursor)
+        return dg.SensorResult(cursor=cursor or None)
     records = [json.loads(lake.read(key)) for key in keys]
     context.log.info(f"{len(records)} new audit records, up to {keys[-1]}")
-    return dg.SensorResult(asset_events=audit_materializations(records), cursor=keys[-1])
+    return dg.SensorResult(asset_events=audit_materializations(records), cursor=cursor)
