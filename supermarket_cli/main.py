@@ -283,6 +283,13 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:
+        # AWS said no (missing bucket, denied, unreachable endpoint): one line, not a traceback.
+        # Matched by module so that commands which never touch AWS never import botocore.
+        if type(exc).__module__.startswith("botocore"):
+            print(f"supermarket {args.command}: AWS error: {exc}", file=sys.stderr)
+            return 1
+        raise
     return 0
 
 

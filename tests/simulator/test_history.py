@@ -173,3 +173,16 @@ def test_an_s3_url_receives_the_same_objects(tmp_path, monkeypatch):
         body = s3.get_object(Bucket="lake", Key=key)["Body"].read()
         remote += [json.loads(line) for line in body.splitlines()]
     assert remote == local
+
+
+@mock_aws
+def test_a_missing_bucket_is_a_one_line_error(tmp_path, monkeypatch, capsys):
+    from supermarket_cli.main import main
+
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+
+    code = main(["generate", "reference", "--out", "s3://no-such-bucket", "--skus", "10"])
+
+    assert code == 1
+    error = capsys.readouterr().err
+    assert error.startswith("supermarket generate: AWS error:") and "NoSuchBucket" in error
