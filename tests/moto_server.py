@@ -1,4 +1,4 @@
-"""A real moto server on a free loopback port, with the environment pointing boto3 at it."""
+"""moto for tests: the test AWS environment, and a real moto server on a free loopback port."""
 
 import socket
 import urllib.request
@@ -16,6 +16,23 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+def use_test_aws(monkeypatch, endpoint: str | None = None) -> None:
+    """Fake credentials, one region, the given endpoint (None: in-process mock_aws), no
+    LAKE_BUCKET override, and a fresh S3 client for the handler."""
+    for name, value in {
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+    }.items():
+        monkeypatch.setenv(name, value)
+    if endpoint:
+        monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
+    else:
+        monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    monkeypatch.delenv("LAKE_BUCKET", raising=False)
+    lake_io.s3_client.cache_clear()
+
+
 @contextmanager
 def running_moto(monkeypatch) -> Iterator[str]:
     port = free_port()
@@ -24,15 +41,7 @@ def running_moto(monkeypatch) -> Iterator[str]:
     endpoint = f"http://127.0.0.1:{port}"
     # In-process servers share moto's global state: start every test from nothing.
     urllib.request.urlopen(urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST"))
-    for name, value in {
-        "AWS_ENDPOINT_URL": endpoint,
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-    }.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("LAKE_BUCKET", raising=False)
-    lake_io.s3_client.cache_clear()
+    use_test_aws(monkeypatch, endpoint)
     try:
         yield endpoint
     finally:

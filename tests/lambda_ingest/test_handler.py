@@ -17,19 +17,15 @@ from moto import mock_aws
 from lambda_ingest import lake_io, layout
 from lambda_ingest.handler import lambda_handler
 from tests.factories import ndjson, record
+from tests.moto_server import use_test_aws
 
 BUCKET = "supermarket-lake-test"
 
 
 @pytest.fixture
 def s3(monkeypatch):
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    monkeypatch.delenv("LAKE_BUCKET", raising=False)
+    use_test_aws(monkeypatch)
     with mock_aws():
-        lake_io.s3_client.cache_clear()
         client = boto3.client("s3")
         client.create_bucket(Bucket=BUCKET)
         yield client
