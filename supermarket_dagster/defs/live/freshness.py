@@ -55,7 +55,7 @@ class AlertState:
         if not cursor:
             return cls()
         state = json.loads(cursor)
-        return cls(stale=state["stale"], pending=state["pending"])
+        return cls(stale=state["stale"], pending=tuple(state["pending"]))
 
     def to_cursor(self) -> str:
         return json.dumps({"stale": dict(self.stale), "pending": list(self.pending)})
@@ -150,7 +150,7 @@ def next_alert_state(
         pending.append(_stale_alert(opened, now))
     if closed:
         pending.append(_recovery_alert(closed, state.stale, now))
-    return AlertState(stale=stale, pending=pending[-MAX_PENDING_ALERTS:])
+    return AlertState(stale=stale, pending=tuple(pending[-MAX_PENDING_ALERTS:]))
 
 
 def publish_pending(state: AlertState, alerts: AlertsResource, log: Any) -> AlertState:
@@ -164,7 +164,7 @@ def publish_pending(state: AlertState, alerts: AlertsResource, log: Any) -> Aler
             break
         log.info(f"published alert {message_id}: {pending[0]['subject']}")
         pending.pop(0)
-    return replace(state, pending=pending)
+    return replace(state, pending=tuple(pending))
 
 
 def read_live_tables(instance: dg.DagsterInstance) -> list[LiveTable]:
