@@ -143,6 +143,8 @@ def test_the_freshness_policy_is_on_both_live_tables():
         assert policy.fail_window.to_timedelta() == timedelta(minutes=5)
         assert policy.warn_window.to_timedelta() == timedelta(minutes=2)
     assert graph.get(dg.AssetKey("skus")).freshness_policy is None  # reference data: no feed
+    sensor = defs.resolve_sensor_def("live_feed_freshness_sensor")
+    assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
 
 
 def test_dagster_fails_a_live_table_after_its_window_with_no_new_data(deployment):
@@ -165,12 +167,12 @@ def test_dagster_fails_a_live_table_after_its_window_with_no_new_data(deployment
 
 def test_a_stalled_feed_alerts_once_per_incident(deployment, topic):
     inbox = Inbox(topic)
-    t0 = datetime.now(UTC)
-    minute = lambda m: t0 + timedelta(minutes=m)  # noqa: E731
-    assert deployment.watch(minute(-1)).cursor and inbox.take() == []  # no data yet: no verdict
+    assert deployment.watch(datetime.now(UTC)).cursor and inbox.take() == []  # no data: no verdict
 
     deployment.land("a", _now("a1"), _now("a2"))
     last = deployment.land("b", _now("b1"))
+    t0 = datetime.now(UTC)
+    minute = lambda m: t0 + timedelta(minutes=m)  # noqa: E731
     deployment.report_audit(minute(0))
     deployment.watch(minute(1))
     assert inbox.take() == []  # fresh
@@ -182,7 +184,8 @@ def test_a_stalled_feed_alerts_once_per_incident(deployment, topic):
     tables = {t["asset_key"]: t for t in alert["tables"]}
     assert set(tables) == set(LIVE_TABLES)
     assert tables["transactions"]["freshness_state"] == "FAIL"
-    assert tables["transactions"]["seconds_since_last_data"] == 360
+    assert tables["transactions"]["seconds_since_last_materialization"] == 360  # the policy's age
+    assert 360 <= tables["transactions"]["seconds_since_last_data"] < 400  # landed just before
     assert tables["transactions"]["threshold_seconds"] == 300
     assert tables["transactions"]["last_source_key"] == last
 
@@ -202,7 +205,7 @@ def test_a_stalled_feed_alerts_once_per_incident(deployment, topic):
     (second,) = inbox.take()
     assert second["alert"] == "live_table_stale"
     tables = {t["asset_key"]: t for t in second["tables"]}
-    assert tables["transaction_items"]["seconds_since_last_data"] == 360
+    assert tables["transaction_items"]["seconds_since_last_materialization"] == 360
     assert tables["transaction_items"]["last_source_key"] == resumed
 
 
@@ -224,7 +227,7 @@ def test_an_alert_that_cannot_be_published_is_kept_and_sent_on_a_later_tick(depl
     deployment.tick_alerts(t0 + timedelta(minutes=8), pager)
     (alert,) = inbox.take()
     assert alert["alert"] == "live_table_stale"
-    assert alert["tables"][0]["seconds_since_last_data"] == 360  # as decided, not as sent
+    assert alert["tables"][0]["seconds_since_last_materialization"] == 360  # decided, not sent
     assert AlertState.from_cursor(deployment.alert_cursor).pending == ()
 
 

@@ -8,10 +8,10 @@ incident: when a table turns FAIL, and again when it is fresh once more.
 """
 
 import json
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, time, timedelta
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import dagster as dg
@@ -68,6 +68,14 @@ def seconds_stale(table: LiveTable, now: datetime) -> float | None:
     return round((now - table.last_materialized_at).total_seconds(), 1)
 
 
+def seconds_since_landed(table: LiveTable, now: datetime) -> float | None:
+    """Seconds since the last rows landed in the lake (the audit record's finish time); Dagster
+    hears of them one audit-sensor tick later, so this is a little more than seconds_stale."""
+    if table.last_landed_at is None:
+        return seconds_stale(table, now)
+    return round((now - datetime.fromisoformat(table.last_landed_at)).total_seconds(), 1)
+
+
 def within_store_hours(hours: str, timezone: str, now: datetime) -> bool:
     """Whether `now` falls in HH:MM-HH:MM local store time; a range may run past midnight."""
     opens, closes = (_minutes(part) for part in hours.split("-"))
@@ -91,7 +99,8 @@ def _stale_alert(tables: list[LiveTable], now: datetime) -> dict[str, str]:
         {
             "asset_key": t.table,
             "freshness_state": t.verdict,
-            "seconds_since_last_data": seconds_stale(t, now),
+            "seconds_since_last_data": seconds_since_landed(t, now),
+            "seconds_since_last_materialization": seconds_stale(t, now),
             "threshold_seconds": threshold,
             "last_materialized_at": t.last_materialized_at.isoformat()
             if t.last_materialized_at
@@ -153,7 +162,7 @@ def next_alert_state(
     return AlertState(stale=stale, pending=tuple(pending[-MAX_PENDING_ALERTS:]))
 
 
-def publish_pending(state: AlertState, alerts: AlertsResource, log: Any) -> AlertState:
+def publish_pending(state: AlertState, alerts: AlertsResource, log: logging.Logger) -> AlertState:
     """Publishes queued messages in order; on the first failure keeps it and the rest queued."""
     pending = list(state.pending)
     while pending:
