@@ -8,7 +8,8 @@ daemon, from workspace.yaml) as another, with a fresh DAGSTER_HOME and no dagste
 stops. Every 5 s the drill asks the webserver's GraphQL for each live table's freshness status
 (what the asset page shows) and reads the SQS queue subscribed to the alert topic. It prints
 the seconds from the last landed file to WARNING, to DEGRADED (red) and to the alert, then
-waits --after-alert seconds more to count the alerts of this one incident.
+waits --after-alert seconds more to count the alerts of this one incident. Finally one more
+file lands, and it prints how long the UI and the recovery message take to follow.
 """
 
 import argparse
@@ -120,21 +121,30 @@ def main() -> None:
         wait_for_port(ui_port, 120)
         print(f"dagster dev listening after {time.monotonic() - started:.1f} s")
 
-        s3 = boto3.client("s3")
-        feed_end = time.monotonic() + args.feed_seconds
-        files = 0
-        while time.monotonic() < feed_end:
+        def land(number: int) -> None:
+            """One small live log, ingested by the Lambda's own handler."""
             now = datetime.now(UTC)
-            key = f"raw/incoming/dt={now.date()}/drill-{files:04d}.ndjson"
-            body = ndjson(*(record(f"D{files}-{i}", transaction_datetime=now.isoformat())
+            key = f"raw/incoming/dt={now.date()}/drill-{number:04d}.ndjson"
+            body = ndjson(*(record(f"D{number}-{i}", transaction_datetime=now.isoformat())
                             for i in range(5)))  # fmt: skip
-            s3.put_object(Bucket=BUCKET, Key=key, Body=body)
+            boto3.client("s3").put_object(Bucket=BUCKET, Key=key, Body=body)
             notification = {
                 "eventSource": "aws:s3",
                 "eventTime": now.isoformat(),
                 "s3": {"bucket": {"name": BUCKET}, "object": {"key": key}},
             }
             lambda_handler({"Records": [notification]}, None)
+
+        def take() -> list[dict]:
+            batch = sqs.receive_message(QueueUrl=inbox, MaxNumberOfMessages=10)
+            for message in batch.get("Messages", []):
+                sqs.delete_message(QueueUrl=inbox, ReceiptHandle=message["ReceiptHandle"])
+            return [json.loads(m["Body"]) for m in batch.get("Messages", [])]
+
+        feed_end = time.monotonic() + args.feed_seconds
+        files = 0
+        while time.monotonic() < feed_end:
+            land(files)
             files += 1
             time.sleep(2)
         stopped = time.monotonic()
@@ -146,11 +156,9 @@ def main() -> None:
         while time.monotonic() - stopped < args.timeout:
             for status in set(freshness_in_ui(ui_port).values()):
                 seen.setdefault(status, time.monotonic() - stopped)
-            batch = sqs.receive_message(QueueUrl=inbox, MaxNumberOfMessages=10)
-            for message in batch.get("Messages", []):
-                alerts.append(json.loads(message["Body"]))
-                sqs.delete_message(QueueUrl=inbox, ReceiptHandle=message["ReceiptHandle"])
-                alert_at = alert_at or time.monotonic() - stopped
+            alerts += take()
+            if alerts and alert_at is None:
+                alert_at = time.monotonic() - stopped
             if alert_at and time.monotonic() - stopped > alert_at + args.after_alert:
                 break
             time.sleep(5)
@@ -162,6 +170,18 @@ def main() -> None:
         print(f"alerts in this incident: {len(alerts)} (watched {args.after_alert:.0f} s more)")
         print(f"subject: {alerts[0]['Subject']}")
         print(alerts[0]["Message"])
+
+        resumed = time.monotonic()
+        land(files)
+        healthy_at = recovered_at = None
+        while time.monotonic() - resumed < 180 and not (healthy_at and recovered_at):
+            if healthy_at is None and set(freshness_in_ui(ui_port).values()) == {"HEALTHY"}:
+                healthy_at = time.monotonic() - resumed
+            if recovered_at is None and any("fresh again" in m["Subject"] for m in take()):
+                recovered_at = time.monotonic() - resumed
+            time.sleep(2)
+        print(f"feed resumed: UI HEALTHY after {healthy_at} s, recovery message after "
+              f"{recovered_at} s")  # fmt: skip
     finally:
         for process in reversed(processes):
             os.killpg(process.pid, signal.SIGTERM)
