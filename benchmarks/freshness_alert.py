@@ -48,6 +48,14 @@ def wait_for_port(port: int, seconds: float) -> None:
     raise SystemExit(f"nothing listens on 127.0.0.1:{port}")
 
 
+def basket(transaction_id: str, at: datetime) -> str:
+    """One log line of the shared format, sold at `at`."""
+    items = [{"sku_id": "SKU00001", "quantity": 2, "unit_price": 3.49}]
+    return json.dumps({"transaction_id": transaction_id, "store_id": "STORE0001",
+                       "transaction_datetime": at.isoformat(), "payment_method": "cash",
+                       "items": items}) + "\n"  # fmt: skip
+
+
 def start(command: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
     """A child in its own process group, so stopping it stops what it started too."""
     with open(log, "w") as stream:
@@ -103,7 +111,6 @@ def main() -> None:
 
         from lambda_ingest.handler import lambda_handler
         from supermarket_cli.local_aws import provision_alert_topic, provision_ingest
-        from tests.factories import ndjson, record
 
         provision_ingest(BUCKET)
         topic = provision_alert_topic()
@@ -125,8 +132,7 @@ def main() -> None:
             """One small live log, ingested by the Lambda's own handler."""
             now = datetime.now(UTC)
             key = f"raw/incoming/dt={now.date()}/drill-{number:04d}.ndjson"
-            body = ndjson(*(record(f"D{number}-{i}", transaction_datetime=now.isoformat())
-                            for i in range(5)))  # fmt: skip
+            body = "".join(basket(f"D{number}-{i}", now) for i in range(5)).encode()
             boto3.client("s3").put_object(Bucket=BUCKET, Key=key, Body=body)
             notification = {
                 "eventSource": "aws:s3",
@@ -180,8 +186,10 @@ def main() -> None:
             if recovered_at is None and any("fresh again" in m["Subject"] for m in take()):
                 recovered_at = time.monotonic() - resumed
             time.sleep(2)
-        print(f"feed resumed: UI HEALTHY after {healthy_at} s, recovery message after "
-              f"{recovered_at} s")  # fmt: skip
+        if healthy_at is None or recovered_at is None:
+            raise SystemExit("no recovery within 180 s of the feed resuming")
+        print(f"feed resumed: UI HEALTHY after {healthy_at:.0f} s, recovery message after "
+              f"{recovered_at:.0f} s")  # fmt: skip
     finally:
         for process in reversed(processes):
             os.killpg(process.pid, signal.SIGTERM)
