@@ -272,6 +272,12 @@ def test_store_hours(hours, clock, open_):
     assert within_store_hours(hours, "UTC", moment) is open_
 
 
+@pytest.mark.parametrize("hours", ["8-22", "08:00", "08:00-22:00-23:00", "25:00-26:00"])
+def test_store_hours_that_do_not_parse_say_what_is_expected(hours):
+    with pytest.raises(ValueError, match="must look like 08:00-22:00"):
+        within_store_hours(hours, "UTC", datetime(2026, 3, 2, tzinfo=UTC))
+
+
 def test_store_hours_are_read_in_the_stores_time_zone():
     summer_evening_utc = datetime(2026, 7, 1, 20, 30, tzinfo=UTC)  # 22:30 in Paris
     assert within_store_hours("08:00-22:00", "UTC", summer_evening_utc)

@@ -78,7 +78,10 @@ def seconds_since_landed(table: LiveTable, now: datetime) -> float | None:
 
 def within_store_hours(hours: str, timezone: str, now: datetime) -> bool:
     """Whether `now` falls in HH:MM-HH:MM local store time; a range may run past midnight."""
-    opens, closes = (_minutes(part) for part in hours.split("-"))
+    try:
+        opens, closes = (_minutes(part) for part in hours.split("-"))
+    except ValueError:
+        raise ValueError(f"store_hours must look like 08:00-22:00, got {hours!r}") from None
     local = now.astimezone(ZoneInfo(timezone))
     minute = local.hour * 60 + local.minute
     if opens <= closes:
