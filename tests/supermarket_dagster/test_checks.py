@@ -332,6 +332,20 @@ def test_a_parquet_file_with_a_wrong_schema_fails_schema_matches(history, lake):
     assert evaluations[("transactions", "raw_records_reconcile")].passed
 
 
+def test_an_object_that_is_not_parquet_fails_schema_and_reconciliation(history, lake):
+    key = _day_object(lake, "transaction_items", NEXT_DAY)
+    unreadable = pq.read_metadata(pa.BufferReader(lake.read(key))).num_rows
+    lake.write(key, b"PAR1 truncated")
+
+    evaluations = run_checks(lake, NEXT_DAY)
+
+    wrong = _values(evaluations[("transaction_items", "schema_matches")])["wrong_objects"]
+    assert list(wrong) == [key] and wrong[key].startswith("not a readable Parquet file")
+    reconcile = _values(evaluations[("transactions", "raw_records_reconcile")])
+    assert reconcile["items_expected"] - reconcile["items_in_lake"] == unreadable
+    assert not evaluations[("transactions", "raw_records_reconcile")].passed
+
+
 def test_the_sensor_requests_todays_and_yesterdays_checks_after_new_rows_land():
     defs = dg.Definitions(
         assets=[supermarkets, skus, raw_history_logs, history_backfill],

@@ -9,10 +9,11 @@ LakeResource: the same code reads moto locally and S3 in AWS.
 
 import json
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from functools import cached_property
 from typing import Any
 
 import dagster as dg
@@ -90,6 +91,7 @@ class LakeDay:
     table: str
     objects: list[ParquetObject]
 
+    @cached_property
     def rows(self) -> pa.Table:
         """The rows of every object with the right schema (the others fail schema_matches)."""
         good = [o.rows for o in self.objects if o.schema_problem is None]
@@ -146,7 +148,10 @@ class LakeReader:
 
 
 def _parquet_object(table: str, key: str, body: bytes) -> ParquetObject:
-    file = pq.ParquetFile(pa.BufferReader(body))
+    try:
+        file = pq.ParquetFile(pa.BufferReader(body))
+    except (pa.ArrowInvalid, OSError) as exc:  # its rows are unaccounted for: reconcile says so
+        return ParquetObject(key, f"not a readable Parquet file: {exc}", pa.table({}))
     problem = quality.schema_difference(file.schema_arrow, table)
     if problem is None:
         return ParquetObject(key, None, file.read())
@@ -229,8 +234,9 @@ def reconcile_day(
     sources = set(raw) | set(on_day["transactions"]) | set(on_day["transaction_items"])
     ingested = _ingested_at_by_source([transactions, items])
     at_home = {s for s in raw if quality.home_day(s, None) == day}
-    # Each audit record lands just after its rows' ingested_at, and after its raw log landed.
-    times = list(ingested.values()) + [raw[s] for s in at_home]
+    # An audit record lands just after its rows' ingested_at; for a log with no rows on the
+    # day (all quarantined, or not ingested yet), after its raw object landed.
+    times = list(ingested.values()) + [raw[s] for s in at_home if s not in ingested]
     ids = {layout.source_id(s): s for s in sources}
     overdue = {layout.source_id(s) for s in at_home if now - raw[s] > IN_FLIGHT}
     records = (
@@ -275,20 +281,16 @@ def _schema_result(key: dg.AssetCheckKey, day: LakeDay) -> dg.AssetCheckResult:
                    wrong_objects=dg.MetadataValue.json(sample))  # fmt: skip
 
 
-@dg.multi_asset_check(specs=DAY_CHECKS, can_subset=True)
-def fact_table_day_checks(
-    context: dg.AssetCheckExecutionContext, lake: LakeResource
+def day_results(
+    lake: LakeReader, day: date, selected_keys: Iterable[dg.AssetCheckKey]
 ) -> Iterator[dg.AssetCheckResult]:
-    """Checks one day of transactions and transaction_items: counts, keys, totals, schemas."""
-    day = date.fromisoformat(context.partition_key)
-    reader = LakeReader(lake)
-    selected = {(k.asset_key, k.name): k for k in context.selected_asset_check_keys}
-    transactions = read_day(reader, "transactions", day)
-    items = read_day(reader, "transaction_items", day)
-    context.log.info(f"{day}: {len(transactions.objects)} + {len(items.objects)} objects read")
+    """The results of the selected checks for one day, reading the day's objects once."""
+    selected = {(k.asset_key, k.name): k for k in selected_keys}
+    transactions = read_day(lake, "transactions", day)
+    items = read_day(lake, "transaction_items", day)
 
     if key := selected.get((TRANSACTIONS, "raw_records_reconcile")):
-        r = reconcile_day(reader, day, transactions, items)
+        r = reconcile_day(lake, day, transactions, items)
         yield _result(
             key, r.passed,
             raw_records=r.raw_records, lake_rows=r.lake_rows,
@@ -299,24 +301,24 @@ def fact_table_day_checks(
             disagreeing=dg.MetadataValue.json(dict(list(r.disagreeing.items())[: quality.SAMPLE])),
         )  # fmt: skip
     if key := selected.get((TRANSACTIONS, "transaction_id_unique")):
-        rows = transactions.rows()
+        rows = transactions.rows
         duplicates = quality.duplicate_ids(rows["transaction_id"])
         yield _result(key, duplicates.none, rows=rows.num_rows,
                       **_offenders_metadata("duplicate", duplicates))  # fmt: skip
-    for asset, name, table, column, rows in (
+    for asset, name, table, column, table_day in (
         (TRANSACTIONS, "store_ids_known", "supermarkets", "store_id", transactions),
         (ITEMS, "sku_ids_known", "skus", "sku_id", items),
     ):
         if key := selected.get((asset, name)):
-            known = _reference_ids(reader, table, column)
+            known = _reference_ids(lake, table, column)
             if known is None:
                 yield _result(key, False, reason=f"{table} is not in the lake yet")
                 continue
-            unknown = quality.unknown_ids(rows.rows()[column], known)
-            yield _result(key, unknown.none, rows=rows.rows().num_rows, known_ids=len(known),
+            unknown = quality.unknown_ids(table_day.rows[column], known)
+            yield _result(key, unknown.none, rows=table_day.rows.num_rows, known_ids=len(known),
                           **_offenders_metadata("unknown", unknown))  # fmt: skip
     if key := selected.get((TRANSACTIONS, "total_matches_items")):
-        report = quality.totals_against_items(transactions.rows(), items.rows())
+        report = quality.totals_against_items(transactions.rows, items.rows)
         yield _result(
             key, report.passed,
             **_offenders_metadata("mismatched", report.mismatched),
@@ -326,6 +328,15 @@ def fact_table_day_checks(
     for asset, table_day in ((TRANSACTIONS, transactions), (ITEMS, items)):
         if key := selected.get((asset, "schema_matches")):
             yield _schema_result(key, table_day)
+
+
+@dg.multi_asset_check(specs=DAY_CHECKS, can_subset=True)
+def fact_table_day_checks(
+    context: dg.AssetCheckExecutionContext, lake: LakeResource
+) -> Iterator[dg.AssetCheckResult]:
+    """Checks one day of transactions and transaction_items: counts, keys, totals, schemas."""
+    day = date.fromisoformat(context.partition_key)
+    yield from day_results(LakeReader(lake), day, context.selected_asset_check_keys)
 
 
 fact_table_checks_sensor = dg.AutomationConditionSensorDefinition(
