@@ -66,3 +66,23 @@ def audit_listing_start(finished_ms: int) -> str:
     """A key that sorts before every audit key finished at or after finished_ms."""
     day = datetime.fromtimestamp(finished_ms / 1000, UTC).date()
     return f"{day_prefix(AUDIT, day)}{finished_ms:013d}"
+
+
+# A compacted object's name ends in a 4-digit part count, never in the 16 hex digits that end
+# every source_id, so the two kinds of object in a day can never be mistaken for each other.
+_COMPACTED = re.compile(r"compacted-([0-9a-f]{16})-(\d{4})-of-(\d{4})\.parquet")
+
+
+def compacted_key(table: str, day: date, generation: str, part: int, parts: int) -> str:
+    """Part `part` of `parts` objects into which one compaction (its `generation`, a digest of
+    the objects it merged) rewrote a closed day of `table`."""
+    name = f"compacted-{generation}-{part:04d}-of-{parts:04d}.parquet"
+    return f"{day_prefix(table_prefix(table), day)}{name}"
+
+
+def parse_compacted_key(key: str) -> tuple[str, int, int] | None:
+    """(generation, part, parts) of a compacted object's key; None for any other key."""
+    match = _COMPACTED.fullmatch(key.rsplit("/", 1)[-1])
+    if match is None:
+        return None
+    return match.group(1), int(match.group(2)), int(match.group(3))

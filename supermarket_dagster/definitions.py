@@ -4,11 +4,14 @@ import dagster as dg
 
 from supermarket_dagster.defs.history import assets as history
 from supermarket_dagster.defs.live.sensors import lake_audit_sensor
+from supermarket_dagster.defs.maintenance import assets as maintenance
+from supermarket_dagster.defs.maintenance.checks import compaction_kept_every_row
 from supermarket_dagster.defs.reference import assets as reference
 from supermarket_dagster.resources import lake_from_environment
 
 defs = dg.Definitions(
-    assets=dg.load_assets_from_modules([reference, history]),
+    assets=dg.load_assets_from_modules([reference, history, maintenance]),
+    asset_checks=[compaction_kept_every_row],
     sensors=[lake_audit_sensor],
     resources={"lake": lake_from_environment()},
 )
