@@ -369,3 +369,18 @@ def test_a_compaction_that_dies_mid_swap_is_flagged_and_repaired_by_the_next(lak
     result = _compact(lake, instance)
     assert result.success and result.get_asset_check_evaluations()[0].passed
     assert _snapshot(s3) == before
+
+
+def test_the_nightly_schedule_asks_for_the_day_that_has_just_closed_with_its_check():
+    from supermarket_dagster.definitions import defs
+    from supermarket_dagster.defs.maintenance.compaction import DEFAULT_GRACE, require_closed
+    from supermarket_dagster.defs.maintenance.schedules import nightly_compaction
+
+    tick = datetime(2026, 3, 3, 6, 30, tzinfo=UTC)
+
+    request = nightly_compaction(dg.build_schedule_context(scheduled_execution_time=tick))
+
+    assert request.partition_key == "2026-03-02"
+    require_closed(date(2026, 3, 2), DEFAULT_GRACE, now=tick)  # closed by then: no OpenDay
+    job = defs.resolve_job_def("compact_closed_days")
+    assert job.asset_layer.asset_graph.asset_check_keys == {compaction_kept_every_row.check_key}

@@ -136,7 +136,7 @@ class TablePlan:
     obsolete_compacted: list[str]  # deleted first (see swap)
     obsolete_sources: list[str]
     before: Fingerprint  # every row readers see now, duplicates included
-    superseded: Fingerprint  # compacted rows replaced by a fresher per-source copy
+    superseded: Fingerprint  # compacted rows with a fresher per-source copy or a twin elsewhere
     after: Fingerprint  # the rows of the new objects
 
     @property
@@ -185,11 +185,10 @@ def plan_table(
     superseded = Fingerprint()
     for _, members in ordered:
         rows = _concat(table, [read[key][0] for key in sorted(members)])
-        fresh = pc.invert(
-            pc.is_in(rows["source_key"], value_set=pa.array(sorted(placed), pa.string()))
-        )
-        superseded += fingerprint(table, rows.filter(pc.invert(fresh)))
-        kept.append(rows.filter(fresh))
+        # a source already placed has a fresher copy, or the same rows in another generation
+        repeated = pc.is_in(rows["source_key"], value_set=pa.array(sorted(placed), pa.string()))
+        superseded += fingerprint(table, rows.filter(repeated))
+        kept.append(rows.filter(pc.invert(repeated)))
         placed |= _source_keys([rows])
     merged = _sorted(table, _concat(table, kept))
     after = fingerprint(table, merged)
@@ -232,8 +231,8 @@ def _read(body: bytes) -> tuple[pa.Table, dict[str, Any]]:
 
 
 def _recorded_target(read: dict[str, tuple[pa.Table, dict]], compacted: list[str]) -> int | None:
-    targets = [read[k][1].get("target_bytes") for k in sorted(compacted)]
-    return next((t for t in reversed(targets) if t), None)
+    """The target an earlier compaction of the day recorded in its footers, if any."""
+    return max((read[k][1].get("target_bytes") or 0 for k in compacted), default=0) or None
 
 
 def _source_keys(tables: list[pa.Table]) -> set[str]:
