@@ -120,8 +120,9 @@ def main() -> None:
         moto.wait(timeout=30)
 
     metadata = compaction.metadata()
-    print(f"\ncompaction: {metadata['duration_s']:.2f} s in all (list, read, merge, write, "
-          f"delete); swap window {metadata['swap_window_ms']:.0f} ms")  # fmt: skip
+    print(f"\ncompaction: {metadata['duration_s']:.2f} s in all, of which "
+          f"{metadata['read_s']:.2f} s listing and reading; swap window (first PUT to last DELETE) "
+          f"{metadata['swap_window_ms']:.0f} ms")  # fmt: skip
     print(f"{'table':18} {'objects':>15} {'MB':>15} {'rows':>9}")
     for table in ("transactions", "transaction_items"):
         m = {k.split(".", 1)[1]: v for k, v in metadata.items() if k.startswith(f"{table}.")}

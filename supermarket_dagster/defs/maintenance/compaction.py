@@ -299,6 +299,7 @@ class DayCompaction:
     day: date
     plans: list[TablePlan]
     seconds: float
+    read_seconds: float  # listing and GETs, the part that grows with the number of objects
     swap_started: float  # time.time() when the first new object was sent
     swap_finished: float  # time.time() when the last old object was gone
 
@@ -314,6 +315,7 @@ class DayCompaction:
             "dt": self.day.isoformat(),
             "noop": self.noop,
             "duration_s": round(self.seconds, 3),
+            "read_s": round(self.read_seconds, 3),
             "swap_window_ms": round((self.swap_finished - self.swap_started) * 1000, 1),
         }
         for plan in self.plans:
@@ -336,13 +338,15 @@ def day_is_compacted(objects: DayObjects, day: date) -> bool:
 def compact_day(objects: DayObjects, day: date, target_bytes: int | None = None) -> DayCompaction:
     """Compacts both tables of one day; plans everything first, then swaps (see module doc)."""
     clock = time.perf_counter()
-    plans = []
+    plans, reading = [], 0.0
     for table in TABLES:
+        began = time.perf_counter()
         listed = objects.listing(layout.day_prefix(layout.table_prefix(table), day))
         bodies = objects.read_many(o.key for o in listed)
+        reading += time.perf_counter() - began
         plans.append(plan_table(table, day, listed, bodies, target_bytes))
     started, finished = swap(objects, plans)
-    return DayCompaction(day, plans, time.perf_counter() - clock, started, finished)
+    return DayCompaction(day, plans, time.perf_counter() - clock, reading, started, finished)
 
 
 def swap(objects: DayObjects, plans: list[TablePlan]) -> tuple[float, float]:
