@@ -7,13 +7,14 @@ from supermarket_dagster.defs.live.sensors import lake_audit_sensor
 from supermarket_dagster.defs.maintenance import assets as maintenance
 from supermarket_dagster.defs.maintenance.checks import compaction_kept_every_row
 from supermarket_dagster.defs.maintenance.schedules import compaction_job, nightly_compaction
+from supermarket_dagster.defs.maintenance.sensors import late_files_sensor
 from supermarket_dagster.defs.reference import assets as reference
 from supermarket_dagster.resources import lake_from_environment
 
 defs = dg.Definitions(
     assets=dg.load_assets_from_modules([reference, history, maintenance]),
     asset_checks=[compaction_kept_every_row],
-    sensors=[lake_audit_sensor],
+    sensors=[lake_audit_sensor, late_files_sensor],
     jobs=[compaction_job],
     schedules=[nightly_compaction],
     resources={"lake": lake_from_environment()},

@@ -384,3 +384,31 @@ def test_the_nightly_schedule_asks_for_the_day_that_has_just_closed_with_its_che
     require_closed(date(2026, 3, 2), DEFAULT_GRACE, now=tick)  # closed by then: no OpenDay
     job = defs.resolve_job_def("compact_closed_days")
     assert job.asset_layer.asset_graph.asset_check_keys == {compaction_kept_every_row.check_key}
+
+
+def test_a_lambda_file_landing_in_a_compacted_day_asks_for_the_day_to_be_compacted_again(
+    lake, s3, instance
+):
+    from supermarket_dagster.defs.maintenance.sensors import late_files_sensor
+
+    def tick(cursor):
+        with dg.build_sensor_context(cursor=cursor, instance=instance,
+                                     resources={"lake": lake}) as context:  # fmt: skip
+            return late_files_sensor(context)
+
+    incoming = f"{layout.day_prefix(layout.RAW_INCOMING, DAY)}till-7.ndjson"
+    history = _write_logs(s3, DAY, files=3, per_file=10)
+    s3.write(incoming, s3.read(history[0]))  # the first log arrives live instead
+    _ingest(s3, [incoming, *history[1:]])
+    before = tick(None)  # files that landed before any compaction: nothing to do
+    _compact(lake, instance)
+    assert before.run_requests == [] and tick(before.cursor).run_requests == []
+
+    _ingest(s3, [incoming])  # the Lambda gets the event again, after the day was compacted
+    late = tick(before.cursor)
+
+    assert [r.partition_key for r in late.run_requests] == [DAY.isoformat()]
+    assert tick(late.cursor).run_requests == []  # asked once
+    assert not _check_alone(lake, instance).passed
+    _compact(lake, instance)  # the run the sensor asked for
+    assert _check_alone(lake, instance).passed

@@ -298,6 +298,7 @@ def _cut(
 class DayCompaction:
     day: date
     plans: list[TablePlan]
+    listed_at: float  # time.time() before the listing: a file landing later may be left out
     seconds: float
     read_seconds: float  # listing and GETs, the part that grows with the number of objects
     swap_started: float  # time.time() when the first new object was sent
@@ -314,6 +315,7 @@ class DayCompaction:
         flat: dict[str, Any] = {
             "dt": self.day.isoformat(),
             "noop": self.noop,
+            "listed_at": datetime.fromtimestamp(self.listed_at, UTC).isoformat(),
             "duration_s": round(self.seconds, 3),
             "read_s": round(self.read_seconds, 3),
             "swap_window_ms": round((self.swap_finished - self.swap_started) * 1000, 1),
@@ -337,7 +339,7 @@ def day_is_compacted(objects: DayObjects, day: date) -> bool:
 
 def compact_day(objects: DayObjects, day: date, target_bytes: int | None = None) -> DayCompaction:
     """Compacts both tables of one day; plans everything first, then swaps (see module doc)."""
-    clock = time.perf_counter()
+    clock, listed_at = time.perf_counter(), time.time()
     plans, reading = [], 0.0
     for table in TABLES:
         began = time.perf_counter()
@@ -346,7 +348,8 @@ def compact_day(objects: DayObjects, day: date, target_bytes: int | None = None)
         reading += time.perf_counter() - began
         plans.append(plan_table(table, day, listed, bodies, target_bytes))
     started, finished = swap(objects, plans)
-    return DayCompaction(day, plans, time.perf_counter() - clock, reading, started, finished)
+    elapsed = time.perf_counter() - clock
+    return DayCompaction(day, plans, listed_at, elapsed, reading, started, finished)
 
 
 def swap(objects: DayObjects, plans: list[TablePlan]) -> tuple[float, float]:
