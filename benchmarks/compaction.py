@@ -11,6 +11,7 @@ polls the day's row count. DuckDB queries over that day (a fresh engine: cold; t
 
 import argparse
 import os
+import resource
 import statistics
 import sys
 import threading
@@ -110,7 +111,9 @@ def main() -> None:
         reader = threading.Thread(target=poll_while, args=(done, counts, errors))
         reader.start()
         time.sleep(1)  # a few polls of the day as it was
+        rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         compaction = compact_day(DayObjects(client, BUCKET), DAY)
+        rss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         time.sleep(1)
         done.set()
         reader.join()
@@ -123,6 +126,8 @@ def main() -> None:
     print(f"\ncompaction: {metadata['duration_s']:.2f} s in all, of which "
           f"{metadata['read_s']:.2f} s listing and reading; swap window (first PUT to last DELETE) "
           f"{metadata['swap_window_ms']:.0f} ms")  # fmt: skip
+    print(f"peak RSS of this process {rss_before / 1024:.0f} MB before, "
+          f"{rss_after / 1024:.0f} MB after compaction")  # fmt: skip
     print(f"{'table':18} {'objects':>15} {'MB':>15} {'rows':>9}")
     for table in ("transactions", "transaction_items"):
         m = {k.split(".", 1)[1]: v for k, v in metadata.items() if k.startswith(f"{table}.")}

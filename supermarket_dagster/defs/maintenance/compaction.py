@@ -4,7 +4,8 @@ S3 has no multi-object transaction and every reader (DuckDB's glob, Athena's par
 location) lists the day's prefix, so the swap is ordered never to hide a row: every new object
 is written before any old one is deleted. A reader listing inside that window sees the moved
 rows twice, never fewer; outside it, exactly once. Every row carries its source_key, so a source
-with rows in two places is detectable, and compacting the day again repairs it.
+with rows in two places is detectable (compaction_kept_every_row), and compacting the day again
+repairs it (late_files_sensor asks for that when a Lambda file lands in a compacted day).
 
 Which rows a compaction keeps, per source: a per-source object (the Lambda's or the backfill's,
 always the freshest copy) over any compacted copy; otherwise the copy in one complete earlier
