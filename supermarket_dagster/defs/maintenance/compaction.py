@@ -173,7 +173,8 @@ def plan_table(
         target_bytes = _recorded_target(read, compacted) or DEFAULT_TARGET_BYTES
     if target_bytes <= 0:
         raise ValueError(f"target_bytes must be positive, got {target_bytes}")
-    before = sum((fingerprint(table, rows) for rows, _ in read.values()), Fingerprint())
+    # Counted on everything read, independently of which copies are kept below.
+    before = fingerprint(table, _concat(table, [rows for rows, _ in read.values()]))
     generations = _generations(compacted)
     if not sources and len(generations) == 1 and _complete(next(iter(generations.values()))):
         return TablePlan(table, day, objects, next(iter(generations)),
@@ -245,7 +246,8 @@ def _concat(table: str, parts: list[pa.Table]) -> pa.Table:
     target = schema.TABLES[table].remove_metadata()
     if not parts:
         return target.empty_table()
-    return pa.concat_tables([p.select(target.names).cast(target) for p in parts])
+    # One chunk: sorting thousands of small chunks costs many times more time and memory.
+    return pa.concat_tables([p.select(target.names).cast(target) for p in parts]).combine_chunks()
 
 
 def _sorted(table: str, rows: pa.Table) -> pa.Table:

@@ -15,6 +15,7 @@ import pyarrow.compute as pc
 from lambda_ingest import money
 
 _MASK = (1 << 64) - 1
+_SLICE_ROWS = 131_072
 
 # The columns whose sums must survive any rewrite of a table, in integer cents or units.
 SUMS: dict[str, tuple[str, ...]] = {
@@ -56,6 +57,9 @@ class Fingerprint:
 
 def fingerprint(table_name: str, rows: pa.Table) -> Fingerprint:
     """The fingerprint of `rows`, a slice of the lake table `table_name` (any order, any chunks)."""
+    if rows.num_rows > _SLICE_ROWS:  # bounds the hashing's temporary arrays
+        slices = (rows.slice(i, _SLICE_ROWS) for i in range(0, rows.num_rows, _SLICE_ROWS))
+        return sum((fingerprint(table_name, s) for s in slices), Fingerprint())
     if rows.num_rows == 0:
         return Fingerprint(0, dict.fromkeys(SUMS[table_name], 0), 0)
     if table_name == "transactions":
