@@ -93,12 +93,21 @@ def _column_options(table: pa.Schema) -> dict[str, Any]:
     }
 
 
-def write_parquet(table: pa.Table, where: str | pa.NativeFile) -> None:
-    """Writes one lake file with the lake's Parquet options."""
-    pq.write_table(table, where, **PARQUET_OPTIONS, **_column_options(table.schema))
+def write_parquet(
+    table: pa.Table, where: str | pa.NativeFile, key_value_metadata: dict[str, str] | None = None
+) -> None:
+    """Writes one lake file with the lake's Parquet options (and optional footer metadata)."""
+    options = {**PARQUET_OPTIONS, **_column_options(table.schema)}
+    if not key_value_metadata:
+        pq.write_table(table, where, **options)
+        return
+    # store_schema=False drops the schema's metadata, so the footer gets it explicitly.
+    with pq.ParquetWriter(where, table.schema, **options) as writer:
+        writer.write_table(table)
+        writer.add_key_value_metadata(key_value_metadata)
 
 
-def parquet_bytes(table: pa.Table) -> bytes:
+def parquet_bytes(table: pa.Table, key_value_metadata: dict[str, str] | None = None) -> bytes:
     sink = pa.BufferOutputStream()
-    write_parquet(table, sink)
+    write_parquet(table, sink, key_value_metadata)
     return sink.getvalue().to_pybytes()

@@ -71,3 +71,23 @@ def audit_listing_start(finished_ms: int) -> str:
 def audit_source_id(key: str) -> str:
     """The source_id an audit key was written for (the inverse of audit_key's name part)."""
     return key.rsplit("/", 1)[-1][14:].removesuffix(".json")
+
+
+# A compacted object's name ends in a 4-digit part count, never in the 16 hex digits that end
+# every source_id, so the two kinds of object in a day can never be mistaken for each other.
+_COMPACTED = re.compile(r"compacted-([0-9a-f]{16})-(\d{4})-of-(\d{4})\.parquet")
+
+
+def compacted_key(table: str, day: date, generation: str, part: int, parts: int) -> str:
+    """Part `part` of `parts` objects into which one compaction (its `generation`, a digest of
+    the objects it merged) rewrote a closed day of `table`."""
+    name = f"compacted-{generation}-{part:04d}-of-{parts:04d}.parquet"
+    return f"{day_prefix(table_prefix(table), day)}{name}"
+
+
+def parse_compacted_key(key: str) -> tuple[str, int, int] | None:
+    """(generation, part, parts) of a compacted object's key; None for any other key."""
+    match = _COMPACTED.fullmatch(key.rsplit("/", 1)[-1])
+    if match is None:
+        return None
+    return match.group(1), int(match.group(2)), int(match.group(3))

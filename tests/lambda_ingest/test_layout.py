@@ -49,3 +49,18 @@ def test_a_listing_start_sorts_before_every_key_finished_from_then_on():
 
     assert start < layout.audit_key(ms, day, "raw/x.ndjson")
     assert layout.audit_key(ms - 1, day, "raw/x.ndjson") < start
+
+
+def test_a_compacted_key_parses_back_and_no_source_object_is_ever_taken_for_one():
+    key = layout.compacted_key("transaction_items", date(2026, 3, 1), "0123456789abcdef", 2, 3)
+
+    assert (
+        key
+        == "lake/transaction_items/dt=2026-03-01/compacted-0123456789abcdef-0002-of-0003.parquet"
+    )
+    assert layout.parse_compacted_key(key) == ("0123456789abcdef", 2, 3)
+    # sources named like compacted objects still end in their own 16-hex digest
+    for name in ("compacted-0123456789abcdef-0002-of-0003.ndjson", "compacted-0001-of-0002.json",
+                 "compacted-0123456789abcdef-0002-of.ndjson"):  # fmt: skip
+        source_key = layout.table_key("transactions", date(2026, 3, 1), f"raw/incoming/{name}")
+        assert layout.parse_compacted_key(source_key) is None

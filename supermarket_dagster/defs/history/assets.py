@@ -1,7 +1,8 @@
 """Historical logs and the Glue-equivalent backfill that turns one day of them into the tables.
 
 The backfill runs the Lambda's own `ingest` on each raw log: same transform, same keys, same
-audit records. Re-running a day replaces exactly that day's files and nothing else.
+audit records. Re-running a day replaces exactly that day's files and nothing else; on a day
+already compacted, it compacts the day again, so the fresh rows replace their compacted copies.
 """
 
 from datetime import date
@@ -15,6 +16,8 @@ from simulator.history import HistoryOptions, history_key, plan_files, render_fi
 from simulator.reference import DEFAULT_SKUS, DEFAULT_STORES, build_reference
 from supermarket_dagster.defs.history.partitions import history_partitions
 from supermarket_dagster.defs.live.freshness import live_freshness_policy
+from supermarket_dagster.defs.maintenance.assets import compaction_metadata, day_objects
+from supermarket_dagster.defs.maintenance.compaction import compact_day, day_is_compacted
 from supermarket_dagster.resources import LakeResource
 
 DEFAULT_TRANSACTIONS_PER_DAY = 3_334  # the demo's 100,000 over 30 days
@@ -82,6 +85,16 @@ def history_backfill(context: dg.AssetExecutionContext, lake: LakeResource):  # 
         for table in totals:
             totals[table] += audit["rows_written"][table]
         context.log.info(f"converted {key}: {audit['rows_written']}")
+    objects = day_objects(lake)
+    if day_is_compacted(objects, day):
+        # The per-source objects just written repeat rows of the compacted ones: fold them in.
+        compaction = compact_day(objects, day)
+        context.log_event(
+            dg.AssetMaterialization(
+                "compacted_days", partition=context.partition_key,
+                metadata=compaction_metadata(compaction),
+            )
+        )  # fmt: skip
     for table, rows in totals.items():
         yield dg.MaterializeResult(
             asset_key=table,
