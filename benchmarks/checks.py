@@ -58,6 +58,20 @@ def build_day(transactions: int, live_files: int, bucket: str) -> None:
         ingest(SourceObject(bucket=bucket, key=key, size=None, event_time=None), bucket)
 
 
+def items_in_lake(bucket: str) -> tuple[int, int]:
+    """How many transaction_items objects the lake holds, and their rows (footers only)."""
+    import boto3
+    import pyarrow.parquet as pq
+    from pyarrow import BufferReader
+
+    s3 = boto3.client("s3")
+    listing = s3.get_paginator("list_objects_v2")
+    pages = listing.paginate(Bucket=bucket, Prefix="lake/transaction_items/")
+    keys = [o["Key"] for page in pages for o in page.get("Contents", [])]
+    bodies = (s3.get_object(Bucket=bucket, Key=k)["Body"].read() for k in keys)
+    return len(keys), sum(pq.read_metadata(BufferReader(b)).num_rows for b in bodies)
+
+
 def time_checks(bucket: str, runs: int) -> dict[str, float]:
     import dagster as dg
     from dagster_aws.s3 import S3Resource
@@ -95,8 +109,6 @@ def main() -> None:
                       AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench")  # fmt: skip
     sys.path.insert(0, str(ROOT))
     import boto3
-    import pyarrow.parquet as pq
-    from pyarrow import BufferReader
 
     try:
         print("| transactions | items | objects | read day | reconcile | all checks |")
@@ -105,14 +117,7 @@ def main() -> None:
             bucket = f"{BUCKET}-{n}"
             boto3.client("s3").create_bucket(Bucket=bucket)
             build_day(size, args.live_files, bucket)
-            s3 = boto3.client("s3")
-            listed = s3.list_objects_v2(Bucket=bucket, Prefix="lake/transaction_items/")
-            objects = listed.get("KeyCount", 0)
-            item_rows = sum(
-                pq.read_metadata(BufferReader(s3.get_object(Bucket=bucket, Key=o["Key"])
-                                              ["Body"].read())).num_rows
-                for o in listed.get("Contents", [])
-            )  # fmt: skip
+            objects, item_rows = items_in_lake(bucket)
             median = time_checks(bucket, args.runs)
             print(f"| {size + 25 * args.live_files:,} | {item_rows:,} | {objects:,} "
                   f"| {median['read day']:.3f} s | {median['reconcile']:.3f} s "

@@ -1,6 +1,7 @@
 """The day checks on in-process moto: all pass on data the assets wrote, and each one fails,
 with useful metadata, on the fault it exists to catch."""
 
+import gzip
 from datetime import UTC, date, datetime, timedelta
 
 import boto3
@@ -238,6 +239,21 @@ def test_a_live_file_ingested_later_is_found_in_the_audit_log(history, lake):
     before = _values(history[DAY][("transactions", "raw_records_reconcile")])
     assert _values(evaluation)["lake_rows"] == before["lake_rows"] + 1
     assert _values(evaluation)["sources"] == before["sources"] + 1
+
+
+def test_a_file_rejected_whole_reconciles_as_its_one_quarantine_record(history, lake):
+    corrupt = "raw/incoming/dt=2026-03-02/till-9.ndjson.gz"
+    lake.write(corrupt, gzip.compress(ndjson(record("G-1")))[:-6])  # truncated gzip
+    audit = ingest(SourceObject(bucket=lake.bucket, key=corrupt, size=None, event_time=None),
+                   lake.bucket)  # fmt: skip
+
+    evaluation = run_checks(lake, DAY)[("transactions", "raw_records_reconcile")]
+
+    assert audit["file_rejected"] and audit["records_read"] == 0
+    assert evaluation.passed, _values(evaluation)
+    before = _values(history[DAY][("transactions", "raw_records_reconcile")])
+    assert _values(evaluation)["quarantined_records"] == before["quarantined_records"] + 1
+    assert _values(evaluation)["raw_records"] == before["raw_records"] + 1
 
 
 def test_a_duplicated_row_file_fails_uniqueness_with_the_ids(history, lake):

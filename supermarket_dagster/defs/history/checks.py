@@ -43,6 +43,7 @@ after_new_data = (
     & dg.AutomationCondition.any_deps_match(dg.AutomationCondition.newly_updated()).since(
         dg.AutomationCondition.cron_tick_passed(CHECK_CRON)
     )
+    & ~dg.AutomationCondition.in_progress()  # a long day's check never piles up behind itself
 ).with_label(f"after new data, at most once per {CHECK_CRON}")
 
 

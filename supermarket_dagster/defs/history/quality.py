@@ -143,6 +143,14 @@ def latest_per_source(records: Iterable[tuple[str, Mapping[str, Any]]]) -> dict[
     return {source: record for source, (_, record) in latest.items()}
 
 
+def records_in_raw(audit: Mapping[str, Any]) -> int:
+    """What a source's raw log holds, in records: a file rejected whole (corrupt gzip, not
+    UTF-8) has no readable records, and counts as the one quarantine record that holds it."""
+    if audit.get("file_rejected"):
+        return audit["records_quarantined"]
+    return audit["records_read"]
+
+
 @dataclass
 class SourceCount:
     """One source's share of one day, as its audit record states it and as the lake holds it."""
@@ -159,9 +167,9 @@ class SourceCount:
             return None if self.in_flight else "no audit record: never ingested, or rows orphaned"
         per_day = self.audit.get("rows_per_day", {})
         stated = sum(d.get("transactions", 0) for d in per_day.values())
-        if self.audit["records_read"] != stated + self.audit["records_quarantined"]:
+        if records_in_raw(self.audit) != stated + self.audit["records_quarantined"]:
             return (
-                f"audit says {self.audit['records_read']} read but "
+                f"audit says {records_in_raw(self.audit)} read but "
                 f"{stated} written + {self.audit['records_quarantined']} quarantined"
             )
         expected = per_day.get(day.isoformat(), {})
