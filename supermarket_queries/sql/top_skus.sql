@@ -1,5 +1,37 @@
 -- Units and revenue per SKU per day, ranked within the day by revenue and by units.
--- Aggregates first and joins the product names to the small result, not to every line.
+-- A day is read from the sku_daily_sales rollup when the rollup summed exactly as many lines
+-- as transaction_items holds for that day now; any other day (today, a day not rolled up yet,
+-- a day a late file changed) is summed from transaction_items. So the figures are always exact,
+-- and a current rollup replaces 2M lines a day with ~12,000 pre-summed rows.
+WITH item_days AS (
+    SELECT dt, COUNT(*) AS lines
+    FROM transaction_items
+    GROUP BY dt
+),
+rolled_up_days AS (
+    SELECT rolled.dt
+    FROM (
+        SELECT dt, SUM(lines) AS lines
+        FROM sku_daily_sales
+        GROUP BY dt
+    ) AS rolled
+    JOIN item_days ON item_days.dt = rolled.dt AND item_days.lines = rolled.lines
+),
+per_sku AS (
+    SELECT dt, sku_id, units, revenue
+    FROM sku_daily_sales
+    WHERE dt IN (SELECT dt FROM rolled_up_days)
+    UNION ALL
+    SELECT
+        dt,
+        sku_id,
+        CAST(SUM(quantity) AS BIGINT) AS units,
+        SUM(quantity * unit_price) AS revenue
+    FROM transaction_items
+    WHERE dt IN (SELECT dt FROM item_days EXCEPT SELECT dt FROM rolled_up_days)
+    GROUP BY dt, sku_id
+)
+-- Joins the product names to the small result, not to every line.
 SELECT
     per_sku.dt,
     per_sku.sku_id,
@@ -9,13 +41,5 @@ SELECT
     per_sku.revenue,
     RANK() OVER (PARTITION BY per_sku.dt ORDER BY per_sku.revenue DESC) AS revenue_rank,
     RANK() OVER (PARTITION BY per_sku.dt ORDER BY per_sku.units DESC) AS units_rank
-FROM (
-    SELECT
-        dt,
-        sku_id,
-        CAST(SUM(quantity) AS BIGINT) AS units,
-        SUM(quantity * unit_price) AS revenue
-    FROM transaction_items
-    GROUP BY dt, sku_id
-) AS per_sku
+FROM per_sku
 LEFT JOIN skus AS k ON k.sku_id = per_sku.sku_id
