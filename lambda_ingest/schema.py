@@ -61,12 +61,15 @@ TRANSACTION_ITEMS = pa.schema(
 )
 
 # A rollup written by Dagster from transaction_items, one file per day, so that top_skus reads
-# ~12,000 pre-summed rows a day instead of every line. `lines` is what the view checks it against.
+# ~12,000 pre-summed and pre-ranked rows a day instead of every line. Ranks are within the day,
+# so a day's file holds all they depend on. `lines` is what the view checks it against.
 SKU_DAILY_SALES = pa.schema(
     [
         _field("sku_id", pa.string(), "product sold"),
         _field("units", pa.int64(), "units sold that day: the sum of quantity"),
         _field("revenue", MONEY_ROLLUP, "sum of quantity x unit_price that day"),
+        _field("revenue_rank", pa.int64(), "rank within the day by revenue, 1 first; ties share"),
+        _field("units_rank", pa.int64(), "rank within the day by units, 1 first; ties share"),
         _field("lines", pa.int64(), "transaction_items rows summed into this row"),
         _field("rolled_up_at", UTC_MILLIS, "when the rollup read transaction_items (UTC)"),
     ]

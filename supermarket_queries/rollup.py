@@ -50,7 +50,7 @@ def _file_sums(items: pa.Table) -> tuple[pa.Table, float]:
 
 def sku_daily_sales(item_files: Iterable[pa.Table], rolled_up_at: datetime) -> pa.Table:
     """One day's rollup from that day's transaction_items files (ITEM_COLUMNS at least):
-    one row per SKU sold, with units, revenue to the cent and the lines summed, by sku_id."""
+    one row per SKU sold, with units, revenue to the cent, both ranks and the lines summed."""
     partials, bound = [], 0.0
     for items in item_files:
         summed, file_bound = _file_sums(items.select(ITEM_COLUMNS))
@@ -64,17 +64,26 @@ def sku_daily_sales(item_files: Iterable[pa.Table], rolled_up_at: datetime) -> p
         .aggregate([("units", "sum"), ("cents", "sum"), ("lines", "sum")])
         .select(["sku_id", "units_sum", "cents_sum", "lines_sum"])
         .rename_columns(["sku_id", "units", "cents", "lines"])
-        .sort_by("sku_id")
     )
     revenue_type = schema.SKU_DAILY_SALES.field("revenue").type
     if day.num_rows and pc.max(pc.abs(day["cents"])).as_py() >= 10**revenue_type.precision:
         raise RollupOverflow(f"a SKU's revenue for the day does not fit {revenue_type}")
     revenue = money.from_cents(day["cents"].combine_chunks(), revenue_type)
     stamp = pa.repeat(pa.scalar(rolled_up_at, schema.UTC_MILLIS), day.num_rows)
-    return pa.Table.from_arrays(
-        [day["sku_id"], day["units"], revenue, day["lines"], stamp],
+    rolled = pa.Table.from_arrays(
+        [day["sku_id"], day["units"], revenue, _rank(day["cents"]), _rank(day["units"]),
+         day["lines"], stamp],
         schema=schema.SKU_DAILY_SALES.remove_metadata(),
-    )
+    )  # fmt: skip
+    return rolled.sort_by([("revenue_rank", "ascending"), ("sku_id", "ascending")])
+
+
+def _rank(values: pa.ChunkedArray) -> pa.Array:
+    """SQL's RANK() OVER (ORDER BY values DESC): 1 for the largest, ties share the lowest rank."""
+    if len(values) == 0:
+        return pa.array([], pa.int64())
+    ranks = pc.rank(values.combine_chunks(), sort_keys="descending", tiebreaker="min")
+    return pc.cast(ranks, pa.int64())
 
 
 class Lake(Protocol):

@@ -47,7 +47,13 @@ def test_a_days_rollup_equals_the_sums_of_its_logged_lines(lake):
     rolled = pq.read_table(pa.BufferReader(lake.read(key)))
     assert rolled.schema.equals(schema.SKU_DAILY_SALES.remove_metadata())
     got = {r["sku_id"]: (r["units"], r["revenue"], r["lines"]) for r in rolled.to_pylist()}
-    assert got == _expected(lake, DAY)
+    expected = _expected(lake, DAY)
+    assert got == expected
+    for row in rolled.to_pylist():  # RANK() within the day: 1 + the SKUs strictly ahead
+        assert row["revenue_rank"] == 1 + sum(r > expected[row["sku_id"]][1]
+                                              for _, r, _ in expected.values())  # fmt: skip
+        assert row["units_rank"] == 1 + sum(u > expected[row["sku_id"]][0]
+                                            for u, _, _ in expected.values())  # fmt: skip
     assert all(r >= before.replace(microsecond=0) for r in rolled["rolled_up_at"].to_pylist())
     metadata = result.asset_materializations_for_node("sku_daily_sales")[0].metadata
     assert metadata["rows"].value == len(got)

@@ -15,7 +15,7 @@ import pytest
 from lambda_ingest import layout
 from lambda_ingest.day_files import parquet_bytes
 from lambda_ingest.handler import lambda_handler
-from simulator.reference import generate_supermarkets
+from simulator.reference import generate_skus, generate_supermarkets
 from supermarket_cli.main import main
 from supermarket_queries import rollup
 from supermarket_queries.engine import LocalEngine
@@ -101,6 +101,11 @@ def test_daily_sales_by_store(lake):
         assert got[key]["store_name"] == names[key[1]]
 
 
+def _rank(figures, key):
+    """SQL's RANK() within the day: one more than the SKUs strictly ahead; ties share a rank."""
+    return 1 + sum(v > figures[key] for k, v in figures.items() if k[0] == key[0])
+
+
 def _assert_top_skus_match(engine, transactions):
     units, revenue = Counter(), defaultdict(Decimal)
     for t in transactions:
@@ -113,12 +118,12 @@ def _assert_top_skus_match(engine, transactions):
     assert {k: (r["units"], r["revenue"]) for k, r in got.items()} == {
         k: (units[k], revenue[k]) for k in units
     }
-    for day in {k[0] for k in units}:
-        best = max((v, k) for k, v in revenue.items() if k[0] == day)[1]
-        assert got[best]["revenue_rank"] == 1
-        assert got[best]["product_name"] and got[best]["category"]
-        by_units = max((v, k) for k, v in units.items() if k[0] == day)[1]
-        assert got[by_units]["units_rank"] == 1
+    for key, row in got.items():
+        assert row["product_name"] and row["category"], key
+        assert (row["revenue_rank"], row["units_rank"]) == (
+            _rank(revenue, key),
+            _rank(units, key),
+        )
 
 
 # Rolled up: none (the view sums every line), one day (rollup and lines side by side), all.
@@ -146,7 +151,7 @@ def test_top_skus_reads_a_days_rollup_only_while_it_sums_the_days_lines(lake):
         summed = pq.read_table(pa.BufferReader(bucket.read(key)))
         revenue_type = summed.schema.field("revenue").type
         twice = pa.array([r * 2 for r in summed["revenue"].to_pylist()], revenue_type)
-        doubled = summed.set_column(2, "revenue", twice)
+        doubled = summed.set_column(summed.schema.get_field_index("revenue"), "revenue", twice)
         bucket.write(key, parquet_bytes(doubled))  # same lines: taken as current
 
         read = _rows(engine.view("top_skus", f"dt = DATE '{day}'"), "sku_id")
@@ -155,7 +160,8 @@ def test_top_skus_reads_a_days_rollup_only_while_it_sums_the_days_lines(lake):
             k: 2 * r["revenue"] for k, r in true.items()
         }
         lines = [n + (i == 0) for i, n in enumerate(summed["lines"].to_pylist())]
-        one_more_line = doubled.set_column(3, "lines", pa.array(lines, pa.int64()))
+        lines_at = summed.schema.get_field_index("lines")
+        one_more_line = doubled.set_column(lines_at, "lines", pa.array(lines, pa.int64()))
         bucket.write(key, parquet_bytes(one_more_line))  # no longer the day's lines: ignored
         assert _rows(engine.view("top_skus", f"dt = DATE '{day}'"), "sku_id") == true
     finally:
@@ -254,7 +260,10 @@ def test_a_late_file_after_the_rollup_is_in_top_skus_at_once_and_after_the_rerun
         transactions = _transactions(tmp_path / "raw")
         _assert_top_skus_match(engine, transactions)
 
-        late = record("late-1", transaction_datetime="2026-03-01T23:59:59.000Z")
+        shelf = generate_skus(50, 5).to_pylist()[:2]
+        items = [{"sku_id": k["sku_id"], "quantity": 7, "unit_price": float(k["price"])}
+                 for k in shelf]  # fmt: skip
+        late = record("late-1", transaction_datetime="2026-03-01T23:59:59.000Z", items=items)
         _lambda("late-lake", "raw/incoming/dt=2026-03-01/late.ndjson", ndjson(late))
         (tmp_path / "raw" / "late.ndjson").write_bytes(ndjson(late))
         transactions = _transactions(tmp_path / "raw")
