@@ -85,6 +85,6 @@ TABLES: dict[str, pa.Schema] = {
     "transaction_items": TRANSACTION_ITEMS,
     "sku_daily_sales": SKU_DAILY_SALES,
 }
-PARTITIONED_TABLES: frozenset[str] = frozenset(
-    {"transactions", "transaction_items", "sku_daily_sales"}
-)
+# Written by the Lambda and the backfill, one file per source log per day.
+INGESTED_TABLES: frozenset[str] = frozenset({"transactions", "transaction_items"})
+PARTITIONED_TABLES: frozenset[str] = INGESTED_TABLES | {"sku_daily_sales"}
