@@ -178,6 +178,7 @@ def main() -> None:
     rolled, raw = local["top_skus"][1], local["top_skus, no rollup"][1]
     print(f"\ntop_skus warm: {rolled:.3f}s from the rollup, {raw:.3f}s from every line "
           f"({raw / rolled:.1f}x)")  # fmt: skip
+    print(f"load average (1, 5, 15 min) at the end: {os.getloadavg()}")  # 2 cores, shared
     slowest = max(warm for name, (_, warm, _) in local.items() if name in DASHBOARD)
     verdict = "meets" if slowest < 1 else "MISSES"
     print(f"\nslowest warm dashboard query on local files: {slowest:.3f}s ({verdict} < 1 s)")
