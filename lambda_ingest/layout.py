@@ -38,6 +38,11 @@ def table_key(table: str, day: date, source_key: str) -> str:
     return f"{day_prefix(table_prefix(table), day)}{source_id(source_key)}.parquet"
 
 
+def rollup_key(table: str, day: date) -> str:
+    """The one Parquet object of a table rolled up per day; a re-run overwrites it."""
+    return f"{day_prefix(table_prefix(table), day)}{table}.parquet"
+
+
 def quarantine_key(source_key: str) -> str:
     """The one NDJSON object holding a source's rejected records, each with its reason."""
     return f"{QUARANTINE}{source_id(source_key)}.ndjson"

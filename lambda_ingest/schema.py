@@ -1,4 +1,4 @@
-"""The four tables of the lake: the one definition every writer, DDL and query engine derives from.
+"""The tables of the lake: the one definition every writer, DDL and query engine derives from.
 
 Money is decimal, never float. Timestamps are UTC at millisecond precision, because Athena
 reads Parquet timestamps in milliseconds and mis-reads nanoseconds.
@@ -8,6 +8,7 @@ import pyarrow as pa
 
 MONEY_UNIT = pa.decimal128(10, 2)
 MONEY_TOTAL = pa.decimal128(12, 2)
+MONEY_ROLLUP = pa.decimal128(18, 2)
 UTC_MILLIS = pa.timestamp("ms", tz="UTC")
 
 
@@ -59,6 +60,21 @@ TRANSACTION_ITEMS = pa.schema(
     ]
 )
 
+# A rollup written by Dagster from transaction_items, one file per day, so that top_skus reads
+# ~12,000 pre-summed and pre-ranked rows a day instead of every line. Ranks are within the day,
+# so a day's file holds all they depend on. `lines` is what the view checks it against.
+SKU_DAILY_SALES = pa.schema(
+    [
+        _field("sku_id", pa.string(), "product sold"),
+        _field("units", pa.int64(), "units sold that day: the sum of quantity"),
+        _field("revenue", MONEY_ROLLUP, "sum of quantity x unit_price that day"),
+        _field("revenue_rank", pa.int64(), "rank within the day by revenue, 1 first; ties share"),
+        _field("units_rank", pa.int64(), "rank within the day by units, 1 first; ties share"),
+        _field("lines", pa.int64(), "transaction_items rows summed into this row"),
+        _field("rolled_up_at", UTC_MILLIS, "when the rollup read transaction_items (UTC)"),
+    ]
+)
+
 # Fact tables are Hive-partitioned by the UTC date of transaction_datetime: lake/<table>/dt=.../
 PARTITION = pa.field("dt", pa.date32(), nullable=False, metadata={"format": "yyyy-MM-dd"})
 
@@ -67,5 +83,8 @@ TABLES: dict[str, pa.Schema] = {
     "skus": SKUS,
     "transactions": TRANSACTIONS,
     "transaction_items": TRANSACTION_ITEMS,
+    "sku_daily_sales": SKU_DAILY_SALES,
 }
-PARTITIONED_TABLES: frozenset[str] = frozenset({"transactions", "transaction_items"})
+# Written by the Lambda and the backfill, one file per source log per day.
+INGESTED_TABLES: frozenset[str] = frozenset({"transactions", "transaction_items"})
+PARTITIONED_TABLES: frozenset[str] = INGESTED_TABLES | {"sku_daily_sales"}

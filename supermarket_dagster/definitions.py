@@ -11,16 +11,19 @@ from supermarket_dagster.defs.maintenance.checks import compaction_kept_every_ro
 from supermarket_dagster.defs.maintenance.schedules import compaction_job, nightly_compaction
 from supermarket_dagster.defs.maintenance.sensors import late_files_sensor
 from supermarket_dagster.defs.reference import assets as reference
+from supermarket_dagster.defs.sales import assets as sales
+from supermarket_dagster.defs.sales.sensors import sales_automation_sensor
 from supermarket_dagster.resources import alerts_from_environment, lake_from_environment
 
 defs = dg.Definitions(
-    assets=dg.load_assets_from_modules([reference, history, maintenance]),
+    assets=dg.load_assets_from_modules([reference, history, maintenance, sales]),
     asset_checks=[fact_table_day_checks, compaction_kept_every_row],
     sensors=[
         lake_audit_sensor,
         live_feed_freshness_sensor,
         fact_table_checks_sensor,
         late_files_sensor,
+        sales_automation_sensor,
     ],
     jobs=[compaction_job],
     schedules=[nightly_compaction],

@@ -56,7 +56,7 @@ def _athena_columns(table: str) -> str:
 
 
 class LocalEngine:
-    """DuckDB with the four tables and every curated view, over s3://bucket or a folder."""
+    """DuckDB with every lake table and curated view, over s3://bucket or a folder."""
 
     def __init__(self, lake: str, endpoint: str | None = None) -> None:
         self.lake = lake.rstrip("/")

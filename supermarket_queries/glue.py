@@ -80,7 +80,7 @@ def table_inputs(bucket: str) -> list[dict[str, Any]]:
 
 
 def create_catalog(glue: Any, bucket: str, database: str = DEFAULT_DATABASE) -> list[str]:
-    """Creates the database and the four tables in Glue (moto locally), or updates them."""
+    """Creates the database and every lake table in Glue (moto locally), or updates them."""
     with contextlib.suppress(glue.exceptions.AlreadyExistsException):
         glue.create_database(DatabaseInput={"Name": database})
     names = []

@@ -13,7 +13,8 @@ def test_the_one_definitions_loads_without_deprecation_warnings():
         from supermarket_dagster.definitions import defs
 
         keys = {k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys()}
-    assert keys >= {"supermarkets", "skus", "raw_history_logs", "transactions", "transaction_items"}
+    assert keys >= {"supermarkets", "skus", "raw_history_logs", "transactions", "transaction_items",
+                    "sku_daily_sales"}  # fmt: skip
 
 
 def test_dagster_validates_the_workspace(tmp_path):

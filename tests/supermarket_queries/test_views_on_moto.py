@@ -3,21 +3,48 @@ independently from the generated JSON, to the cent and the count."""
 
 import json
 from collections import Counter, defaultdict
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 
 import boto3
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
+from lambda_ingest import layout
+from lambda_ingest.day_files import parquet_bytes
 from lambda_ingest.handler import lambda_handler
-from simulator.reference import generate_supermarkets
+from simulator.reference import generate_skus, generate_supermarkets
 from supermarket_cli.main import main
+from supermarket_queries import rollup
 from supermarket_queries.engine import LocalEngine
 from tests.factories import ndjson, record
 from tests.moto_server import running_moto
 
 BUCKET = "query-lake"
+DAYS = [date(2026, 3, 1), date(2026, 3, 2), date(2026, 3, 3)]
+
+
+class BucketLake:
+    """The lake bucket as the rollup sees it (Dagster's LakeResource in a run)."""
+
+    def __init__(self, bucket: str) -> None:
+        self.bucket, self.s3 = bucket, boto3.client("s3")
+
+    def list_keys(self, prefix: str) -> list[str]:
+        pages = self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix)
+        return [o["Key"] for page in pages for o in page.get("Contents", [])]
+
+    def read(self, key: str) -> bytes:
+        return self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+
+    def write(self, key: str, body: bytes) -> None:
+        self.s3.put_object(Bucket=self.bucket, Key=key, Body=body)
+
+    def remove_rollups(self) -> None:
+        for key in self.list_keys(layout.table_prefix(rollup.SKU_DAILY_SALES)):
+            self.s3.delete_object(Bucket=self.bucket, Key=key)
 
 
 def _upload(folder: Path, prefix: str) -> None:
@@ -74,8 +101,12 @@ def test_daily_sales_by_store(lake):
         assert got[key]["store_name"] == names[key[1]]
 
 
-def test_top_skus_by_revenue_and_units(lake):
-    engine, transactions = lake
+def _rank(figures, key):
+    """SQL's RANK() within the day: one more than the SKUs strictly ahead; ties share a rank."""
+    return 1 + sum(v > figures[key] for k, v in figures.items() if k[0] == key[0])
+
+
+def _assert_top_skus_match(engine, transactions):
     units, revenue = Counter(), defaultdict(Decimal)
     for t in transactions:
         for i in t["items"]:
@@ -87,10 +118,54 @@ def test_top_skus_by_revenue_and_units(lake):
     assert {k: (r["units"], r["revenue"]) for k, r in got.items()} == {
         k: (units[k], revenue[k]) for k in units
     }
-    for day in {k[0] for k in units}:
-        best = max((v, k) for k, v in revenue.items() if k[0] == day)[1]
-        assert got[best]["revenue_rank"] == 1
-        assert got[best]["product_name"] and got[best]["category"]
+    for key, row in got.items():
+        assert row["product_name"] and row["category"], key
+        assert (row["revenue_rank"], row["units_rank"]) == (
+            _rank(revenue, key),
+            _rank(units, key),
+        )
+
+
+# Rolled up: none (the view sums every line), one day (rollup and lines side by side), all.
+@pytest.mark.parametrize("rolled_up", [[], DAYS[:1], DAYS], ids=["none", "one day", "every day"])
+def test_top_skus_by_revenue_and_units(lake, rolled_up):
+    engine, transactions = lake
+    bucket = BucketLake(BUCKET)
+    try:
+        for day in rolled_up:
+            assert rollup.roll_up_day(bucket, day, datetime.now(UTC)).lines > 0
+
+        _assert_top_skus_match(engine, transactions)
+    finally:
+        bucket.remove_rollups()  # the module's lake goes back to having none
+
+
+def test_top_skus_reads_a_days_rollup_only_while_it_sums_the_days_lines(lake):
+    engine, _ = lake
+    bucket = BucketLake(BUCKET)
+    day = DAYS[1]
+    key = layout.rollup_key(rollup.SKU_DAILY_SALES, day)
+    try:
+        rollup.roll_up_day(bucket, day, datetime.now(UTC))
+        true = _rows(engine.view("top_skus", f"dt = DATE '{day}'"), "sku_id")
+        summed = pq.read_table(pa.BufferReader(bucket.read(key)))
+        revenue_type = summed.schema.field("revenue").type
+        twice = pa.array([r * 2 for r in summed["revenue"].to_pylist()], revenue_type)
+        doubled = summed.set_column(summed.schema.get_field_index("revenue"), "revenue", twice)
+        bucket.write(key, parquet_bytes(doubled))  # same lines: taken as current
+
+        read = _rows(engine.view("top_skus", f"dt = DATE '{day}'"), "sku_id")
+
+        assert {k: r["revenue"] for k, r in read.items()} == {
+            k: 2 * r["revenue"] for k, r in true.items()
+        }
+        lines = [n + (i == 0) for i, n in enumerate(summed["lines"].to_pylist())]
+        lines_at = summed.schema.get_field_index("lines")
+        one_more_line = doubled.set_column(lines_at, "lines", pa.array(lines, pa.int64()))
+        bucket.write(key, parquet_bytes(one_more_line))  # no longer the day's lines: ignored
+        assert _rows(engine.view("top_skus", f"dt = DATE '{day}'"), "sku_id") == true
+    finally:
+        bucket.remove_rollups()
 
 
 def test_hourly_sales(lake):
@@ -159,6 +234,43 @@ def test_rows_the_lambda_just_wrote_are_in_the_next_query(lake):
     assert after["latest_ingested_at"] > before["latest_ingested_at"]
     daily = _rows(engine.view("daily_sales_by_store", "dt = DATE '2026-03-04'"), "store_id")
     assert daily[("STORE0001",)]["revenue"] == Decimal("16.98")
+
+
+def _lambda(bucket: str, key: str, body: bytes) -> None:
+    boto3.client("s3").put_object(Bucket=bucket, Key=key, Body=body)
+    lambda_handler({"Records": [{"eventSource": "aws:s3", "s3": {
+        "bucket": {"name": bucket}, "object": {"key": key}}}]}, None)  # fmt: skip
+
+
+def test_a_late_file_after_the_rollup_is_in_top_skus_at_once_and_after_the_rerun(
+    tmp_path, monkeypatch
+):
+    with running_moto(monkeypatch):
+        boto3.client("s3").create_bucket(Bucket="late-lake")
+        main(["generate", "reference", "--out", str(tmp_path), "--skus", "50", "--seed", "5"])
+        main(["generate", "history", "--out", str(tmp_path), "--transactions", "400", "--seed",
+              "5", "--skus", "50", "--start", "2026-03-01", "--end", "2026-03-02"])  # fmt: skip
+        main(["convert", str(tmp_path / "raw"), "--out", str(tmp_path)])
+        bucket = BucketLake("late-lake")
+        for path in (tmp_path / "lake").rglob("*.parquet"):
+            bucket.write(path.relative_to(tmp_path).as_posix(), path.read_bytes())
+        for day in DAYS[:2]:
+            rollup.roll_up_day(bucket, day, datetime.now(UTC))
+        engine = LocalEngine("s3://late-lake")
+        transactions = _transactions(tmp_path / "raw")
+        _assert_top_skus_match(engine, transactions)
+
+        shelf = generate_skus(50, 5).to_pylist()[:2]
+        items = [{"sku_id": k["sku_id"], "quantity": 7, "unit_price": float(k["price"])}
+                 for k in shelf]  # fmt: skip
+        late = record("late-1", transaction_datetime="2026-03-01T23:59:59.000Z", items=items)
+        _lambda("late-lake", "raw/incoming/dt=2026-03-01/late.ndjson", ndjson(late))
+        (tmp_path / "raw" / "late.ndjson").write_bytes(ndjson(late))
+        transactions = _transactions(tmp_path / "raw")
+
+        _assert_top_skus_match(engine, transactions)  # the stale day is summed from its lines
+        rollup.roll_up_day(bucket, DAYS[0], datetime.now(UTC))  # what the automation runs
+        _assert_top_skus_match(engine, transactions)
 
 
 def test_an_empty_lake_answers_with_no_rows_then_with_the_first_arrivals(monkeypatch):

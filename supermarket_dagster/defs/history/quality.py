@@ -173,7 +173,7 @@ class SourceCount:
                 f"{stated} written + {self.audit['records_quarantined']} quarantined"
             )
         expected = per_day.get(day.isoformat(), {})
-        for table in schema.PARTITIONED_TABLES:
+        for table in schema.INGESTED_TABLES:
             want, have = expected.get(table, 0), self.lake_rows.get(table, 0)
             if want != have:
                 return f"{table}: {have} rows in the lake, audit says {want}"

@@ -1,0 +1,35 @@
+"""Sales rollups: per-day summaries of the lake's lines that the curated views read.
+
+`sku_daily_sales` is recomputed whenever its day's transaction_items change (backfill or live
+feed), for any day, not only today. The top_skus view uses a day's rollup only while it still
+sums exactly the lines the day holds, so a missing or stale rollup costs speed, never exactness.
+"""
+
+from datetime import UTC, date, datetime
+
+import dagster as dg
+
+from supermarket_dagster.defs.history.partitions import history_partitions
+from supermarket_dagster.resources import LakeResource
+from supermarket_queries import rollup
+
+# eager() alone only looks at the latest day; a late file or a backfill changes older days too.
+rollup_automation = dg.AutomationCondition.eager().without(
+    dg.AutomationCondition.in_latest_time_window()
+)
+
+
+@dg.asset(
+    name=rollup.SKU_DAILY_SALES,
+    partitions_def=history_partitions,
+    deps=[dg.AssetKey(rollup.ITEMS)],
+    group_name="sales",
+    kinds={"s3", "parquet"},
+    automation_condition=rollup_automation,
+)
+def sku_daily_sales(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
+    """One day's units and revenue per SKU, summed from that day's transaction_items."""
+    written = rollup.roll_up_day(lake, date.fromisoformat(context.partition_key), datetime.now(UTC))
+    context.log.info(f"rolled up {written.lines:,} lines from {written.item_files} files")
+    metadata = {"rows": written.rows, "lines": written.lines, "item_files": written.item_files}
+    return dg.MaterializeResult(metadata={**metadata, "key": written.key})

@@ -1,0 +1,101 @@
+import json
+from collections import Counter, defaultdict
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+import dagster as dg
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from lambda_ingest import layout, schema
+from supermarket_dagster.defs.history.assets import history_backfill, raw_history_logs
+from supermarket_dagster.defs.sales.assets import sku_daily_sales
+
+DAY, OTHER_DAY = "2026-03-02", "2026-03-03"
+
+
+def _history(lake, day, transactions):
+    config = {"ops": {"raw_history_logs": {"config": {"transactions_per_day": transactions,
+                                                      "skus": 300, "seed": 7}}}}  # fmt: skip
+    assert dg.materialize([raw_history_logs], resources={"lake": lake}, partition_key=day,
+                          run_config=config).success  # fmt: skip
+    assert dg.materialize([history_backfill], resources={"lake": lake}, partition_key=day).success
+
+
+def _expected(lake, day):
+    """Per SKU: units, revenue and lines, summed from the day's raw JSON logs."""
+    units, revenue, lines = Counter(), defaultdict(Decimal), Counter()
+    for key in lake.list_keys(layout.day_prefix(layout.RAW_HISTORY, date.fromisoformat(day))):
+        for line in lake.read(key).splitlines():
+            for item in json.loads(line, parse_float=Decimal)["items"]:
+                units[item["sku_id"]] += item["quantity"]
+                revenue[item["sku_id"]] += item["quantity"] * item["unit_price"]
+                lines[item["sku_id"]] += 1
+    return {sku: (units[sku], revenue[sku], lines[sku]) for sku in units}
+
+
+def test_a_days_rollup_equals_the_sums_of_its_logged_lines(lake):
+    _history(lake, DAY, 900)
+    _history(lake, OTHER_DAY, 500)  # must not leak into DAY's rollup
+    before = datetime.now(UTC)
+
+    result = dg.materialize([sku_daily_sales], resources={"lake": lake}, partition_key=DAY)
+
+    assert result.success
+    key = layout.rollup_key("sku_daily_sales", date.fromisoformat(DAY))
+    assert key == f"lake/sku_daily_sales/dt={DAY}/sku_daily_sales.parquet"
+    rolled = pq.read_table(pa.BufferReader(lake.read(key)))
+    assert rolled.schema.equals(schema.SKU_DAILY_SALES.remove_metadata())
+    got = {r["sku_id"]: (r["units"], r["revenue"], r["lines"]) for r in rolled.to_pylist()}
+    expected = _expected(lake, DAY)
+    assert got == expected
+    for row in rolled.to_pylist():  # RANK() within the day: 1 + the SKUs strictly ahead
+        assert row["revenue_rank"] == 1 + sum(r > expected[row["sku_id"]][1]
+                                              for _, r, _ in expected.values())  # fmt: skip
+        assert row["units_rank"] == 1 + sum(u > expected[row["sku_id"]][0]
+                                            for u, _, _ in expected.values())  # fmt: skip
+    assert all(r >= before.replace(microsecond=0) for r in rolled["rolled_up_at"].to_pylist())
+    metadata = result.asset_materializations_for_node("sku_daily_sales")[0].metadata
+    assert metadata["rows"].value == len(got)
+    assert metadata["lines"].value == sum(n for _, _, n in got.values())
+
+
+def test_rerunning_a_days_rollup_replaces_it(lake):
+    _history(lake, DAY, 300)
+    dg.materialize([sku_daily_sales], resources={"lake": lake}, partition_key=DAY)
+    first = lake.list_keys(layout.table_prefix("sku_daily_sales"))
+
+    dg.materialize([sku_daily_sales], resources={"lake": lake}, partition_key=DAY)
+
+    assert lake.list_keys(layout.table_prefix("sku_daily_sales")) == first
+    rolled = pq.read_table(pa.BufferReader(lake.read(first[0])))
+    got = {r["sku_id"]: (r["units"], r["revenue"], r["lines"]) for r in rolled.to_pylist()}
+    assert got == _expected(lake, DAY)
+
+
+def test_a_day_with_no_lines_rolls_up_to_no_rows(lake):
+    result = dg.materialize([sku_daily_sales], resources={"lake": lake}, partition_key=DAY)
+
+    assert result.success
+    key = layout.rollup_key("sku_daily_sales", date.fromisoformat(DAY))
+    assert pq.read_table(pa.BufferReader(lake.read(key))).num_rows == 0
+
+
+def test_new_lines_on_any_day_request_that_days_rollup_once():
+    from supermarket_dagster.definitions import defs
+
+    instance = dg.DagsterInstance.ephemeral()
+    today = datetime.now(UTC).date().isoformat()
+    first = dg.evaluate_automation_conditions(defs=defs, instance=instance)
+    assert first.get_num_requested(dg.AssetKey("sku_daily_sales")) == 0  # no lines anywhere yet
+
+    for day in ("2025-06-01", today):  # a late file on an old day, and the live feed today
+        instance.report_runless_asset_event(
+            dg.AssetMaterialization(asset_key="transaction_items", partition=day)
+        )
+    second = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=first.cursor)
+    third = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=second.cursor)
+
+    requested = second.get_requested_partitions(dg.AssetKey("sku_daily_sales"))
+    assert requested == {"2025-06-01", today}
+    assert third.get_num_requested(dg.AssetKey("sku_daily_sales")) == 0
