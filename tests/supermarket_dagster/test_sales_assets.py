@@ -1,6 +1,6 @@
 import json
 from collections import Counter, defaultdict
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import dagster as dg
@@ -81,21 +81,33 @@ def test_a_day_with_no_lines_rolls_up_to_no_rows(lake):
     assert pq.read_table(pa.BufferReader(lake.read(key))).num_rows == 0
 
 
-def test_new_lines_on_any_day_request_that_days_rollup_once():
+def test_new_lines_on_a_closed_day_request_its_rollup_once_and_today_waits_for_midnight():
     from supermarket_dagster.definitions import defs
 
     instance = dg.DagsterInstance.ephemeral()
-    today = datetime.now(UTC).date().isoformat()
-    first = dg.evaluate_automation_conditions(defs=defs, instance=instance)
+    noon = datetime.now(UTC).replace(hour=12, minute=0, second=0, microsecond=0)
+    today = noon.date().isoformat()
+    first = dg.evaluate_automation_conditions(defs=defs, instance=instance, evaluation_time=noon)
     assert first.get_num_requested(dg.AssetKey("sku_daily_sales")) == 0  # no lines anywhere yet
 
     for day in ("2025-06-01", today):  # a late file on an old day, and the live feed today
         instance.report_runless_asset_event(
             dg.AssetMaterialization(asset_key="transaction_items", partition=day)
         )
-    second = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=first.cursor)
-    third = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=second.cursor)
+    second = dg.evaluate_automation_conditions(
+        defs=defs, instance=instance, cursor=first.cursor, evaluation_time=noon
+    )
+    third = dg.evaluate_automation_conditions(
+        defs=defs, instance=instance, cursor=second.cursor, evaluation_time=noon
+    )
+    after_midnight = dg.evaluate_automation_conditions(
+        defs=defs,
+        instance=instance,
+        cursor=third.cursor,
+        evaluation_time=noon + timedelta(hours=12, minutes=1),
+    )
 
-    requested = second.get_requested_partitions(dg.AssetKey("sku_daily_sales"))
-    assert requested == {"2025-06-01", today}
+    assert second.get_requested_partitions(dg.AssetKey("sku_daily_sales")) == {"2025-06-01"}
     assert third.get_num_requested(dg.AssetKey("sku_daily_sales")) == 0
+    # Once today has closed, the lines it received are rolled up, once.
+    assert after_midnight.get_requested_partitions(dg.AssetKey("sku_daily_sales")) == {today}
