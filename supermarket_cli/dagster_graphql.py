@@ -20,6 +20,8 @@ PARTITION_TAG = "dagster/partition"
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
 
+METADATA_FIELDS = """metadataEntries { label ... on IntMetadataEntry { intValue }
+    ... on FloatMetadataEntry { floatValue } ... on TextMetadataEntry { text } }"""
 ERROR_FIELDS = "... on Error { __typename message } ... on PythonError { className }"
 
 
@@ -438,15 +440,11 @@ class DagsterGraphQL:
         if partition is not None:
             variables["partitions"] = [partition]
         data = self.query(
-            """query Latest($key: AssetKeyInput!, $partitions: [String!]) {
-                 assetOrError(assetKey: $key) { __typename
-                   ... on Asset { assetMaterializations(partitions: $partitions, limit: 1) {
-                       runId partition timestamp
-                       metadataEntries { label
-                         ... on IntMetadataEntry { intValue }
-                         ... on FloatMetadataEntry { floatValue }
-                         ... on TextMetadataEntry { text } } } }
-                   ... on AssetNotFoundError { message } } }""",
+            f"""query Latest($key: AssetKeyInput!, $partitions: [String!]) {{
+                 assetOrError(assetKey: $key) {{ __typename
+                   ... on Asset {{ assetMaterializations(partitions: $partitions, limit: 1) {{
+                       runId partition timestamp {METADATA_FIELDS} }} }}
+                   ... on AssetNotFoundError {{ message }} }} }}""",
             variables,
         )
         asset = _raise_if_error(data["assetOrError"], f"reading asset {asset_key}")
@@ -454,17 +452,31 @@ class DagsterGraphQL:
         if not events:
             return None
         event = events[0]
-        metadata = {}
-        for entry in event["metadataEntries"]:
-            for value_field in ("intValue", "floatValue", "text"):
-                if value_field in entry:
-                    metadata[entry["label"]] = entry[value_field]
         return {
             "run_id": event["runId"],
             "partition": event["partition"],
             "timestamp": int(event["timestamp"]) / 1000,
-            "metadata": metadata,
+            "metadata": _metadata(event["metadataEntries"]),
         }
+
+    def run_materializations(self, run_id: str) -> list[dict]:
+        """The materializations a run recorded: asset key, partition and metadata each."""
+        data = self.query(
+            f"""query RunEvents($id: ID!) {{ runOrError(runId: $id) {{ __typename
+                  ... on Run {{ assetMaterializations {{ assetKey {{ path }} partition
+                      {METADATA_FIELDS} }} }}
+                  {ERROR_FIELDS} }} }}""",
+            {"id": run_id},
+        )
+        run = _raise_if_error(data["runOrError"], f"reading run {run_id}")
+        return [
+            {
+                "asset_key": _key_text(event["assetKey"]),
+                "partition": event["partition"],
+                "metadata": _metadata(event["metadataEntries"]),
+            }
+            for event in run["assetMaterializations"]
+        ]
 
     def asset_check_results(self, asset_key: str) -> dict[str, bool | None]:
         """Each check on the asset -> whether its latest evaluation passed (None: not yet
@@ -488,6 +500,16 @@ class DagsterGraphQL:
             evaluation = execution and execution["evaluation"]
             results[check["name"]] = evaluation["success"] if evaluation else None
         return results
+
+
+def _metadata(entries: list[dict]) -> dict[str, Any]:
+    """Numeric and text metadata entries as label -> value (other kinds are left out)."""
+    values = {}
+    for entry in entries:
+        for value_field in ("intValue", "floatValue", "text"):
+            if value_field in entry:
+                values[entry["label"]] = entry[value_field]
+    return values
 
 
 def _run_partitions(run: dict, requested: list[str]) -> list[str]:

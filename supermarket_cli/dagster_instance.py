@@ -60,14 +60,37 @@ def instance_config(dagster_home: Path, max_concurrent_runs: int = 2) -> dict:
     }
 
 
-def write_instance_config(dagster_home: Path, max_concurrent_runs: int = 2) -> None:
+def write_instance_config(
+    dagster_home: Path, max_concurrent_runs: int = 2, create_storage: bool = True
+) -> None:
     """Write DAGSTER_HOME/dagster.yaml: sqlite storage under it, a queue running at most
-    max_concurrent_runs runs at once, a subprocess per run, telemetry off."""
+    max_concurrent_runs runs at once, a subprocess per run, telemetry off. With create_storage,
+    also create the storage, so that the webserver and the daemon can start together."""
     if max_concurrent_runs < 1:
         raise ValueError(f"max_concurrent_runs must be at least 1, got {max_concurrent_runs}")
     dagster_home.mkdir(parents=True, exist_ok=True)
     config = instance_config(dagster_home.resolve(), max_concurrent_runs)
     (dagster_home / "dagster.yaml").write_text(json.dumps(config, indent=2) + "\n")
+    if create_storage:
+        create_instance_storage(dagster_home)
+
+
+def create_instance_storage(dagster_home: Path) -> None:
+    """Create (or migrate) the sqlite storage. Two processes creating a fresh one at once
+    corrupt its schema version table ("more than one head"), so it is made first, alone."""
+    result = subprocess.run(
+        [_venv_bin("dagster"), "instance", "migrate"],
+        env={**os.environ, "DAGSTER_HOME": str(dagster_home.resolve())},
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+    )
+    if result.returncode != 0:
+        lines = (result.stderr or result.stdout).strip().splitlines()
+        raise RuntimeError(
+            f"could not create the Dagster storage in {dagster_home}: "
+            + (lines[-1] if lines else f"exit code {result.returncode}")
+        )
 
 
 def _venv_bin(name: str) -> str:
@@ -104,17 +127,20 @@ def _group_alive(pgid: int) -> bool:
     return True
 
 
-def stop_process_group(process: subprocess.Popen, timeout: float = 20.0) -> None:
+def stop_process_group(
+    process: subprocess.Popen, timeout: float = 20.0, children_grace: float = 3.0
+) -> None:
     """SIGTERM the process's whole group (its code servers and run workers too), wait up to
-    timeout for all of it to exit, then SIGKILL what is left. The process must have been
-    started in its own session (start_new_session=True)."""
+    timeout for it to exit and children_grace more for the rest of the group, then SIGKILL
+    what is left. The process must have been started in its own session
+    (start_new_session=True)."""
     pgid = process.pid
     with suppress(ProcessLookupError):
         os.killpg(pgid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
     with suppress(subprocess.TimeoutExpired):
         process.wait(timeout=timeout)
-    # Children (code server, run workers) may outlive the leader: wait for them too.
+    # Children (code server, run workers) may outlive the leader: give them a moment.
+    deadline = time.monotonic() + children_grace
     while _group_alive(pgid) and time.monotonic() < deadline:
         time.sleep(0.1)
     with suppress(ProcessLookupError, PermissionError):
