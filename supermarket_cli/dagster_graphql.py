@@ -59,7 +59,8 @@ class BackfillProgress:
 
     backfill_id: str
     status: str  # the backfill's BulkActionStatus
-    partitions: dict[str, str]  # partition key -> "pending" | "running" | "succeeded" | "failed"
+    # partition key -> "pending" (no run yet), "queued", "running", "succeeded" or "failed"
+    partitions: dict[str, str]
     runs: list[dict] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
 
@@ -82,7 +83,8 @@ class BackfillProgress:
     def line(self) -> str:
         return (
             f"backfill {self.backfill_id}: {self.done}/{len(self.partitions)} partitions "
-            f"materialized, {self.count('running')} running, {self.failed} failed "
+            f"materialized, {self.count('queued')} queued, {self.count('running')} running, "
+            f"{self.failed} failed "
             f"({self.status.lower()})"
         )
 
@@ -379,8 +381,10 @@ class DagsterGraphQL:
                 states[partition] = "failed"
             elif statuses and all(s == "SUCCESS" for s in statuses):
                 states[partition] = "succeeded"
-            elif any(s is not None for s in statuses):
+            elif any(s in {"STARTING", "STARTED", "CANCELING", "SUCCESS"} for s in statuses):
                 states[partition] = "running"
+            elif any(s is not None for s in statuses):
+                states[partition] = "queued"
             else:
                 states[partition] = "pending"
         return BackfillProgress(

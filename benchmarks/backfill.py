@@ -1,0 +1,192 @@
+"""Backfill benchmark: a real Dagster backfill of 30 days through the webserver and daemon.
+
+    .venv/bin/python benchmarks/backfill.py [--transactions 100000] [--days 30]
+                                            [--max-concurrent-runs 2] [--executor in_process]
+
+moto server, dagster-webserver and dagster-daemon run as their own processes, as in the local
+stack, on a fresh project-local instance (a subprocess per run, at most --max-concurrent-runs
+at once). Two backfills are launched over GraphQL, as the UI launches them, and timed from
+launch to every partition materialized:
+
+1. history: raw_history_logs + transactions + transaction_items, --transactions over --days
+   (one run per day: generate the day's logs, then convert them);
+2. tables only: transactions + transaction_items again over the same days (the
+   Glue-equivalent job alone, on the logs already there).
+
+Then one day's run of the second backfill is compared with `supermarket convert` on the same
+day's files, downloaded locally, as a whole process: transactions/s of each and the ratio,
+which is Dagster's overhead per partition.
+"""
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+import boto3
+from realtime import free_port, start_moto
+
+from lambda_ingest import layout
+from supermarket_cli.dagster_graphql import DagsterGraphQL
+from supermarket_cli.dagster_instance import running_dagster, write_instance_config
+
+ROOT = Path(__file__).resolve().parent.parent
+BUCKET = "bench-backfill"
+FIRST_DAY = date(2025, 6, 1)
+HISTORY = ["raw_history_logs", "transactions", "transaction_items"]
+TABLES = ["transactions", "transaction_items"]
+
+
+def peak_concurrency(runs: list[dict], start: str) -> int:
+    """Most runs in progress at the same moment, from their `start` and end times."""
+    edges = sorted([(r[start], 1) for r in runs] + [(r["end"], -1) for r in runs])
+    peak = current = 0
+    for _, change in edges:
+        current += change
+        peak = max(peak, current)
+    return peak
+
+
+def timed_backfill(
+    dagster: DagsterGraphQL, assets: list[str], days: list[str], run_config: dict, title: str
+) -> dict:
+    began = time.time()
+    backfill = dagster.launch_backfill(assets, days, run_config=run_config, title=title)
+    result = dagster.wait_backfill(
+        backfill,
+        timeout=3600,
+        progress=lambda p: print(f"  [{time.time() - began:5.0f}s] {p.line()}"),
+    )
+    wall = time.time() - began
+    runs = result["runs"]
+    for run in runs:
+        run["launch"] = run_times(dagster, run["run_id"])["launchTime"]
+    first_start = min(r["launch"] for r in runs)
+    print(f"{title}: {len(days)} partitions in {len(runs)} runs, launch -> all materialized "
+          f"{wall:.1f} s; first run launched {first_start - began:.1f} s after the backfill "
+          f"(the daemon's backfill tick); at most {peak_concurrency(runs, 'launch')} runs in "
+          f"progress at once, {peak_concurrency(runs, 'start')} executing (past their "
+          f"process start)")  # fmt: skip
+    return {"wall": wall, "runs": runs, "began": began, "first_start": first_start}
+
+
+def run_times(dagster: DagsterGraphQL, run_id: str) -> dict[str, float]:
+    """When the run was queued, launched (its process started), started executing, ended."""
+    data = dagster.query(
+        """query Times($id: ID!) { runOrError(runId: $id) { ... on Run { creationTime
+             stats { ... on RunStatsSnapshot { launchTime startTime endTime } } } } }""",
+        {"id": run_id},
+    )
+    run = data["runOrError"]
+    return {"creationTime": run["creationTime"], **run["stats"]}
+
+
+def step_seconds(dagster: DagsterGraphQL, run_id: str) -> dict[str, float]:
+    data = dagster.query(
+        """query Steps($id: ID!) { runOrError(runId: $id) {
+             ... on Run { creationTime stepStats { stepKey startTime endTime } } } }""",
+        {"id": run_id},
+    )
+    return {s["stepKey"]: s["endTime"] - s["startTime"] for s in data["runOrError"]["stepStats"]}
+
+
+def convert_day(s3, day: str, work: Path) -> tuple[float, int]:
+    """`supermarket convert` on one day's raw logs, downloaded first: (seconds, transactions)."""
+    source = work / "raw" / day
+    source.mkdir(parents=True)
+    transactions = 0
+    prefix = layout.day_prefix(layout.RAW_HISTORY, date.fromisoformat(day))
+    for obj in s3.list_objects_v2(Bucket=BUCKET, Prefix=prefix).get("Contents", []):
+        body = s3.get_object(Bucket=BUCKET, Key=obj["Key"])["Body"].read()
+        (source / Path(obj["Key"]).name).write_bytes(body)
+        transactions += sum(1 for line in body.splitlines() if line.strip())
+    began = time.perf_counter()
+    subprocess.run(
+        [str(Path(sys.executable).parent / "supermarket"), "convert", str(source),
+         "--out", str(work / "out")],
+        cwd=ROOT, check=True, stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+    return time.perf_counter() - began, transactions
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--transactions", type=int, default=100_000)
+    parser.add_argument("--days", type=int, default=30)
+    parser.add_argument("--max-concurrent-runs", type=int, default=2)
+    parser.add_argument(
+        "--executor",
+        choices=["in_process", "multiprocess"],
+        default="in_process",
+        help="run config for each run: all steps in the run's process, or one process per step",
+    )
+    parser.add_argument("--keep", type=Path, help="keep the Dagster home and logs here")
+    args = parser.parse_args()
+
+    days = [(FIRST_DAY + timedelta(days=i)).isoformat() for i in range(args.days)]
+    per_day = -(-args.transactions // args.days)
+    execution = {"execution": {"config": {args.executor: {}}}}
+    moto, endpoint = start_moto()
+    aws = {"AWS_ENDPOINT_URL": endpoint, "AWS_DEFAULT_REGION": "us-east-1",
+           "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench"}  # fmt: skip
+    os.environ.update(aws)
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket=BUCKET)
+    env = {**os.environ, **aws, "LAKE_BUCKET": BUCKET}
+    try:
+        with tempfile.TemporaryDirectory(prefix="supermarket-backfill-") as tmp:
+            work = args.keep or Path(tmp)
+            home = work / "dagster_home"
+            write_instance_config(home, max_concurrent_runs=args.max_concurrent_runs)
+            with running_dagster(home, free_port(), env, log_dir=work) as servers:
+                dagster = DagsterGraphQL(servers.url)
+                began = time.perf_counter()
+                dagster.wait_ready(timeout=300)
+                print(f"webserver ready in {time.perf_counter() - began:.1f} s; "
+                      f"{args.transactions:,} transactions over {args.days} days "
+                      f"({per_day:,}/day), {args.executor} runs, "
+                      f"max {args.max_concurrent_runs} at once")  # fmt: skip
+                history = timed_backfill(
+                    dagster,
+                    HISTORY,
+                    days,
+                    {"ops": {"raw_history_logs": {"config": {"transactions_per_day": per_day}}},
+                     **execution},
+                    "history backfill (raw logs + tables)",
+                )  # fmt: skip
+                tables = timed_backfill(dagster, TABLES, days, execution, "tables-only backfill")
+                written = sum(
+                    m["metadata"]["rows"]
+                    for run in tables["runs"]
+                    for m in dagster.run_materializations(run["run_id"])
+                    if m["asset_key"] == "transactions"
+                )
+                print(f"  transactions written by the tables-only backfill: {written:,}")
+                sample = sorted(tables["runs"], key=lambda r: r["partitions"])[len(days) // 2]
+                sample_steps = step_seconds(dagster, sample["run_id"])
+            convert_seconds, transactions = convert_day(s3, sample["partitions"][0], work)
+    finally:
+        moto.terminate()
+        moto.wait(timeout=30)
+
+    for label, result in (("history", history), ("tables-only", tables)):
+        print(f"{label}: {args.transactions / result['wall']:,.0f} txn/s over the whole backfill "
+              f"({result['wall']:.1f} s)")  # fmt: skip
+    run_seconds = sample["end"] - sample["start"]
+    step = sample_steps.get("history_backfill", float("nan"))
+    print(f"\none partition ({sample['partitions'][0]}, {transactions:,} transactions):")
+    print(f"  Dagster run (run start -> end, in its own process): {run_seconds:.2f} s, "
+          f"{transactions / run_seconds:,.0f} txn/s; of which the history_backfill step "
+          f"{step:.2f} s, {transactions / step:,.0f} txn/s")  # fmt: skip
+    print(f"  supermarket convert (same files, local, whole process): {convert_seconds:.2f} s, "
+          f"{transactions / convert_seconds:,.0f} txn/s")  # fmt: skip
+    print(f"  Dagster overhead: run / convert {run_seconds / convert_seconds:.1f}x, "
+          f"step / convert {step / convert_seconds:.1f}x")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
