@@ -97,14 +97,14 @@ def _venv_bin(name: str) -> str:
     return str(Path(sys.executable).parent / name)
 
 
-def webserver_command(host: str, port: int) -> list[str]:
+def webserver_command(host: str, port: int, workspace: str = WORKSPACE) -> list[str]:
     """argv of the webserver; run it with cwd=REPO_ROOT and DAGSTER_HOME set."""
-    return [_venv_bin("dagster-webserver"), "-w", WORKSPACE, "-h", host, "-p", str(port)]
+    return [_venv_bin("dagster-webserver"), "-w", workspace, "-h", host, "-p", str(port)]
 
 
-def daemon_command() -> list[str]:
+def daemon_command(workspace: str = WORKSPACE) -> list[str]:
     """argv of the daemon (run queue, backfills, sensors, automation, freshness)."""
-    return [_venv_bin("dagster-daemon"), "run", "-w", WORKSPACE]
+    return [_venv_bin("dagster-daemon"), "run", "-w", workspace]
 
 
 def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
@@ -162,6 +162,7 @@ def running_dagster(
     env: Mapping[str, str],
     host: str = "127.0.0.1",
     log_dir: Path | None = None,
+    workspace: str = WORKSPACE,
 ) -> Iterator[DagsterServers]:
     """The webserver and the daemon on this instance, each in its own process group, stopped
     on exit. env is the whole environment (LAKE_BUCKET, AWS_ENDPOINT_URL, ...); DAGSTER_HOME
@@ -187,8 +188,8 @@ def running_dagster(
         return process
 
     try:
-        webserver = start("webserver", webserver_command(host, port))
-        daemon = start("daemon", daemon_command())
+        webserver = start("webserver", webserver_command(host, port, workspace))
+        daemon = start("daemon", daemon_command(workspace))
         yield DagsterServers(url=f"http://{host}:{port}", webserver=webserver, daemon=daemon)
     finally:
         for process in reversed(started):

@@ -95,8 +95,26 @@ def test_a_three_day_backfill_through_the_running_webserver_and_daemon(tmp_path,
                     **IN_PROCESS,
                 },
             )
+            failing_run = dagster.launch_assets(
+                ["supermarkets"],
+                run_config={"ops": {"supermarkets": {"config": {"stores": 0}}}, **IN_PROCESS},
+            )
             backfill = dagster.launch_backfill(HISTORY_ASSETS, DAYS, run_config=BACKFILL_CONFIG)
             assert dagster.wait_run(reference_run, timeout=120) == "SUCCESS"
+            # A run that fails raises with the asset's own error, on one line.
+            with pytest.raises(DagsterGraphQLError) as failure:
+                dagster.wait_run(failing_run, timeout=120)
+            assert "failure" in str(failure.value)
+            assert "ValueError: need at least one store, got 0" in str(failure.value)
+            assert "\n" not in str(failure.value)
+            # What Dagster refuses at launch is a clear error, too.
+            with pytest.raises(DagsterGraphQLError, match="unknown asset keys: no_such_table"):
+                dagster.launch_assets(["no_such_table"])
+            with pytest.raises(DagsterGraphQLError, match=r"bad config: .*stores"):
+                dagster.launch_assets(
+                    ["supermarkets"],
+                    run_config={"ops": {"supermarkets": {"config": {"stores": "five"}}}},
+                )
             lines = []
             result = dagster.wait_backfill(
                 backfill, timeout=150, progress=lambda p: lines.append(p.line())
