@@ -22,6 +22,7 @@ RANGE_END_TAG = "dagster/asset_partition_range_end"
 
 METADATA_FIELDS = """metadataEntries { label ... on IntMetadataEntry { intValue }
     ... on FloatMetadataEntry { floatValue } ... on TextMetadataEntry { text } }"""
+PYTHON_ERROR = "message className causes { message className }"
 ERROR_FIELDS = "... on Error { __typename message } ... on PythonError { className }"
 
 
@@ -306,9 +307,9 @@ class DagsterGraphQL:
         data = self.query(
             f"""query Logs($id: ID!) {{ logsForRun(runId: $id, limit: 10000) {{ __typename
                   ... on EventConnection {{ events {{ __typename
-                    ... on ExecutionStepFailureEvent {{ stepKey error {{ message className }} }}
+                    ... on ExecutionStepFailureEvent {{ stepKey error {{ {PYTHON_ERROR} }} }}
                     ... on RunFailureEvent {{ message }}
-                    ... on EngineEvent {{ message error {{ message className }} }} }} }}
+                    ... on EngineEvent {{ message error {{ {PYTHON_ERROR} }} }} }} }}
                   {ERROR_FIELDS} }} }}""",
             {"id": run_id},
         )
@@ -317,10 +318,9 @@ class DagsterGraphQL:
         for event in logs["events"]:
             error = event.get("error")
             if event["__typename"] == "ExecutionStepFailureEvent" and error:
-                kind = error.get("className") or "Error"
-                steps.append(f"step {event['stepKey']}: {kind}: {_one_line(error['message'])}")
+                steps.append(f"step {event['stepKey']}: {_root_cause(error)}")
             elif event["__typename"] == "EngineEvent" and error:
-                run_level.append(_one_line(error["message"]))
+                run_level.append(_root_cause(error))
             elif event["__typename"] == "RunFailureEvent":
                 run_level.append(_one_line(event["message"]))
         return "; ".join(steps or run_level) or "no failure message recorded"
@@ -504,6 +504,12 @@ class DagsterGraphQL:
             evaluation = execution and execution["evaluation"]
             results[check["name"]] = evaluation["success"] if evaluation else None
         return results
+
+
+def _root_cause(error: dict) -> str:
+    """The innermost error: Dagster wraps the asset's own exception (the one worth reading)."""
+    innermost = (error.get("causes") or [error])[-1]
+    return f"{innermost.get('className') or 'Error'}: {_one_line(innermost['message'])}"
 
 
 def _metadata(entries: list[dict]) -> dict[str, Any]:
