@@ -1,9 +1,13 @@
 """moto for tests: the test AWS environment, and a real moto server on a free loopback port."""
 
 import socket
+import subprocess
+import sys
+import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 from moto.server import ThreadedMotoServer
 
@@ -47,3 +51,34 @@ def running_moto(monkeypatch) -> Iterator[str]:
     finally:
         lake_io.s3_client.cache_clear()
         server.stop()
+
+
+@contextmanager
+def moto_server_process() -> Iterator[str]:
+    """moto server as its own process (other processes, e.g. Dagster's, can reach it), in its
+    own process group, stopped on exit. Yields the endpoint URL."""
+    port = free_port()
+    server = subprocess.Popen(
+        [str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("moto server did not start") from None
+                time.sleep(0.05)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
