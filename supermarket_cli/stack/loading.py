@@ -73,5 +73,5 @@ def load_through_dagster(
             f"loading history: backfill {backfill_id} of {len(days)} days "
             f"{days[0]}..{days[-1]} ({url}/runs/b/{backfill_id})"
         )
-        dagster.wait_backfill(backfill_id, RUN_TIMEOUT, lambda p: report(f"  history: {p}"))
+        dagster.wait_backfill(backfill_id, RUN_TIMEOUT, lambda p: report(f"  {p.line()}"))
     marker.write_text(json.dumps({"params": params, "days": sorted(done | set(days))}))

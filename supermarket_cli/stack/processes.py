@@ -180,8 +180,10 @@ class Supervisor:
         child = self.children.get(name)
         if child is None or child.stopping:
             return
+        began = time.monotonic()
         code = child.stop()
-        self.report(f"stopped {name}" + (f" (exit code {code})" if code not in (0, None) else ""))
+        exit_note = f", exit code {code}" if code not in (0, None) else ""
+        self.report(f"stopped {name} ({time.monotonic() - began:.1f}s{exit_note})")
 
     def stop_all(self) -> None:
         """Stops whatever is still running, last started first."""
