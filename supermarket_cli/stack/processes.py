@@ -83,6 +83,9 @@ class Child:
             code = self.process.wait(timeout=10)
         # The leader is gone; a grandchild it left behind (a run worker) must not outlive it.
         _signal_group(self.process.pid, signal.SIGKILL)
+        deadline = time.monotonic() + 5
+        while group_alive(self.process.pid) and time.monotonic() < deadline:
+            time.sleep(0.05)  # SIGKILL is asynchronous: wait until the group is really gone
         return code
 
 
