@@ -4,7 +4,7 @@ import sys
 from pathlib import Path
 
 from supermarket_cli.stack.config import StackConfig
-from supermarket_cli.stack.processes import ChildSpec, http_ok
+from supermarket_cli.stack.processes import ChildFailed, ChildSpec, http_ok
 
 REPO_ROOT = Path(__file__).resolve().parent.parent.parent
 
@@ -61,10 +61,25 @@ def dagster_webserver(config: StackConfig, port: int, env: dict[str, str]) -> Ch
     )
 
 
+def code_location_loaded(url: str) -> bool:
+    """Ready means the UI lists the assets, not just that the server answers."""
+    from supermarket_cli.dagster_graphql import DagsterGraphQL, DagsterGraphQLError
+
+    if not http_ok(f"{url}/server_info"):
+        return False
+    try:
+        DagsterGraphQL(url, request_timeout=10).wait_ready(timeout=0)
+    except DagsterGraphQLError as exc:
+        if "failed to load" in str(exc):
+            raise ChildFailed(str(exc)) from None
+        return False
+    return True
+
+
 def dagster_daemon(env: dict[str, str]) -> ChildSpec:
     from supermarket_cli.dagster_instance import daemon_command
 
-    return ChildSpec("dagster-daemon", daemon_command(), env, stop_timeout=20.0, cwd=REPO_ROOT)
+    return ChildSpec("dagster-daemon", daemon_command(), env, stop_timeout=15.0, cwd=REPO_ROOT)
 
 
 def dashboard(config: StackConfig, port: int, env: dict[str, str]) -> ChildSpec | None:

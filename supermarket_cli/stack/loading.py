@@ -16,11 +16,13 @@ from supermarket_cli.stack.config import StackConfig, history_days, loading_para
 REFERENCE_ASSETS = ["supermarkets", "skus"]
 HISTORY_ASSETS = ["raw_history_logs", "transactions", "transaction_items"]
 RUN_TIMEOUT = 600.0
+# Steps in the run's own process: a subprocess per step costs a Dagster import (seconds) each.
+IN_PROCESS = {"execution": {"config": {"in_process": {}}}}
 
 
 def reference_run_config(config: StackConfig) -> dict[str, Any]:
     settings = {"stores": config.stores, "skus": config.skus, "seed": config.seed}
-    return {"ops": {name: {"config": settings} for name in REFERENCE_ASSETS}}
+    return {"ops": {name: {"config": settings} for name in REFERENCE_ASSETS}, **IN_PROCESS}
 
 
 def history_run_config(config: StackConfig) -> dict[str, Any]:
@@ -30,7 +32,7 @@ def history_run_config(config: StackConfig) -> dict[str, Any]:
         "stores": config.stores,
         "skus": config.skus,
     }
-    return {"ops": {"raw_history_logs": {"config": settings}}}
+    return {"ops": {"raw_history_logs": {"config": settings}}, **IN_PROCESS}
 
 
 def _loaded(marker: Path, params: dict[str, Any]) -> set[str]:
@@ -59,12 +61,9 @@ def load_through_dagster(
         return
     dagster = DagsterGraphQL(url)
     dagster.wait_ready(120)
-    if not done:
-        run_id = dagster.launch_assets(REFERENCE_ASSETS, reference_run_config(config))
-        report(f"loading reference data: run {run_id} ({url}/runs/{run_id})")
-        dagster.wait_run(run_id, RUN_TIMEOUT)
-        if stop.is_set():
-            return
+    # The history does not read the reference tables (it draws the same seeded catalogue), so
+    # both go at once; the backfill first, as the daemon picks backfills up only every 30 s.
+    backfill_id = None
     if days:
         backfill_id = dagster.launch_backfill(
             HISTORY_ASSETS, days, run_config=history_run_config(config)
@@ -73,5 +72,11 @@ def load_through_dagster(
             f"loading history: backfill {backfill_id} of {len(days)} days "
             f"{days[0]}..{days[-1]} ({url}/runs/b/{backfill_id})"
         )
+    if not done:
+        run_id = dagster.launch_assets(REFERENCE_ASSETS, reference_run_config(config))
+        report(f"loading reference data: run {run_id} ({url}/runs/{run_id})")
+        dagster.wait_run(run_id, RUN_TIMEOUT)
+        report(f"reference data loaded: {config.stores} stores, {config.skus} SKUs")
+    if backfill_id and not stop.is_set():
         dagster.wait_backfill(backfill_id, RUN_TIMEOUT, lambda p: report(f"  {p.line()}"))
     marker.write_text(json.dumps({"params": params, "days": sorted(done | set(days))}))

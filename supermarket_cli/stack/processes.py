@@ -75,7 +75,10 @@ class Child:
         self.stopping = True
         if self.process is None:
             return None
-        _signal_group(self.process.pid, self.spec.stop_signal)
+        # The leader alone: it stops what it started itself (Dagster shuts its code server
+        # down over gRPC, which hangs if that server was signalled first).
+        with contextlib.suppress(ProcessLookupError):
+            self.process.send_signal(self.spec.stop_signal)
         try:
             code = self.process.wait(timeout=self.spec.stop_timeout)
         except subprocess.TimeoutExpired:
@@ -137,14 +140,21 @@ class Supervisor:
         self._wait_ready(child, ready_timeout)
         return child
 
-    def _wait_ready(self, child: Child, timeout: float) -> None:
+    def wait_ready(self, name: str, ready: Callable[[], bool], timeout: float) -> None:
+        """Waits for a further sign of readiness of a started child (e.g. code loaded)."""
+        self._wait_ready(self.children[name], timeout, ready)
+
+    def _wait_ready(
+        self, child: Child, timeout: float, ready: Callable[[], bool] | None = None
+    ) -> None:
+        ready = ready or child.spec.ready
         deadline = time.monotonic() + timeout
         while True:
             code = child.exit_code()
             if code is not None:
                 name, log = child.spec.name, child.log_path
                 raise ChildFailed(f"{name} exited with code {code}; see {log}")
-            if child.spec.ready is None or child.spec.ready():
+            if ready is None or ready():
                 return
             if time.monotonic() > deadline:
                 raise ChildFailed(

@@ -195,9 +195,16 @@ class Stack:
         dagster_port = choose_port(host, config.dagster_port, "dagster_port" in config.ports_pinned)
         write_instance_config(config.dagster_home)
         dagster_env = {**env, "DAGSTER_HOME": str(config.dagster_home)}
-        self.supervisor.start(children.dagster_daemon(dagster_env))
+        # The daemon only once the webserver answers: both would create the instance's SQLite
+        # schema on a fresh home (a race). It then starts while the code location loads.
         self.supervisor.start(
             children.dagster_webserver(config, dagster_port, dagster_env), ready_timeout=180
+        )
+        self.supervisor.start(children.dagster_daemon(dagster_env))
+        self.supervisor.wait_ready(
+            "dagster-webserver",
+            lambda: children.code_location_loaded(f"http://{host}:{dagster_port}"),
+            timeout=180,
         )
         self.record.urls["dagster"] = f"http://{host}:{dagster_port}"
         dashboard_port = choose_port(
@@ -208,9 +215,9 @@ class Stack:
             self.supervisor.start(board)
             self.record.urls["dashboard"] = f"http://{host}:{dashboard_port}"
         self._check_stopping()
-        self._print_urls(endpoint)
         self.record.phase = "loading"
-        self._save_record()
+        self._save_record()  # before the URLs are printed: whoever reads them finds the pids
+        self._print_urls(endpoint)
         self.loader = threading.Thread(target=self._load, name="load", daemon=True)
         self.loader.start()
 
@@ -295,8 +302,16 @@ class Stack:
                 except Exception:
                     break  # the queue is gone (moto died): nothing left to drain
                 time.sleep(0.2)
-        for name in children.STOP_ORDER[1:-1]:
-            self.supervisor.stop(name)
+        self.supervisor.stop("lambda-runtime")
+        # The rest hold no lake data in flight: stopped together, as each takes seconds.
+        together = [
+            threading.Thread(target=self.supervisor.stop, args=(name,))
+            for name in children.STOP_ORDER[2:-1]
+        ]
+        for thread in together:
+            thread.start()
+        for thread in together:
+            thread.join()
         moto = self.supervisor.children.get("moto")
         if moto and moto.is_running() and not self.hurry.is_set():
             try:

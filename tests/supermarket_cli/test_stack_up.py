@@ -1,0 +1,157 @@
+"""`supermarket up` as a user runs it: a subprocess with small settings, its printed URLs, the
+Dagster UI listing the assets, live rows returned by `supermarket query` within seconds, then
+Ctrl-C (SIGINT) leaving no process and no port behind."""
+
+import json
+import os
+import queue
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import boto3
+import pytest
+
+from supermarket_cli.dagster_graphql import DagsterGraphQL
+from supermarket_cli.stack.processes import group_alive, port_is_free
+from tests.factories import ndjson, record
+
+ROOT = Path(__file__).resolve().parents[2]
+BUCKET = "up-test-lake"
+HISTORY_DAYS, HISTORY_PER_DAY = 1, 300
+DEADLINE_SECONDS = 180  # two minutes on a quiet machine; more when six engineers share two cores
+
+
+class Output:
+    """The stack's stdout, line by line, read in the background so the pipe never fills."""
+
+    def __init__(self, process: subprocess.Popen) -> None:
+        self.lines: list[str] = []
+        self._new: queue.Queue[str] = queue.Queue()
+        threading.Thread(target=self._read, args=(process,), daemon=True).start()
+
+    def _read(self, process: subprocess.Popen) -> None:
+        for line in process.stdout:
+            self.lines.append(line.rstrip("\n"))
+            self._new.put(line)
+
+    def wait_for(self, pattern: str, deadline: float) -> re.Match:
+        for line in self.lines:
+            if match := re.search(pattern, line):
+                return match
+        while time.monotonic() < deadline:
+            try:
+                line = self._new.get(timeout=0.5)
+            except queue.Empty:
+                continue
+            if match := re.search(pattern, line):
+                return match
+        raise AssertionError(f"no line matching {pattern!r} in:\n" + "\n".join(self.lines))
+
+
+def query(sql: str, env: dict[str, str]) -> str:
+    done = subprocess.run(
+        [sys.executable, "-m", "supermarket_cli.main", "query", sql, "--csv", "/dev/stdout"],
+        env=env, cwd=ROOT, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def count(sql: str, env: dict[str, str]) -> int:
+    return int(query(sql, env).splitlines()[1])
+
+
+def processes_in_groups(groups: set[int]) -> list[str]:
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if stat[0] != "Z" and int(stat[2]) in groups:
+            found.append(pid)
+    return found
+
+
+@pytest.mark.slow
+def test_up_runs_the_stack_and_ctrl_c_stops_every_process(tmp_path):
+    deadline = time.monotonic() + DEADLINE_SECONDS
+    state = tmp_path / "state"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "DAGSTER_"))}
+    env |= {
+        "SUPERMARKET_STATE": str(state),
+        "SUPERMARKET_MOTO_PORT": "0",
+        "SUPERMARKET_DAGSTER_PORT": "0",
+        "SUPERMARKET_DASHBOARD_PORT": "0",
+        "LAKE_BUCKET": BUCKET,
+        "PYTHONUNBUFFERED": "1",
+    }
+    up = subprocess.Popen(
+        [sys.executable, "-m", "supermarket_cli.main", "up", "--skus", "300",
+         "--history-days", str(HISTORY_DAYS), "--history-per-day", str(HISTORY_PER_DAY),
+         "--tps", "20", "--fps", "4"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    output = Output(up)
+    try:
+        dagster_url = output.wait_for(r"Dagster UI\s+(http://\S+)", deadline)[1]
+        endpoint = output.wait_for(r"AWS\s+(http://\S+)", deadline)[1]
+        record_file = json.loads((state / "stack.json").read_text())
+        groups = {pid for pid in record_file["processes"].values() if pid}
+        assert set(record_file["processes"]) >= {
+            "moto", "lambda-runtime", "payment-processor", "dagster-webserver", "dagster-daemon"
+        }  # fmt: skip
+
+        # The UI answers and lists the assets.
+        dagster = DagsterGraphQL(dagster_url)
+        assert {"supermarkets", "skus", "raw_history_logs", "transactions",
+                "transaction_items"} <= set(dagster.asset_keys())  # fmt: skip
+
+        # Reference data and history went through a real run and a backfill.
+        output.wait_for(r"^loaded;", deadline)
+        history = f"backfill \\w+: {HISTORY_DAYS}/{HISTORY_DAYS} partitions materialized"
+        output.wait_for(history, deadline)
+        assert dagster.latest_materialization("skus")["metadata"]["rows"] == 300
+
+        # A file put now is returned by `supermarket query` within a few seconds.
+        query_env = {**env, "AWS_ENDPOINT_URL": endpoint, "AWS_DEFAULT_REGION": "us-east-1",
+                     "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}  # fmt: skip
+        os.environ.update({k: query_env[k] for k in query_env if k.startswith("AWS_")})
+        marker = f"UP-{uuid.uuid4().hex[:8]}"
+        now = datetime.now(UTC).isoformat()
+        day = now[:10]
+        put_at = time.monotonic()
+        boto3.client("s3").put_object(
+            Bucket=BUCKET, Key=f"raw/incoming/dt={day}/up-test-{marker}.ndjson",
+            Body=ndjson(record(marker, transaction_datetime=now)),
+        )  # fmt: skip
+        found_sql = f"SELECT count(*) AS n FROM transactions WHERE transaction_id = '{marker}'"
+        while count(found_sql, query_env) == 0:
+            assert time.monotonic() - put_at < 10, "the put file never reached the lake"
+        visible_after = time.monotonic() - put_at
+        assert visible_after < 10
+
+        # The payment processor's rows are there too, and the history in full.
+        live = "SELECT count(*) FROM transactions WHERE source_key LIKE 'raw/incoming/%'"
+        assert count(live, query_env) > 1
+        old = "SELECT count(*) FROM transactions WHERE source_key LIKE 'raw/history/%'"
+        assert count(old, query_env) == HISTORY_DAYS * HISTORY_PER_DAY
+    finally:
+        up.send_signal(signal.SIGINT)
+        code = up.wait(timeout=60)
+    assert code == 0, "\n".join(output.lines)
+    assert output.lines[-1] == "stopped"
+    assert not processes_in_groups(groups), "processes left behind"
+    for url in (dagster_url, endpoint):
+        port = int(url.rsplit(":", 1)[1])
+        assert port_is_free("127.0.0.1", port)
+    assert all(not group_alive(pid) for pid in groups)
+    assert not (state / "stack.json").exists()
+    assert time.monotonic() < deadline + 60
