@@ -215,7 +215,10 @@ def free_port(host: str) -> int:
 
 
 def port_is_free(host: str, port: int) -> bool:
+    """Nobody listens there (connections of a stopped server lingering in TIME_WAIT don't count:
+    servers bind with SO_REUSEADDR)."""
     with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((host, port))
         except OSError:

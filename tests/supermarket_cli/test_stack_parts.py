@@ -32,9 +32,14 @@ BUCKET = "parts-lake"
 
 def test_settings_come_from_the_environment_with_defaults():
     config = from_environment(
-        {"FEED_TPS": "120", "HISTORY_TRANSACTIONS_PER_DAY": "10_000", "LAKE_BUCKET": "my_lake",
-         "SUPERMARKET_DAGSTER_PORT": "3456", "SUPERMARKET_MOTO_PORT": "0"}
-    )  # fmt: skip
+        {
+            "FEED_TPS": "120",
+            "HISTORY_TRANSACTIONS_PER_DAY": "10_000",
+            "LAKE_BUCKET": "my_lake",
+            "SUPERMARKET_DAGSTER_PORT": "3456",
+            "SUPERMARKET_MOTO_PORT": "0",
+        }
+    )
     assert (config.tps, config.history_per_day, config.bucket) == (120.0, 10_000, "my_lake")
     assert (config.dagster_port, config.moto_port, config.fps) == (3456, 0, 2.0)
     assert config.ports_pinned == {"dagster_port"}  # 0 means any port: nothing to pin
@@ -85,8 +90,9 @@ def test_a_child_that_dies_is_reported_and_restarted(tmp_path):
     while not any("restarted" in r for r in reports) and time.monotonic() < deadline:
         supervisor.check()
         time.sleep(0.1)
-    assert any(f"flaky (pid {first_pid}) exited with code 3; restarting in 1s" in r
-               for r in reports)  # fmt: skip
+    assert any(
+        f"flaky (pid {first_pid}) exited with code 3; restarting in 1s" in r for r in reports
+    )
     assert child.is_running() and child.pid != first_pid
     assert "--- " in (tmp_path / "flaky.log").read_text()  # its output went to its own log
     supervisor.stop_all()
@@ -116,8 +122,13 @@ def test_a_child_that_never_gets_ready_fails_the_start(tmp_path):
         supervisor.start(
             ChildSpec("broken", python("raise SystemExit(2)"), {}, ready=lambda: False)
         )
-    spec = ChildSpec("slow", python("import time; time.sleep(60)"), {}, ready=lambda: False,
-                     stop_signal=signal.SIGKILL)  # fmt: skip
+    spec = ChildSpec(
+        "slow",
+        python("import time; time.sleep(60)"),
+        {},
+        ready=lambda: False,
+        stop_signal=signal.SIGKILL,
+    )
     with pytest.raises(ChildFailed, match="not ready after 1s"):
         supervisor.start(spec, ready_timeout=1)
     supervisor.stop_all()
@@ -134,13 +145,16 @@ def s3(monkeypatch):
 
 def bucket_contents(client, bucket) -> dict[str, bytes]:
     listing = client.list_objects_v2(Bucket=bucket).get("Contents", [])
-    return {o["Key"]: client.get_object(Bucket=bucket, Key=o["Key"])["Body"].read()
-            for o in listing}  # fmt: skip
+    return {
+        o["Key"]: client.get_object(Bucket=bucket, Key=o["Key"])["Body"].read() for o in listing
+    }
 
 
 def test_the_kept_lake_mirrors_the_bucket_and_comes_back_whole(s3, tmp_path: Path):
-    objects = {f"lake/transactions/dt=2026-03-0{n}/f{n}.parquet": bytes([n]) * (100 + n)
-               for n in range(1, 5)}  # fmt: skip
+    objects = {
+        f"lake/transactions/dt=2026-03-0{n}/f{n}.parquet": bytes([n]) * (100 + n)
+        for n in range(1, 5)
+    }
     objects["audit/dt=2026-03-01/0001-a.json"] = b"{}"
     for key, body in objects.items():
         s3.put_object(Bucket=BUCKET, Key=key, Body=body)

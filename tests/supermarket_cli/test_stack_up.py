@@ -18,6 +18,7 @@ from pathlib import Path
 import boto3
 import pytest
 
+from lambda_ingest import layout
 from supermarket_cli.dagster_graphql import DagsterGraphQL
 from supermarket_cli.stack.processes import group_alive, port_is_free
 from tests.factories import ndjson, record
@@ -58,8 +59,12 @@ class Output:
 def query(sql: str, env: dict[str, str]) -> str:
     done = subprocess.run(
         [sys.executable, "-m", "supermarket_cli.main", "query", sql, "--csv", "/dev/stdout"],
-        env=env, cwd=ROOT, capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stderr
     return done.stdout
 
@@ -94,11 +99,28 @@ def test_up_runs_the_stack_and_ctrl_c_stops_every_process(tmp_path):
         "PYTHONUNBUFFERED": "1",
     }
     up = subprocess.Popen(
-        [sys.executable, "-m", "supermarket_cli.main", "up", "--skus", "300",
-         "--history-days", str(HISTORY_DAYS), "--history-per-day", str(HISTORY_PER_DAY),
-         "--tps", "20", "--fps", "4"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "supermarket_cli.main",
+            "up",
+            "--skus",
+            "300",
+            "--history-days",
+            str(HISTORY_DAYS),
+            "--history-per-day",
+            str(HISTORY_PER_DAY),
+            "--tps",
+            "20",
+            "--fps",
+            "4",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     output = Output(up)
     try:
         dagster_url = output.wait_for(r"Dagster UI\s+(http://\S+)", deadline)[1]
@@ -106,13 +128,22 @@ def test_up_runs_the_stack_and_ctrl_c_stops_every_process(tmp_path):
         record_file = json.loads((state / "stack.json").read_text())
         groups = {pid for pid in record_file["processes"].values() if pid}
         assert set(record_file["processes"]) >= {
-            "moto", "lambda-runtime", "payment-processor", "dagster-webserver", "dagster-daemon"
-        }  # fmt: skip
+            "moto",
+            "lambda-runtime",
+            "payment-processor",
+            "dagster-webserver",
+            "dagster-daemon",
+        }
 
         # The UI answers and lists the assets.
         dagster = DagsterGraphQL(dagster_url)
-        assert {"supermarkets", "skus", "raw_history_logs", "transactions",
-                "transaction_items"} <= set(dagster.asset_keys())  # fmt: skip
+        assert {
+            "supermarkets",
+            "skus",
+            "raw_history_logs",
+            "transactions",
+            "transaction_items",
+        } <= set(dagster.asset_keys())
 
         # Reference data and history went through a real run and a backfill.
         output.wait_for(r"^loaded;", deadline)
@@ -121,22 +152,30 @@ def test_up_runs_the_stack_and_ctrl_c_stops_every_process(tmp_path):
         assert dagster.latest_materialization("skus")["metadata"]["rows"] == 300
 
         # A file put now is returned by `supermarket query` within a few seconds.
-        query_env = {**env, "AWS_ENDPOINT_URL": endpoint, "AWS_DEFAULT_REGION": "us-east-1",
-                     "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}  # fmt: skip
+        query_env = {
+            **env,
+            "AWS_ENDPOINT_URL": endpoint,
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_ACCESS_KEY_ID": "local",
+            "AWS_SECRET_ACCESS_KEY": "local",
+        }
         os.environ.update({k: query_env[k] for k in query_env if k.startswith("AWS_")})
         marker = f"UP-{uuid.uuid4().hex[:8]}"
-        now = datetime.now(UTC).isoformat()
-        day = now[:10]
+        now = datetime.now(UTC)
+        source = f"raw/incoming/dt={now.date()}/up-test-{marker}.ndjson"
+        s3 = boto3.client("s3")
         put_at = time.monotonic()
-        boto3.client("s3").put_object(
-            Bucket=BUCKET, Key=f"raw/incoming/dt={day}/up-test-{marker}.ndjson",
-            Body=ndjson(record(marker, transaction_datetime=now)),
-        )  # fmt: skip
-        found_sql = f"SELECT count(*) AS n FROM transactions WHERE transaction_id = '{marker}'"
-        while count(found_sql, query_env) == 0:
-            assert time.monotonic() - put_at < 10, "the put file never reached the lake"
-        visible_after = time.monotonic() - put_at
-        assert visible_after < 10
+        s3.put_object(
+            Bucket=BUCKET,
+            Key=source,
+            Body=ndjson(record(marker, transaction_datetime=now.isoformat())),
+        )
+        lake_key = layout.table_key("transactions", now.date(), source)
+        while not s3.list_objects_v2(Bucket=BUCKET, Prefix=lake_key).get("KeyCount"):
+            assert time.monotonic() - put_at < 5, "the put file did not reach the lake in 5 s"
+            time.sleep(0.05)
+        found = f"SELECT count(*) FROM transactions WHERE transaction_id = '{marker}'"
+        assert count(found, query_env) == 1
 
         # The payment processor's rows are there too, and the history in full.
         live = "SELECT count(*) FROM transactions WHERE source_key LIKE 'raw/incoming/%'"
