@@ -66,3 +66,8 @@ def audit_listing_start(finished_ms: int) -> str:
     """A key that sorts before every audit key finished at or after finished_ms."""
     day = datetime.fromtimestamp(finished_ms / 1000, UTC).date()
     return f"{day_prefix(AUDIT, day)}{finished_ms:013d}"
+
+
+def audit_source_id(key: str) -> str:
+    """The source_id an audit key was written for (the inverse of audit_key's name part)."""
+    return key.rsplit("/", 1)[-1][14:].removesuffix(".json")

@@ -1,0 +1,241 @@
+"""What the fact-table checks compute: pure functions over Arrow tables and audit records.
+
+No Dagster and no S3 here: checks.py reads one day of the lake and hands it to these.
+"""
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from lambda_ingest import money, schema
+
+SAMPLE = 5  # offending ids or keys shown in a check's metadata
+_RAW_DAY = re.compile(r"/dt=(\d{4}-\d{2}-\d{2})/")
+
+
+@dataclass(frozen=True)
+class Offenders:
+    """How many rows break a rule, and a few of the ids that do."""
+
+    count: int
+    sample: list[str]
+
+    @property
+    def none(self) -> bool:
+        return self.count == 0
+
+
+def _sample(values: pa.Array | pa.ChunkedArray) -> list[str]:
+    return sorted(pc.unique(values).to_pylist())[:SAMPLE]
+
+
+def duplicate_ids(ids: pa.ChunkedArray | pa.Array) -> Offenders:
+    """Rows whose id another row already has (n copies of an id count n - 1)."""
+    counts = pa.table({"id": ids}).group_by("id").aggregate([("id", "count")])
+    repeated = counts.filter(pc.greater(counts["id_count"], 1))
+    extra = pc.sum(pc.subtract(repeated["id_count"], 1)).as_py() or 0
+    return Offenders(extra, _sample(repeated["id"]))
+
+
+def unknown_ids(ids: pa.ChunkedArray | pa.Array, known: pa.ChunkedArray | pa.Array) -> Offenders:
+    """Rows whose id is not among the reference table's ids."""
+    unknown = pc.filter(ids, pc.invert(pc.is_in(ids, value_set=pa.chunked_array(known))))
+    return Offenders(len(unknown), _sample(unknown))
+
+
+@dataclass(frozen=True)
+class TotalsReport:
+    mismatched: Offenders  # total_amount differs from the sum of its items
+    without_items: Offenders  # a transaction with no item rows
+    orphan_items: Offenders  # item rows whose transaction is not in the day's transactions
+
+    @property
+    def passed(self) -> bool:
+        return self.mismatched.none and self.without_items.none and self.orphan_items.none
+
+
+def totals_against_items(transactions: pa.Table, items: pa.Table) -> TotalsReport:
+    """Each total_amount against sum(quantity * unit_price) of its items, to the cent.
+
+    Integer cents, one hash aggregation and one hash join: linear in rows, no decimal maths.
+    """
+    line_cents = pc.multiply_checked(
+        pc.cast(items["quantity"], pa.int64()), money.to_cents(items["unit_price"])
+    )
+    per_basket = (
+        pa.table({"transaction_id": items["transaction_id"], "cents": line_cents})
+        .group_by("transaction_id")
+        .aggregate([("cents", "sum")])
+    )
+    totals = pa.table(
+        {
+            "transaction_id": transactions["transaction_id"],
+            "total_cents": money.to_cents(transactions["total_amount"]),
+        }
+    )
+    joined = totals.join(per_basket, "transaction_id", join_type="left outer")
+    missing = pc.is_null(joined["cents_sum"])
+    differs = pc.and_(pc.invert(missing), pc.not_equal(joined["total_cents"], joined["cents_sum"]))
+    known = pc.is_in(items["transaction_id"], value_set=transactions["transaction_id"])
+    orphans = pc.filter(items["transaction_id"], pc.invert(known))
+    return TotalsReport(
+        mismatched=_offenders(joined["transaction_id"], differs),
+        without_items=_offenders(joined["transaction_id"], missing),
+        orphan_items=Offenders(len(orphans), _sample(orphans)),
+    )
+
+
+def _offenders(ids: pa.ChunkedArray, mask: pa.ChunkedArray) -> Offenders:
+    picked = pc.filter(ids, mask)
+    return Offenders(len(picked), _sample(picked))
+
+
+def schema_difference(found: pa.Schema, table: str) -> str | None:
+    """How a Parquet object's schema differs from schema.py's, or None when it does not.
+
+    The lake writes Parquet without the Arrow schema, so field descriptions are not in the
+    file: compare names, types and nullability, as the writer's own tests do.
+    """
+    expected = schema.TABLES[table].remove_metadata()
+    found = found.remove_metadata()
+    if found.equals(expected):
+        return None
+    wanted = {f.name: f for f in expected}
+    got = {f.name: f for f in found}
+    problems = [f"missing {n}" for n in wanted if n not in got]
+    problems += [f"unexpected {n}" for n in got if n not in wanted]
+    problems += [
+        f"{n}: {got[n].type}{'' if got[n].nullable else ' not null'} "
+        f"instead of {f.type}{'' if f.nullable else ' not null'}"
+        for n, f in wanted.items()
+        if n in got and not got[n].equals(f)
+    ]
+    if not problems:
+        problems = ["columns out of order: " + ", ".join(found.names)]
+    return "; ".join(problems)
+
+
+# --- reconciliation: raw records = lake rows + quarantined records -----------------------------
+
+
+def home_day(source_key: str, audit: Mapping[str, Any] | None) -> date | None:
+    """The day a source's quarantined records are counted under: its raw key's dt=, else the
+    first day it wrote rows into (rejects have no trustworthy timestamp of their own)."""
+    found = _RAW_DAY.search("/" + source_key)
+    if found:
+        return date.fromisoformat(found.group(1))
+    if audit and audit.get("rows_per_day"):
+        return date.fromisoformat(min(audit["rows_per_day"]))
+    if audit:
+        return datetime.fromisoformat(audit["finished_at"]).date()
+    return None
+
+
+def latest_per_source(records: Iterable[tuple[str, Mapping[str, Any]]]) -> dict[str, Any]:
+    """The newest audit record of each source, from (audit key, record) pairs: a reprocessed
+    source has several, and audit keys sort by finish time."""
+    latest: dict[str, tuple[str, Mapping[str, Any]]] = {}
+    for key, record in records:
+        source = record["source_key"]
+        if source not in latest or key > latest[source][0]:
+            latest[source] = (key, record)
+    return {source: record for source, (_, record) in latest.items()}
+
+
+@dataclass
+class SourceCount:
+    """One source's share of one day, as its audit record states it and as the lake holds it."""
+
+    source_key: str
+    audit: Mapping[str, Any] | None
+    in_flight: bool = False  # landed moments ago: the Lambda may not have finished it yet
+    lake_rows: dict[str, int] = field(default_factory=dict)  # table -> rows present on the day
+    quarantined: int | None = None  # lines present in its quarantine object, when counted
+
+    def problem(self, day: date) -> str | None:
+        """Why this source does not reconcile on `day`, or None."""
+        if self.audit is None:
+            return None if self.in_flight else "no audit record: never ingested, or rows orphaned"
+        per_day = self.audit.get("rows_per_day", {})
+        stated = sum(d.get("transactions", 0) for d in per_day.values())
+        if self.audit["records_read"] != stated + self.audit["records_quarantined"]:
+            return (
+                f"audit says {self.audit['records_read']} read but "
+                f"{stated} written + {self.audit['records_quarantined']} quarantined"
+            )
+        expected = per_day.get(day.isoformat(), {})
+        for table in schema.PARTITIONED_TABLES:
+            want, have = expected.get(table, 0), self.lake_rows.get(table, 0)
+            if want != have:
+                return f"{table}: {have} rows in the lake, audit says {want}"
+        if self.quarantined is not None and self.quarantined != self.audit["records_quarantined"]:
+            return (
+                f"{self.quarantined} quarantine lines, "
+                f"audit says {self.audit['records_quarantined']}"
+            )
+        return None
+
+
+@dataclass(frozen=True)
+class Reconciliation:
+    day: date
+    raw_records: int  # audit: the day's rows as records_read splits them, + quarantined at home
+    lake_rows: int  # transactions rows present under dt=day
+    quarantined_records: int  # lines present in the quarantine objects of sources at home here
+    items_expected: int
+    items_in_lake: int
+    sources: int
+    in_flight: list[str]
+    disagreeing: dict[str, str]  # source key -> what is wrong (all of them)
+
+    @property
+    def passed(self) -> bool:
+        balanced = self.raw_records == self.lake_rows + self.quarantined_records
+        return balanced and not self.disagreeing and self.items_expected == self.items_in_lake
+
+
+def reconcile(day: date, sources: Iterable[SourceCount]) -> Reconciliation:
+    """Adds up one day: every record a source read is a row on some day or a quarantine line.
+
+    A source straddling midnight contributes to each day exactly the rows its audit's
+    rows_per_day puts there; its quarantined records belong to its home day only.
+    """
+    raw = lake = quarantined = items_expected = items_in_lake = 0
+    disagreeing: dict[str, str] = {}
+    in_flight: list[str] = []
+    counted = 0
+    for source in sources:
+        stated = (source.audit or {}).get("rows_per_day", {}).get(day.isoformat(), {})
+        at_home = home_day(source.source_key, source.audit) == day
+        if not (at_home or source.lake_rows or stated):
+            continue  # a neighbouring day's source that never touched this one
+        counted += 1
+        if source.audit is None and source.in_flight:
+            in_flight.append(source.source_key)  # its rows count once its audit record lands
+            continue
+        raw += stated.get("transactions", 0)
+        items_expected += stated.get("transaction_items", 0)
+        lake += source.lake_rows.get("transactions", 0)
+        items_in_lake += source.lake_rows.get("transaction_items", 0)
+        if at_home and source.audit is not None:
+            raw += source.audit["records_quarantined"]
+            quarantined += source.quarantined or 0
+        problem = source.problem(day)
+        if problem:
+            disagreeing[source.source_key] = problem
+    return Reconciliation(
+        day=day,
+        raw_records=raw,
+        lake_rows=lake,
+        quarantined_records=quarantined,
+        items_expected=items_expected,
+        items_in_lake=items_in_lake,
+        sources=counted,
+        in_flight=sorted(in_flight),
+        disagreeing=dict(sorted(disagreeing.items())),
+    )

@@ -1,0 +1,394 @@
+"""The day checks on in-process moto: all pass on data the assets wrote, and each one fails,
+with useful metadata, on the fault it exists to catch."""
+
+from datetime import UTC, date, datetime, timedelta
+
+import boto3
+import dagster as dg
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import pytest
+from dagster_aws.s3 import S3Resource
+from moto import mock_aws
+
+from lambda_ingest import lake_io, layout
+from lambda_ingest.day_files import parquet_bytes
+from lambda_ingest.events import SourceObject
+from lambda_ingest.handler import ingest
+from supermarket_dagster.defs.history import checks, quality
+from supermarket_dagster.defs.history.assets import history_backfill, raw_history_logs
+from supermarket_dagster.defs.history.checks import fact_table_day_checks
+from supermarket_dagster.defs.reference.assets import skus, supermarkets
+from supermarket_dagster.resources import LakeResource
+from tests.factories import ndjson, record
+from tests.moto_server import use_test_aws
+from tests.supermarket_dagster.conftest import BUCKET
+
+DAY, NEXT_DAY = "2026-03-02", "2026-03-03"
+ALL_CHECKS = {
+    ("transactions", "raw_records_reconcile"),
+    ("transactions", "transaction_id_unique"),
+    ("transactions", "store_ids_known"),
+    ("transactions", "total_matches_items"),
+    ("transactions", "schema_matches"),
+    ("transaction_items", "sku_ids_known"),
+    ("transaction_items", "schema_matches"),
+}
+SKUS = 300
+# A log filed under DAY whose till ran past midnight, with one line the transform rejects.
+STRADDLING = "raw/history/dt=2026-03-02/late-till.ndjson"
+ITEMS = [{"sku_id": "SKU0001", "quantity": 2, "unit_price": 1.49}]
+STRADDLING_LOG = ndjson(
+    record("LATE-1", transaction_datetime="2026-03-02T23:58:00Z", items=ITEMS),
+    record("LATE-2", transaction_datetime="2026-03-02T23:59:59.999Z", items=ITEMS),
+    record("LATE-3", transaction_datetime="2026-03-03T00:00:01Z", items=ITEMS),
+    "{not json",
+)
+
+
+Evaluations = dict[tuple[str, str], dg.AssetCheckEvaluation]
+
+
+def _evaluations(result: dg.ExecuteInProcessResult) -> Evaluations:
+    return {
+        (e.asset_key.to_user_string(), e.check_name): e
+        for e in result.get_asset_check_evaluations()
+    }
+
+
+def _values(evaluation: dg.AssetCheckEvaluation) -> dict:
+    return {k: v.value for k, v in evaluation.metadata.items()}
+
+
+def run_checks(lake, day: str) -> Evaluations:
+    """The day's checks alone, as the automation sensor or the UI launches them: no asset runs."""
+    result = dg.materialize(
+        [supermarkets, skus, history_backfill, fact_table_day_checks],
+        selection=dg.AssetSelection.checks(fact_table_day_checks),
+        resources={"lake": lake},
+        tags={"dagster/partition": day},
+        raise_on_error=False,
+    )
+    evaluations = _evaluations(result)
+    assert {e.partition for e in evaluations.values()} == {day}
+    return evaluations
+
+
+@pytest.fixture(scope="module")
+def backfilled():
+    """Reference data and two backfilled days on in-process moto, built once for the module;
+    the checks run inside each backfill run. Yields the lake, its objects and those runs."""
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        use_test_aws(monkeypatch)
+        with mock_aws():
+            boto3.client("s3").create_bucket(Bucket=BUCKET)
+            lake = LakeResource(bucket=BUCKET, s3=S3Resource(region_name="us-east-1"))
+            reference = {"ops": {"skus": {"config": {"skus": SKUS}}}}
+            assert dg.materialize([supermarkets, skus], resources={"lake": lake},
+                                  run_config=reference).success  # fmt: skip
+            lake.write(STRADDLING, STRADDLING_LOG)
+            config = {"ops": {"raw_history_logs": {"config": {"transactions_per_day": 400,
+                                                              "skus": SKUS}}}}  # fmt: skip
+            runs = {}
+            for day in (DAY, NEXT_DAY):
+                result = dg.materialize(
+                    [raw_history_logs, history_backfill, fact_table_day_checks],
+                    resources={"lake": lake},
+                    partition_key=day,
+                    run_config=config,
+                )
+                assert result.success
+                runs[day] = _evaluations(result)
+            yield lake, {key: lake.read(key) for key in lake.list_keys("")}, runs
+        lake_io.s3_client.cache_clear()
+
+
+@pytest.fixture
+def history(backfilled):
+    """The backfill runs' check evaluations, with the lake put back as the backfill left it."""
+    lake, objects, runs = backfilled
+    client = lake.s3.get_client()
+    for key in set(lake.list_keys("")) - set(objects):
+        client.delete_object(Bucket=lake.bucket, Key=key)
+    for key, body in objects.items():
+        client.put_object(Bucket=lake.bucket, Key=key, Body=body)
+    return runs
+
+
+@pytest.fixture
+def lake(backfilled):
+    return backfilled[0]
+
+
+def _passed(evaluations) -> set[tuple[str, str]]:
+    return {key for key, e in evaluations.items() if e.passed}
+
+
+def _day_object(lake, table: str, day: str) -> str:
+    """The key of the day's object written from the simulator's log (not the straddling one)."""
+    keys = lake.list_keys(layout.day_prefix(layout.table_prefix(table), date.fromisoformat(day)))
+    return next(k for k in keys if "late-till" not in k)
+
+
+def _rewrite(lake, key: str, change) -> pa.Table:
+    table = pq.read_table(pa.BufferReader(lake.read(key)))
+    changed = change(table)
+    lake.write(key, parquet_bytes(changed))
+    return changed
+
+
+def _set(table: pa.Table, column: str, row: int, value) -> pa.Table:
+    values = table[column].to_pylist()
+    values[row] = value
+    index = table.schema.get_field_index(column)
+    return table.set_column(index, table.schema.field(column), pa.array(values, table[column].type))
+
+
+def test_every_check_passes_on_backfilled_days_in_the_backfill_run_itself(history, lake):
+    for day, evaluations in history.items():
+        assert set(evaluations) == ALL_CHECKS
+        assert _passed(evaluations) == ALL_CHECKS, {k: _values(e) for k, e in evaluations.items()}
+        assert all(e.severity == dg.AssetCheckSeverity.ERROR for e in evaluations.values())
+        assert {e.partition for e in evaluations.values()} == {day}
+
+    first = _values(history[DAY][("transactions", "raw_records_reconcile")])
+    second = _values(history[NEXT_DAY][("transactions", "raw_records_reconcile")])
+    # The straddling log: 2 rows on DAY, 1 on NEXT_DAY, its rejected line at home on DAY.
+    assert first["quarantined_records"] == 1 and second["quarantined_records"] == 0
+    assert first["raw_records"] == first["lake_rows"] + 1
+    assert second["raw_records"] == second["lake_rows"]
+    assert first["lake_rows"] + second["lake_rows"] == 400 + 400 + 3
+    assert _values(history[DAY][("transactions", "transaction_id_unique")])["rows"] == \
+        first["lake_rows"]  # fmt: skip
+
+
+def test_checks_still_pass_after_a_day_is_reprocessed_and_has_two_audit_records(history, lake):
+    assert dg.materialize([history_backfill], resources={"lake": lake}, partition_key=DAY).success
+    assert len(lake.list_keys(layout.AUDIT)) == 3 + 2  # three logs, two of them on DAY
+
+    assert _passed(run_checks(lake, DAY)) == ALL_CHECKS
+
+
+def test_a_deleted_lake_object_fails_reconciliation_naming_its_source(history, lake):
+    key = _day_object(lake, "transactions", DAY)
+    lost = pq.read_metadata(pa.BufferReader(lake.read(key))).num_rows
+    source = pq.read_table(pa.BufferReader(lake.read(key)))["source_key"][0].as_py()
+    lake.s3.get_client().delete_object(Bucket=lake.bucket, Key=key)
+
+    evaluation = run_checks(lake, DAY)[("transactions", "raw_records_reconcile")]
+
+    assert not evaluation.passed
+    values = _values(evaluation)
+    assert values["raw_records"] - values["lake_rows"] - values["quarantined_records"] == lost
+    assert values["sources_disagreeing"] == 1
+    assert values["disagreeing"] == {source: f"transactions: 0 rows in the lake, audit says {lost}"}
+    assert run_checks(lake, NEXT_DAY)[("transactions", "raw_records_reconcile")].passed
+
+
+def test_a_straddling_log_counts_on_each_day_its_audit_puts_rows(history, lake):
+    lake.s3.get_client().delete_object(
+        Bucket=lake.bucket, Key=layout.table_key("transactions", date(2026, 3, 3), STRADDLING)
+    )
+
+    after = {day: run_checks(lake, day)[("transactions", "raw_records_reconcile")]
+             for day in (DAY, NEXT_DAY)}  # fmt: skip
+
+    assert after[DAY].passed  # its two rows on DAY and its quarantined line are all there
+    assert not after[NEXT_DAY].passed
+    assert _values(after[NEXT_DAY])["disagreeing"] == {
+        STRADDLING: "transactions: 0 rows in the lake, audit says 1"
+    }
+
+
+def test_a_deleted_quarantine_object_fails_reconciliation(history, lake):
+    lake.s3.get_client().delete_object(Bucket=lake.bucket, Key=layout.quarantine_key(STRADDLING))
+
+    evaluation = run_checks(lake, DAY)[("transactions", "raw_records_reconcile")]
+
+    assert not evaluation.passed
+    assert _values(evaluation)["quarantined_records"] == 0
+    assert _values(evaluation)["disagreeing"] == {STRADDLING: "0 quarantine lines, audit says 1"}
+
+
+def test_a_raw_log_not_ingested_is_in_flight_at_first_and_fails_once_overdue(
+    history, lake, monkeypatch
+):
+    pending = "raw/incoming/dt=2026-03-02/pending.ndjson"
+    lake.write(pending, ndjson(record("P-1", transaction_datetime="2026-03-02T12:00:00Z")))
+
+    landed_just_now = _values(run_checks(lake, DAY)[("transactions", "raw_records_reconcile")])
+    monkeypatch.setattr(checks, "IN_FLIGHT", timedelta(0))
+    overdue = run_checks(lake, DAY)[("transactions", "raw_records_reconcile")]
+
+    assert landed_just_now["sources_in_flight"] == 1 and landed_just_now["sources_disagreeing"] == 0
+    assert not overdue.passed
+    assert list(_values(overdue)["disagreeing"]) == [pending]
+
+
+def test_a_live_file_ingested_later_is_found_in_the_audit_log(history, lake):
+    live = "raw/incoming/dt=2026-03-02/till-7.ndjson"
+    lake.write(live, ndjson(record("L-1", transaction_datetime="2026-03-02T18:00:00+01:00",
+                                   store_id="STORE0002", items=ITEMS)))  # fmt: skip
+    ingest(SourceObject(bucket=lake.bucket, key=live, size=None, event_time=None), lake.bucket)
+
+    evaluation = run_checks(lake, DAY)[("transactions", "raw_records_reconcile")]
+
+    assert evaluation.passed, _values(evaluation)
+    before = _values(history[DAY][("transactions", "raw_records_reconcile")])
+    assert _values(evaluation)["lake_rows"] == before["lake_rows"] + 1
+    assert _values(evaluation)["sources"] == before["sources"] + 1
+
+
+def test_a_duplicated_row_file_fails_uniqueness_with_the_ids(history, lake):
+    key = _day_object(lake, "transactions", DAY)
+    copy = key.replace(".parquet", "-copy.parquet")
+    lake.write(copy, lake.read(key))
+    ids = pq.read_table(pa.BufferReader(lake.read(key)))["transaction_id"].to_pylist()
+
+    evaluations = run_checks(lake, DAY)
+
+    unique = evaluations[("transactions", "transaction_id_unique")]
+    assert not unique.passed
+    assert _values(unique)["duplicate_rows"] == len(ids)
+    assert _values(unique)["duplicate_sample"] == ", ".join(sorted(ids)[:5])
+    reconcile = _values(evaluations[("transactions", "raw_records_reconcile")])
+    assert reconcile["lake_rows"] == reconcile["raw_records"] - 1 + len(ids)  # -1: quarantined
+    assert not evaluations[("transactions", "raw_records_reconcile")].passed
+
+
+def test_an_unknown_store_fails_store_ids_known(history, lake):
+    _rewrite(lake, _day_object(lake, "transactions", DAY),
+             lambda t: _set(t, "store_id", 3, "STORE0999"))  # fmt: skip
+
+    evaluations = run_checks(lake, DAY)
+
+    stores = evaluations[("transactions", "store_ids_known")]
+    assert not stores.passed
+    assert _values(stores)["unknown_rows"] == 1
+    assert _values(stores)["unknown_sample"] == "STORE0999"
+    assert _values(stores)["known_ids"] == 5
+    assert evaluations[("transactions", "raw_records_reconcile")].passed  # counts are intact
+
+
+def test_an_unknown_sku_fails_sku_ids_known(history, lake):
+    _rewrite(lake, _day_object(lake, "transaction_items", NEXT_DAY),
+             lambda t: _set(_set(t, "sku_id", 0, "SKU9999"), "sku_id", 5, "SKU9999"))  # fmt: skip
+
+    evaluation = run_checks(lake, NEXT_DAY)[("transaction_items", "sku_ids_known")]
+
+    assert not evaluation.passed
+    assert _values(evaluation)["unknown_rows"] == 2
+    assert _values(evaluation)["unknown_sample"] == "SKU9999"
+    assert run_checks(lake, DAY)[("transaction_items", "sku_ids_known")].passed
+
+
+def test_a_total_that_does_not_match_its_items_fails_to_the_cent(history, lake):
+    key = _day_object(lake, "transactions", DAY)
+    table = pq.read_table(pa.BufferReader(lake.read(key)))
+    total = table["total_amount"][7].as_py()
+    _rewrite(lake, key, lambda t: _set(t, "total_amount", 7, total + total.__class__("0.01")))
+
+    evaluation = run_checks(lake, DAY)[("transactions", "total_matches_items")]
+
+    assert not evaluation.passed
+    values = _values(evaluation)
+    assert values["mismatched_rows"] == 1
+    assert values["mismatched_sample"] == table["transaction_id"][7].as_py()
+    assert values["without_items_rows"] == 0 and values["orphan_item_rows"] == 0
+
+
+def test_items_without_their_transaction_fail_total_matches_items(history, lake):
+    key = _day_object(lake, "transactions", DAY)
+    first = pq.read_table(pa.BufferReader(lake.read(key)))["transaction_id"][0].as_py()
+    _rewrite(lake, key, lambda t: t.slice(1))  # the first transaction is gone, its items stay
+
+    values = _values(run_checks(lake, DAY)[("transactions", "total_matches_items")])
+
+    assert values["orphan_item_sample"] == first
+    assert values["orphan_item_rows"] >= 1
+    assert values["mismatched_rows"] == 0 and values["without_items_rows"] == 0
+
+
+def test_a_parquet_file_with_a_wrong_schema_fails_schema_matches(history, lake):
+    key = _day_object(lake, "transactions", DAY)
+    table = pq.read_table(pa.BufferReader(lake.read(key)))
+    floats = table.set_column(
+        table.schema.get_field_index("total_amount"), "total_amount",
+        pc.cast(table["total_amount"], pa.float64()),
+    )  # fmt: skip
+    lake.write(key, parquet_bytes(floats))
+
+    evaluations = run_checks(lake, DAY)
+
+    wrong = evaluations[("transactions", "schema_matches")]
+    assert not wrong.passed
+    assert _values(wrong)["objects_wrong"] == 1
+    assert _values(wrong)["wrong_objects"] == {
+        key: "total_amount: double instead of decimal128(12, 2) not null"
+    }
+    assert evaluations[("transaction_items", "schema_matches")].passed
+    # Its rows still count: nothing is lost, the object is only unreadable as the table.
+    assert evaluations[("transactions", "raw_records_reconcile")].passed
+
+
+def test_an_object_that_is_not_parquet_fails_schema_and_reconciliation(history, lake):
+    key = _day_object(lake, "transaction_items", NEXT_DAY)
+    unreadable = pq.read_metadata(pa.BufferReader(lake.read(key))).num_rows
+    lake.write(key, b"PAR1 truncated")
+
+    evaluations = run_checks(lake, NEXT_DAY)
+
+    wrong = _values(evaluations[("transaction_items", "schema_matches")])["wrong_objects"]
+    assert list(wrong) == [key] and wrong[key].startswith("not a readable Parquet file")
+    reconcile = _values(evaluations[("transactions", "raw_records_reconcile")])
+    assert reconcile["items_expected"] - reconcile["items_in_lake"] == unreadable
+    assert not evaluations[("transactions", "raw_records_reconcile")].passed
+
+
+def test_the_sensor_requests_todays_and_yesterdays_checks_after_new_rows_land():
+    defs = dg.Definitions(
+        assets=[supermarkets, skus, raw_history_logs, history_backfill],
+        asset_checks=[fact_table_day_checks],
+        sensors=[checks.fact_table_checks_sensor],
+        resources={"lake": LakeResource(bucket="never-read", s3=S3Resource())},
+    )
+    now = datetime.now(UTC)
+    today, yesterday, older = (str(now.date() - timedelta(days=n)) for n in (0, 1, 5))
+    with dg.instance_for_test() as instance:
+        before = now - timedelta(minutes=6)  # a cron tick ago: the rows below land after it
+        first = dg.evaluate_automation_conditions(defs=defs, instance=instance,
+                                                  evaluation_time=before)  # fmt: skip
+        for day in (today, yesterday, older):  # as the audit sensor reports the Lambda's rows
+            event = dg.AssetMaterialization("transactions", partition=day)
+            instance.report_runless_asset_event(event)
+
+        tick = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=first.cursor)
+        again = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=tick.cursor)
+
+    requested = {
+        (str(r.key.asset_key.to_user_string()), r.key.name): sorted(
+            r.true_subset.expensively_compute_partition_keys()
+        )
+        for r in tick.results
+        if isinstance(r.key, dg.AssetCheckKey) and not r.true_subset.is_empty
+    }
+    on_transactions = {k: v for k, v in requested.items() if k[0] == "transactions"}
+    assert set(on_transactions) == {k for k in ALL_CHECKS if k[0] == "transactions"}
+    assert all(days == sorted([yesterday, today]) for days in on_transactions.values())
+    assert again.total_requested == 0  # once per cron tick, not on every evaluation
+    assert first.total_requested == 0
+
+
+def test_only_the_latest_audit_record_of_a_source_counts():
+    older = {"source_key": "raw/a.ndjson", "records_read": 1}
+    newer = {"source_key": "raw/a.ndjson", "records_read": 2}
+    other = {"source_key": "raw/b.ndjson", "records_read": 3}
+
+    latest = quality.latest_per_source(
+        [("audit/dt=2026-03-03/0000000000002-a.json", newer),
+         ("audit/dt=2026-03-02/0000000000003-b.json", other),
+         ("audit/dt=2026-03-02/0000000000001-a.json", older)]
+    )  # fmt: skip
+
+    assert latest == {"raw/a.ndjson": newer, "raw/b.ndjson": other}
