@@ -1,5 +1,6 @@
-"""The ingest wiring on an embedded AWS (moto): bucket, queue with dead-letter queue, and the
-raw/incoming/ -> queue notification. The same calls create it in a real account."""
+"""The ingest wiring on an embedded AWS (moto): bucket, queue with dead-letter queue, the
+raw/incoming/ -> queue notification, and the alert topic. The same calls create them in a real
+account."""
 
 import contextlib
 import json
@@ -11,6 +12,7 @@ import boto3
 from lambda_ingest import layout
 
 DEFAULT_QUEUE = "supermarket-ingest"
+DEFAULT_ALERT_TOPIC = "supermarket-alerts"
 
 
 @dataclass(frozen=True)
@@ -67,3 +69,11 @@ def provision_ingest(
         },
     )
     return IngestQueues(queue_url, queue_arn, dead_letter_url)
+
+
+def provision_alert_topic(name: str = DEFAULT_ALERT_TOPIC) -> str:
+    """Creates (or finds) the SNS topic that Dagster publishes alerts to; returns its ARN.
+
+    SNS's CreateTopic returns the existing topic's ARN when the name is taken: safe to run again.
+    """
+    return boto3.client("sns").create_topic(Name=name)["TopicArn"]

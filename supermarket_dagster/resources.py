@@ -1,7 +1,9 @@
-"""The lake as a Dagster resource: a bucket reached through dagster-aws's S3 resource."""
+"""The lake as a Dagster resource: a bucket reached through dagster-aws's S3 resource; and the
+SNS topic alerts are published to."""
 
 from typing import Any
 
+import boto3
 import dagster as dg
 from dagster_aws.s3 import S3Resource
 
@@ -36,3 +38,25 @@ class LakeResource(dg.ConfigurableResource):
 def lake_from_environment() -> LakeResource:
     """Bucket from LAKE_BUCKET, resolved when a run launches, not at import."""
     return LakeResource(bucket=dg.EnvVar("LAKE_BUCKET"), s3=S3Resource())
+
+
+class AlertsResource(dg.ConfigurableResource):
+    """The SNS topic that alerts go to. Its client resolves the endpoint as boto3 does:
+    AWS_ENDPOINT_URL points it at the local stack, its absence at AWS."""
+
+    topic_arn: str
+    # Alerts open only while stores trade (HH:MM-HH:MM, store_timezone); the local feed is 24/7.
+    store_hours: str = "00:00-24:00"
+    store_timezone: str = "UTC"
+
+    def publish(self, subject: str, message: str) -> str:
+        """Publishes one message; returns its SNS message id. SNS caps a subject at 100 chars."""
+        response = boto3.client("sns").publish(
+            TopicArn=self.topic_arn, Subject=subject[:100], Message=message
+        )
+        return response["MessageId"]
+
+
+def alerts_from_environment() -> AlertsResource:
+    """Topic from ALERT_TOPIC_ARN, resolved when the sensor ticks, not at import."""
+    return AlertsResource(topic_arn=dg.EnvVar("ALERT_TOPIC_ARN"))

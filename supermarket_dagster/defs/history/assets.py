@@ -14,6 +14,7 @@ from lambda_ingest.handler import ingest
 from simulator.history import HistoryOptions, history_key, plan_files, render_file
 from simulator.reference import DEFAULT_SKUS, DEFAULT_STORES, build_reference
 from supermarket_dagster.defs.history.partitions import history_partitions
+from supermarket_dagster.defs.live.freshness import live_freshness_policy
 from supermarket_dagster.resources import LakeResource
 
 DEFAULT_TRANSACTIONS_PER_DAY = 3_334  # the demo's 100,000 over 30 days
@@ -54,7 +55,13 @@ def raw_history_logs(
 
 @dg.multi_asset(
     specs=[
-        dg.AssetSpec(name, deps=[raw_history_logs], group_name="history", kinds={"parquet"})
+        dg.AssetSpec(
+            name,
+            deps=[raw_history_logs],
+            group_name="history",
+            kinds={"parquet"},
+            freshness_policy=live_freshness_policy,  # the Lambda writes them live too
+        )
         for name in ("transactions", "transaction_items")
     ],
     partitions_def=history_partitions,
