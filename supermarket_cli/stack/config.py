@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from supermarket_cli.local_aws import DEFAULT_QUEUE
+from supermarket_cli.local_aws import DEFAULT_ALERT_TOPIC, DEFAULT_QUEUE
 
 LOCAL_REGION = "us-east-1"
 LOCAL_CREDENTIAL = "local"  # moto accepts any credentials; these never reach AWS
@@ -22,7 +22,7 @@ VARIABLES: list[tuple[str, str, Any, str]] = [
     ("SUPERMARKET_DASHBOARD_PORT", "dashboard_port", 8050, "dashboard port (0: any free port)"),
     ("LAKE_BUCKET", "bucket", "supermarket-lake", "the lake bucket"),
     ("INGEST_QUEUE", "queue", DEFAULT_QUEUE, "SQS queue fed by raw/incoming/ (and its -dlq)"),
-    ("ALERT_TOPIC", "alert_topic", "supermarket-alerts", "SNS topic for freshness alerts"),
+    ("ALERT_TOPIC", "alert_topic", DEFAULT_ALERT_TOPIC, "SNS topic for freshness alerts"),
     ("GLUE_DATABASE", "glue_database", "supermarket_lake", "Glue database of the four tables"),
     ("FEED_TPS", "tps", 50.0, "live transactions per second"),
     ("FEED_FPS", "fps", 2.0, "live log files per second"),

@@ -61,8 +61,13 @@ def load_through_dagster(
         return
     dagster = DagsterGraphQL(url)
     dagster.wait_ready(120)
-    # The history does not read the reference tables (it draws the same seeded catalogue), so
-    # both go at once; the backfill first, as the daemon picks backfills up only every 30 s.
+    # Both at once: the history does not read the reference tables (it draws the same seeded
+    # catalogue). The reference run is queued first, so it has written the two small tables
+    # long before the backfill's checks look up store and SKU ids in them.
+    run_id = None
+    if not done:
+        run_id = dagster.launch_assets(REFERENCE_ASSETS, reference_run_config(config))
+        report(f"loading reference data: run {run_id} ({url}/runs/{run_id})")
     backfill_id = None
     if days:
         backfill_id = dagster.launch_backfill(
@@ -72,9 +77,7 @@ def load_through_dagster(
             f"loading history: backfill {backfill_id} of {len(days)} days "
             f"{days[0]}..{days[-1]} ({url}/runs/b/{backfill_id})"
         )
-    if not done:
-        run_id = dagster.launch_assets(REFERENCE_ASSETS, reference_run_config(config))
-        report(f"loading reference data: run {run_id} ({url}/runs/{run_id})")
+    if run_id:
         dagster.wait_run(run_id, RUN_TIMEOUT)
         report(f"reference data loaded: {config.stores} stores, {config.skus} SKUs")
     if backfill_id and not stop.is_set():

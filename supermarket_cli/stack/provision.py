@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import boto3
 
-from supermarket_cli.local_aws import provision_ingest
+from supermarket_cli.local_aws import provision_alert_topic, provision_ingest
 from supermarket_cli.stack.config import StackConfig
 from supermarket_queries.glue import create_catalog
 
@@ -18,11 +18,6 @@ class Provisioned:
     dead_letter_url: str
     tables: list[str]
     alert_topic_arn: str
-
-
-def create_alert_topic(name: str) -> str:
-    """The SNS topic Dagster's freshness alerts publish to; returns its ARN."""
-    return boto3.client("sns").create_topic(Name=name)["TopicArn"]
 
 
 def create_bucket(bucket: str) -> None:
@@ -39,7 +34,7 @@ def provision(config: StackConfig) -> Provisioned:
         queue_url=queues.queue_url,
         dead_letter_url=queues.dead_letter_url,
         tables=tables,
-        alert_topic_arn=create_alert_topic(config.alert_topic),
+        alert_topic_arn=provision_alert_topic(config.alert_topic),
     )
 
 

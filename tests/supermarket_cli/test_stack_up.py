@@ -1,5 +1,6 @@
 """`supermarket up` as a user runs it: a subprocess with small settings, its printed URLs, the
 Dagster UI listing the assets, live rows returned by `supermarket query` within seconds, then
+the history's reconciliation check and the live tables' freshness passing in Dagster, then
 Ctrl-C (SIGINT) leaving no process and no port behind."""
 
 import json
@@ -12,7 +13,7 @@ import sys
 import threading
 import time
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import boto3
@@ -71,6 +72,28 @@ def query(sql: str, env: dict[str, str]) -> str:
 
 def count(sql: str, env: dict[str, str]) -> int:
     return int(query(sql, env).splitlines()[1])
+
+
+def latest_check(dagster: DagsterGraphQL, asset: str, check: str, partition: str) -> dict:
+    data = dagster.query(
+        """query Check($key: AssetKeyInput!, $check: String!, $partition: String) {
+             assetCheckExecutions(assetKey: $key, checkName: $check, partition: $partition,
+                                  limit: 1) { status partition evaluation { success } } }""",
+        {"key": {"path": [asset]}, "check": check, "partition": partition},
+    )
+    (execution,) = data["assetCheckExecutions"]
+    return execution
+
+
+def freshness(dagster: DagsterGraphQL) -> dict[str, str | None]:
+    nodes = dagster.query(
+        "{ assetNodes { assetKey { path } freshnessStatusInfo { freshnessStatus } } }"
+    )["assetNodes"]
+    return {
+        node["assetKey"]["path"][-1]: (node["freshnessStatusInfo"] or {}).get("freshnessStatus")
+        for node in nodes
+        if node["assetKey"]["path"][-1] in ("transactions", "transaction_items")
+    }
 
 
 def processes_in_groups(groups: set[int]) -> list[str]:
@@ -182,6 +205,15 @@ def test_up_runs_the_stack_and_ctrl_c_stops_every_process(tmp_path):
         assert count(live, query_env) > 1
         old = "SELECT count(*) FROM transactions WHERE source_key LIKE 'raw/history/%'"
         assert count(old, query_env) == HISTORY_DAYS * HISTORY_PER_DAY
+
+        # The history day's reconciliation ran in its backfill run and passed.
+        day = (datetime.now(UTC).date() - timedelta(days=1)).isoformat()
+        execution = latest_check(dagster, "transactions", "raw_records_reconcile", day)
+        assert execution["status"] == "SUCCEEDED" and execution["evaluation"]["success"]
+        # The live tables are fresh, as Dagster's freshness daemon judges them.
+        while freshness(dagster) != {"transactions": "HEALTHY", "transaction_items": "HEALTHY"}:
+            assert time.monotonic() < deadline, f"freshness: {freshness(dagster)}"
+            time.sleep(2)
     finally:
         up.send_signal(signal.SIGINT)
         code = up.wait(timeout=60)
