@@ -31,6 +31,7 @@ class ChildSpec:
     stop_timeout: float = 15.0
     port: int | None = None
     cwd: Path | None = None
+    after_restart: Callable[[], None] | None = None  # e.g. re-create what a restart lost
 
 
 @dataclass
@@ -170,8 +171,7 @@ class Supervisor:
                 continue
             if child.restart_at is not None:
                 if now >= child.restart_at:
-                    child.start()
-                    self.report(f"{child.spec.name} restarted (pid {child.pid})")
+                    self._restart(child)
                 continue
             code = child.exit_code()
             if code is None:
@@ -188,6 +188,17 @@ class Supervisor:
             )
             child.history.append(line)
             self.report(line)
+
+    def _restart(self, child: Child) -> None:
+        child.start()
+        try:
+            self._wait_ready(child, timeout=60)
+            if child.spec.after_restart:
+                child.spec.after_restart()
+        except Exception as exc:  # reported; the next check sees it dead again if it is
+            self.report(f"{child.spec.name} restarted (pid {child.pid}) but: {exc}")
+            return
+        self.report(f"{child.spec.name} restarted (pid {child.pid})")
 
     def stop(self, name: str) -> None:
         child = self.children.get(name)

@@ -163,7 +163,9 @@ class Stack:
             port = choose_port(host, config.moto_port, "moto_port" in config.ports_pinned)
             endpoint = f"http://{host}:{port}"
             aws = _aws_environment(config, endpoint)
-            self.supervisor.start(children.moto(config, port, {**env, **aws}))
+            moto = children.moto(config, port, {**env, **aws})
+            moto.after_restart = self._reprovision
+            self.supervisor.start(moto)
             self.record.urls["aws"] = endpoint
         elif endpoint:
             aws = _aws_environment(config, endpoint)
@@ -220,6 +222,14 @@ class Stack:
         self._print_urls(endpoint)
         self.loader = threading.Thread(target=self._load, name="load", daemon=True)
         self.loader.start()
+
+    def _reprovision(self) -> None:
+        """moto keeps AWS in memory: after a restart the bucket, queues, tables and topic are
+        created again (empty), so the feed and the Lambda runtime carry on."""
+        from supermarket_cli.stack import provision
+
+        provision.provision(self.config)
+        self._report("moto's state was lost with it: resources provisioned again, lake empty")
 
     def _print_urls(self, endpoint: str | None) -> None:
         config, urls = self.config, self.record.urls

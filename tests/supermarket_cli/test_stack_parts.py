@@ -84,7 +84,10 @@ def test_a_child_that_dies_is_reported_and_restarted(tmp_path):
         "n = len(p.read_text()) if p.exists() else 0; p.write_text('x' * (n + 1)); "
         "sys.exit(3) if n == 0 else time.sleep(60)"
     )
-    child = supervisor.start(ChildSpec("flaky", python(code), {}))
+    reprovisioned: list[int] = []
+    spec = ChildSpec("flaky", python(code), {})
+    spec.after_restart = lambda: reprovisioned.append(child.pid)
+    child = supervisor.start(spec)
     first_pid = child.pid
     deadline = time.monotonic() + 10
     while not any("restarted" in r for r in reports) and time.monotonic() < deadline:
@@ -94,6 +97,7 @@ def test_a_child_that_dies_is_reported_and_restarted(tmp_path):
         f"flaky (pid {first_pid}) exited with code 3; restarting in 1s" in r for r in reports
     )
     assert child.is_running() and child.pid != first_pid
+    assert reprovisioned == [child.pid]  # what the restart lost is re-created once
     assert "--- " in (tmp_path / "flaky.log").read_text()  # its output went to its own log
     supervisor.stop_all()
     assert not group_alive(child.pid)
