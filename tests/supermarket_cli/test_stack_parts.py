@@ -202,3 +202,28 @@ def test_the_status_counts_each_source_once_and_only_new_records(s3):
     assert len(audit) == 3 and json.loads(
         s3.get_object(Bucket=BUCKET, Key=audit[-1])["Body"].read()
     )
+
+
+def test_status_and_down_without_a_stack(tmp_path, capsys):
+    from supermarket_cli.stack import up
+
+    config = from_environment({"SUPERMARKET_STATE": str(tmp_path)})
+    assert up.status(config) == 3
+    assert up.down(config) == 0
+    assert "no stack running" in capsys.readouterr().out
+
+
+def test_down_ends_the_children_of_a_supervisor_that_was_killed(tmp_path):
+    import subprocess
+
+    from supermarket_cli.stack import up
+
+    config = from_environment({"SUPERMARKET_STATE": str(tmp_path)})
+    orphan = subprocess.Popen(python("import time; time.sleep(60)"), start_new_session=True)
+    dead = subprocess.Popen(python("pass"))
+    dead.wait()
+    up.StackRecord(dead.pid, "running", {}, {"moto": orphan.pid}).write(config.stack_file)
+    assert up.status(config) == 3  # the supervisor is gone: not running
+    assert up.down(config) == 0
+    assert orphan.wait(timeout=10) == -signal.SIGKILL
+    assert not config.stack_file.exists()
