@@ -12,6 +12,6 @@ from supermarket_dagster.resources import alerts_from_environment, lake_from_env
 defs = dg.Definitions(
     assets=dg.load_assets_from_modules([reference, history]),
     asset_checks=[fact_table_day_checks],
-    sensors=[lake_audit_sensor, fact_table_checks_sensor, live_feed_freshness_sensor],
+    sensors=[lake_audit_sensor, live_feed_freshness_sensor, fact_table_checks_sensor],
     resources={"lake": lake_from_environment(), "alerts": alerts_from_environment()},
 )

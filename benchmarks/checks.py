@@ -1,0 +1,126 @@
+"""Day-check benchmark: what checking one day of the fact tables costs, by day size.
+
+    .venv/bin/python benchmarks/checks.py [--sizes 3334,33340,333400] [--runs 3] [--live-files 0]
+
+For each size, one day of history (the simulator's logs, 5 stores, 12,000 SKUs) is ingested by
+the Lambda's own `ingest` into a moto server (its own process, loopback), optionally beside
+--live-files small live logs of 25 transactions; then every day check runs on that day
+through `day_results` (no Dagster run around it), --runs times, and the median is printed,
+split into reading the day and each check.
+"""
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from realtime import start_moto
+
+ROOT = Path(__file__).resolve().parent.parent
+BUCKET = "checks-bench"
+DAY = date(2026, 3, 2)
+
+
+def build_day(transactions: int, live_files: int, bucket: str) -> None:
+    from lambda_ingest import layout
+    from lambda_ingest.day_files import parquet_bytes
+    from lambda_ingest.events import SourceObject
+    from lambda_ingest.handler import ingest
+    from lambda_ingest.lake_io import write_object
+    from simulator.history import HistoryOptions, history_key, plan_files, render_file
+    from simulator.reference import build_reference, generate_skus, generate_supermarkets
+    from tests.factories import ndjson, record
+
+    write_object(bucket, layout.reference_key("supermarkets"),
+                 parquet_bytes(generate_supermarkets(5, 0)), "application/x-parquet")  # fmt: skip
+    write_object(bucket, layout.reference_key("skus"), parquet_bytes(generate_skus(12_000, 0)),
+                 "application/x-parquet")  # fmt: skip
+    options = HistoryOptions(location=f"s3://{bucket}", transactions=transactions, start=DAY,
+                             end=DAY)  # fmt: skip
+    reference = build_reference(5, 12_000, 0)
+    keys = []
+    for file in plan_files(options):
+        key = history_key(options, file)
+        write_object(bucket, key, render_file(options, reference, file), "application/x-ndjson")
+        keys.append(key)
+    items = [{"sku_id": "SKU00001", "quantity": 1, "unit_price": 1}]
+    for n in range(live_files):
+        key = f"{layout.day_prefix(layout.RAW_INCOMING, DAY)}live-{n:05d}.ndjson"
+        lines = [record(f"L{n}-{i}", transaction_datetime=f"{DAY}T12:00:00Z", items=items)
+                 for i in range(25)]  # fmt: skip
+        write_object(bucket, key, ndjson(*lines), "application/x-ndjson")
+        keys.append(key)
+    for key in keys:
+        ingest(SourceObject(bucket=bucket, key=key, size=None, event_time=None), bucket)
+
+
+def time_checks(bucket: str, runs: int) -> dict[str, float]:
+    import dagster as dg
+    from dagster_aws.s3 import S3Resource
+
+    from supermarket_dagster.defs.history import checks
+    from supermarket_dagster.resources import LakeResource
+
+    reader = checks.LakeReader(LakeResource(bucket=bucket, s3=S3Resource()))
+    keys = [dg.AssetCheckKey(spec.asset_key, spec.name) for spec in checks.DAY_CHECKS]
+    timings: dict[str, list[float]] = {}
+    for _ in range(runs):
+        start = time.perf_counter()
+        transactions = checks.read_day(reader, "transactions", DAY)
+        items = checks.read_day(reader, "transaction_items", DAY)
+        read = time.perf_counter() - start
+        timings.setdefault("read day", []).append(read)
+        clock = time.perf_counter()
+        checks.reconcile_day(reader, DAY, transactions, items)
+        timings.setdefault("reconcile", []).append(time.perf_counter() - clock)
+        clock = time.perf_counter()
+        results = list(checks.day_results(reader, DAY, keys))
+        assert all(r.passed for r in results), [r for r in results if not r.passed]
+        timings.setdefault("all checks (day_results)", []).append(time.perf_counter() - clock)
+    return {name: statistics.median(values) for name, values in timings.items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--sizes", default="3334,33340,333400")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--live-files", type=int, default=0)
+    args = parser.parse_args()
+    moto, endpoint = start_moto()
+    os.environ.update(AWS_ENDPOINT_URL=endpoint, AWS_DEFAULT_REGION="us-east-1",
+                      AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench")  # fmt: skip
+    sys.path.insert(0, str(ROOT))
+    import boto3
+    import pyarrow.parquet as pq
+    from pyarrow import BufferReader
+
+    try:
+        print("| transactions | items | objects | read day | reconcile | all checks |")
+        print("| ---: | ---: | ---: | ---: | ---: | ---: |")
+        for n, size in enumerate(int(s) for s in args.sizes.split(",")):
+            bucket = f"{BUCKET}-{n}"
+            boto3.client("s3").create_bucket(Bucket=bucket)
+            build_day(size, args.live_files, bucket)
+            s3 = boto3.client("s3")
+            listed = s3.list_objects_v2(Bucket=bucket, Prefix="lake/transaction_items/")
+            objects = listed.get("KeyCount", 0)
+            item_rows = sum(
+                pq.read_metadata(BufferReader(s3.get_object(Bucket=bucket, Key=o["Key"])
+                                              ["Body"].read())).num_rows
+                for o in listed.get("Contents", [])
+            )  # fmt: skip
+            median = time_checks(bucket, args.runs)
+            print(f"| {size + 25 * args.live_files:,} | {item_rows:,} | {objects:,} "
+                  f"| {median['read day']:.3f} s | {median['reconcile']:.3f} s "
+                  f"| **{median['all checks (day_results)']:.3f} s** |", flush=True)  # fmt: skip
+    finally:
+        moto.terminate()
+        moto.wait()
+
+
+if __name__ == "__main__":
+    main()
