@@ -31,6 +31,7 @@ import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -50,44 +51,49 @@ def _stat(pid: int) -> list[str] | None:
         return None
 
 
-def stack_pids(supervisor: int, groups: set[int]) -> list[int]:
-    """The supervisor and every live process in the children's process groups."""
-    pids = [supervisor]
+def stack_processes(supervisor: int, groups: dict[int, str]) -> dict[int, tuple[str, float, int]]:
+    """pid -> (stack process it belongs to, CPU seconds so far, RSS bytes) for the supervisor
+    and every live process in the children's process groups (Dagster's run workers included)."""
+    found = {}
     for entry in os.listdir("/proc"):
         stat = _stat(int(entry)) if entry.isdigit() else None
-        if stat and stat[0] != "Z" and int(stat[2]) in groups:
-            pids.append(int(entry))
-    return pids
-
-
-def usage(pids: list[int]) -> tuple[float, float]:
-    """(CPU seconds so far, RSS bytes now), summed over pids."""
-    cpu = rss = 0.0
-    for pid in pids:
-        stat = _stat(pid)
-        if stat is None:
+        if not stat or stat[0] == "Z":
             continue
-        cpu += (int(stat[11]) + int(stat[12])) / CLOCK_TICKS  # utime + stime
-        rss += int(stat[21]) * PAGE
-    return cpu, rss
+        pid, group = int(entry), int(stat[2])
+        owner = "supervisor" if pid == supervisor else groups.get(group)
+        if owner:
+            cpu = (int(stat[11]) + int(stat[12])) / CLOCK_TICKS  # utime + stime
+            found[pid] = (owner, cpu, int(stat[21]) * PAGE)
+    return found
 
 
-def measure(supervisor: int, groups: set[int], seconds: float) -> dict[str, float]:
-    """Average CPU (cores) and mean/peak RSS over a window, sampled every second."""
-    pids = stack_pids(supervisor, groups)
-    cpu_start, _ = usage(pids)
+def measure(supervisor: int, groups: dict[int, str], seconds: float) -> dict[str, Any]:
+    """CPU (cores) and RSS over a window, sampled every second. A process's CPU counts from
+    its first sample (or its start, if it started in the window) to its last."""
+    first = {pid: cpu for pid, (_, cpu, _) in stack_processes(supervisor, groups).items()}
+    last: dict[int, float] = {}
+    rss_samples: list[float] = []
+    per_owner: dict[str, list[float]] = {}
+    pids_seen: set[int] = set()
     began = time.monotonic()
-    samples = []
     while time.monotonic() - began < seconds:
         time.sleep(1)
-        pids = stack_pids(supervisor, groups)
-        samples.append(usage(pids)[1])
-    cpu_end, _ = usage(pids)
+        sample = stack_processes(supervisor, groups)
+        pids_seen |= set(sample)
+        rss_samples.append(sum(rss for _, _, rss in sample.values()))
+        owners: dict[str, float] = {}
+        for pid, (owner, cpu, rss) in sample.items():
+            last[pid] = cpu
+            owners[owner] = owners.get(owner, 0) + rss
+        for owner, rss in owners.items():
+            per_owner.setdefault(owner, []).append(rss)
+    cpu = sum(cpu - first.get(pid, 0.0) for pid, cpu in last.items())
     return {
-        "cpu_cores": (cpu_end - cpu_start) / (time.monotonic() - began),
-        "rss_mean": sum(samples) / len(samples),
-        "rss_peak": max(samples),
-        "processes": len(pids),
+        "cpu_cores": cpu / (time.monotonic() - began),
+        "rss_mean": sum(rss_samples) / len(rss_samples),
+        "rss_peak": max(rss_samples),
+        "processes": len(pids_seen),
+        "per_owner": {o: sum(v) / len(rss_samples) for o, v in per_owner.items()},
     }
 
 
@@ -210,6 +216,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=float, default=120.0)
     parser.add_argument("--idle-seconds", type=float, default=30.0)
+    parser.add_argument("--settle-seconds", type=float, default=60.0, help="before idle")
     parser.add_argument("--probe-rate", type=float, default=1.0, help="probe files per second")
     parser.add_argument("--history-days", type=int, default=3)
     parser.add_argument("up_flags", nargs="*", help="more `supermarket up` flags, after --")
@@ -221,7 +228,7 @@ def main() -> None:
         try:
             record = json.loads((state / "stack.json").read_text())
             endpoint = record["urls"]["aws"]
-            groups = {pid for pid in record["processes"].values() if pid}
+            groups = {pid: name for name, pid in record["processes"].items() if pid}
             feed_pid = record["processes"]["payment-processor"]
             bucket = re.search(r"bucket s3://([\w.-]+)", "\n".join(lines))[1]
             os.environ.update(
@@ -233,7 +240,7 @@ def main() -> None:
             feed_line = next(x for x in lines if "live feed" in x).split("live feed")[1].strip()
 
             print(f"idle ({args.idle_seconds:.0f} s, feed paused) ...", flush=True)
-            time.sleep(5)  # the last files drain
+            time.sleep(args.settle_seconds)  # the last files drain, the first check runs end
             os.killpg(feed_pid, signal.SIGSTOP)
             idle = measure(up.pid, groups, args.idle_seconds)
             os.killpg(feed_pid, signal.SIGCONT)
@@ -255,7 +262,7 @@ def main() -> None:
             up.wait(timeout=120)
     probes = result["probe"]
     print("\nsupermarket up, defaults but --history-days", args.history_days, *args.up_flags)
-    print("| phase | processes | CPU (cores) | RSS mean | RSS peak |")
+    print("| phase | processes seen | CPU (cores) | RSS mean | RSS peak |")
     print("| --- | ---: | ---: | ---: | ---: |")
     for name, figures in (("idle (feed paused)", idle), (f"load ({feed_line})", load)):
         mean, peak = figures["rss_mean"] / 2**20, figures["rss_peak"] / 2**20
@@ -263,6 +270,10 @@ def main() -> None:
             f"| {name} | {figures['processes']} | {figures['cpu_cores']:.2f} | "
             f"{mean:,.0f} MiB | {peak:,.0f} MiB |"
         )
+    print()
+    print("mean RSS by process during the load phase (with whatever each started):")
+    for owner, rss in sorted(load["per_owner"].items(), key=lambda kv: -kv[1]):
+        print(f"  {owner:18} {rss / 2**20:,.0f} MiB")
     print()
     print("| latency | files | p50 | p95 | p99 | max |")
     print("| --- | ---: | ---: | ---: | ---: | ---: |")

@@ -169,9 +169,10 @@ class Stack:
             self.record.urls["aws"] = endpoint
         elif endpoint:
             aws = _aws_environment(config, endpoint)
-        else:
+        else:  # --aws: boto3's own resolution everywhere, this process included
             aws = {}
             env.pop("AWS_ENDPOINT_URL", None)
+            os.environ.pop("AWS_ENDPOINT_URL", None)
         env |= aws
         os.environ.update(aws)  # this process provisions and watches through the same endpoint
         self._check_stopping()
