@@ -182,11 +182,16 @@ def test_up_runs_the_stack_and_ctrl_c_stops_every_process(tmp_path):
             "AWS_ACCESS_KEY_ID": "local",
             "AWS_SECRET_ACCESS_KEY": "local",
         }
-        os.environ.update({k: query_env[k] for k in query_env if k.startswith("AWS_")})
         marker = f"UP-{uuid.uuid4().hex[:8]}"
         now = datetime.now(UTC)
         source = f"raw/incoming/dt={now.date()}/up-test-{marker}.ndjson"
-        s3 = boto3.client("s3")
+        s3 = boto3.client(  # explicit: the test process's environment stays as it was
+            "s3",
+            endpoint_url=endpoint,
+            region_name="us-east-1",
+            aws_access_key_id="local",
+            aws_secret_access_key="local",
+        )
         put_at = time.monotonic()
         s3.put_object(
             Bucket=BUCKET,
