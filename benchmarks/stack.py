@@ -173,6 +173,7 @@ def probe_latency(args: argparse.Namespace, bucket: str, stop: threading.Event) 
     writer = threading.Thread(target=feed, daemon=True)
     writer.start()
     latencies: dict[str, float] = {}
+    query_seconds: list[float] = []
     prefix = f"raw/incoming/dt={datetime.now(UTC).date()}/bench-{token}-"
     sql = (
         f"SELECT DISTINCT source_key FROM transactions WHERE dt = current_date "
@@ -180,8 +181,10 @@ def probe_latency(args: argparse.Namespace, bucket: str, stop: threading.Event) 
     )
     give_up = None
     while True:
+        began = time.monotonic()
         seen = engine.query(sql).column("source_key").to_pylist()
         done = time.monotonic()
+        query_seconds.append(done - began)
         with lock:
             for key in seen:
                 if key in put_at and key not in latencies:
@@ -192,6 +195,11 @@ def probe_latency(args: argparse.Namespace, bucket: str, stop: threading.Event) 
             if caught_up or done > give_up:
                 break
     missing = len(put_at) - len(latencies)
+    p50, p99 = percentile(query_seconds, 0.5), percentile(query_seconds, 0.99)
+    print(
+        f"  DuckDB queries: {len(query_seconds)}, each p50 {p50:.2f} s, p99 {p99:.2f} s "
+        "(today's every object listed and read from moto)"
+    )
     print(f"  probes: {len(put_at)} put, {len(latencies)} seen, {missing} missing")
     return list(latencies.values())
 
