@@ -101,10 +101,78 @@ def _parser() -> argparse.ArgumentParser:
     query.add_argument("--parquet", type=Path, help="write the result as Parquet")
     query.add_argument("--limit", type=_positive, default=50, help="rows to print (default 50)")
 
+    _add_stack_commands(commands)
+
     convert = commands.add_parser("convert", help="convert local JSON logs to the lake's Parquet")
     convert.add_argument("sources", nargs="+", type=Path, help="log files or folders of them")
     convert.add_argument("--out", type=Path, required=True, help="output folder")
     return parser
+
+
+def _add_stack_commands(commands: argparse._SubParsersAction) -> None:
+    up = commands.add_parser(
+        "up",
+        help="start the whole local stack and supervise it until Ctrl-C",
+        description="Settings come from environment variables (see README); flags override them.",
+    )
+    up.add_argument("--reset", action="store_true", help="forget the kept lake and Dagster state")
+    up.add_argument("--detach", action="store_true", help="run in the background")
+    up.add_argument(
+        "--no-load",
+        dest="load",
+        action="store_false",
+        help="skip loading reference data and history",
+    )
+    up.add_argument(
+        "--aws",
+        action="store_true",
+        help="no moto: provision and run against the AWS account boto3 finds",
+    )
+    up.add_argument("--tps", type=float, help="live transactions per second (FEED_TPS)")
+    up.add_argument("--fps", type=float, help="live files per second (FEED_FPS)")
+    up.add_argument("--history-days", type=_count, help="days of history (HISTORY_DAYS)")
+    up.add_argument(
+        "--history-per-day",
+        type=_count,
+        help="historical transactions a day (HISTORY_TRANSACTIONS_PER_DAY)",
+    )
+    up.add_argument("--stores", type=_positive, help="stores (SUPERMARKET_STORES)")
+    up.add_argument("--skus", type=_positive, help="SKUs (SUPERMARKET_SKUS)")
+    commands.add_parser("status", help="show a stack started with `up --detach`")
+    commands.add_parser("down", help="stop a stack started with `up --detach`")
+
+
+def _stack_config(args: argparse.Namespace):  # noqa: ANN202 (keeps the stack's import lazy)
+    from supermarket_cli.stack.config import from_environment
+
+    config = from_environment()
+    config = config.with_overrides(
+        **{name: getattr(args, name, None)
+           for name in ("tps", "fps", "history_days", "history_per_day", "stores", "skus")}
+    )  # fmt: skip
+    return config.with_overrides(state_dir=config.state_dir.resolve())
+
+
+def _up(args: argparse.Namespace) -> int:
+    from supermarket_cli.stack import up
+
+    config = _stack_config(args)
+    if args.detach:
+        argv = [a for a in sys.argv[2:] if a != "--detach"]
+        return up.detach(config, argv)
+    return up.up(config, reset=args.reset, load=args.load, use_aws=args.aws)
+
+
+def _status(args: argparse.Namespace) -> int:
+    from supermarket_cli.stack import up
+
+    return up.status(_stack_config(args))
+
+
+def _down(args: argparse.Namespace) -> int:
+    from supermarket_cli.stack import up
+
+    return up.down(_stack_config(args))
 
 
 def _generate_reference(args: argparse.Namespace) -> None:
@@ -275,9 +343,12 @@ def main(argv: list[str] | None = None) -> int:
         ("lambda-runtime", None): _lambda_runtime,
         ("payment-processor", None): _payment_processor,
         ("query", None): _query,
+        ("up", None): _up,
+        ("status", None): _status,
+        ("down", None): _down,
     }[(args.command, getattr(args, "kind", None))]
     try:
-        handler(args)
+        code = handler(args)
     except (FileNotFoundError, ValueError) as exc:
         print(f"supermarket {args.command}: error: {exc}", file=sys.stderr)
         return 2
@@ -290,7 +361,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"supermarket {args.command}: AWS error: {exc}", file=sys.stderr)
             return 1
         raise
-    return 0
+    return code or 0
 
 
 if __name__ == "__main__":

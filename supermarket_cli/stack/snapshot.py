@@ -1,0 +1,103 @@
+"""The kept state of the embedded lake: moto holds S3 in memory, so on a clean stop the bucket is
+mirrored to a folder, and the next `up` (without --reset) puts it back before the notification
+exists, so nothing restored is ingested twice.
+
+The mirror is incremental (only objects whose size changed are fetched) and exact (a file whose
+object is gone, e.g. merged away by compaction, is deleted). Each file is written aside and
+renamed, so an interrupted save leaves whole files only.
+"""
+
+import contextlib
+import os
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+import boto3
+
+WORKERS = 8  # moto answers requests in threads; a few in flight hide its per-request latency
+
+
+@dataclass(frozen=True)
+class MirrorStats:
+    objects: int
+    fetched: int
+    deleted: int
+    bytes: int
+
+
+def _local_path(folder: Path, key: str) -> Path | None:
+    """Where a key lives in the mirror; None for a key that could escape the folder."""
+    parts = PurePosixPath(key).parts
+    if not parts or key.startswith("/") or any(p in ("..", ".") for p in parts):
+        return None
+    return folder.joinpath(*parts)
+
+
+def _objects(s3: object, bucket: str) -> Iterator[tuple[str, int]]:
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):  # type: ignore[attr-defined]
+        for item in page.get("Contents", []):
+            yield item["Key"], item["Size"]
+
+
+Progress = Callable[[str], None]
+
+
+def save(bucket: str, folder: Path, progress: Progress = lambda _: None) -> MirrorStats:
+    """Mirrors the bucket into folder: fetches new or changed objects, deletes vanished ones."""
+    s3 = boto3.client("s3")
+    folder.mkdir(parents=True, exist_ok=True)
+    wanted: dict[Path, str] = {}
+    to_fetch: list[tuple[str, Path]] = []
+    total = 0
+    for key, size in _objects(s3, bucket):
+        path = _local_path(folder, key)
+        if path is None:
+            continue
+        wanted[path] = key
+        total += size
+        if not (path.is_file() and path.stat().st_size == size):
+            to_fetch.append((key, path))
+    progress(f"saving the lake: {len(to_fetch):,} new objects of {len(wanted):,}")
+
+    def fetch(item: tuple[str, Path]) -> None:
+        key, path = item
+        path.parent.mkdir(parents=True, exist_ok=True)
+        aside = path.with_name(f".{path.name}.part")
+        aside.write_bytes(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+        os.replace(aside, path)
+
+    with ThreadPoolExecutor(WORKERS) as pool:
+        list(pool.map(fetch, to_fetch))
+    deleted = 0
+    for path in list(folder.rglob("*")):
+        if path.is_file() and path not in wanted:
+            path.unlink()
+            deleted += 1
+    return MirrorStats(len(wanted), len(to_fetch), deleted, total)
+
+
+def restore(bucket: str, folder: Path, progress: Progress = lambda _: None) -> int:
+    """Uploads every mirrored object back into the (new, empty) bucket; returns the count."""
+    if not folder.is_dir():
+        return 0
+    s3 = boto3.client("s3")
+    files = [p for p in folder.rglob("*") if p.is_file() and not p.name.startswith(".")]
+    progress(f"restoring the kept lake: {len(files):,} objects")
+
+    def upload(path: Path) -> None:
+        key = path.relative_to(folder).as_posix()
+        s3.put_object(Bucket=bucket, Key=key, Body=path.read_bytes())
+
+    with ThreadPoolExecutor(WORKERS) as pool:
+        list(pool.map(upload, files))
+    return len(files)
+
+
+def discard(folder: Path) -> None:
+    """Forgets the kept lake (`up --reset`)."""
+    import shutil
+
+    with contextlib.suppress(FileNotFoundError):
+        shutil.rmtree(folder)

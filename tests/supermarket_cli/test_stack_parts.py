@@ -1,0 +1,229 @@
+"""The stack's parts without the stack: settings from the environment, the supervisor's restart
+and stop of whole process groups, the kept lake's mirror, and the status line's counts."""
+
+import json
+import signal
+import sys
+import time
+from pathlib import Path
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from lambda_ingest.events import SourceObject
+from lambda_ingest.handler import ingest
+from supermarket_cli.stack import snapshot
+from supermarket_cli.stack.config import from_environment, history_days
+from supermarket_cli.stack.processes import (
+    ChildFailed,
+    ChildSpec,
+    Supervisor,
+    choose_port,
+    free_port,
+    group_alive,
+)
+from supermarket_cli.stack.status import LakeWatch
+from tests.factories import ndjson, record
+from tests.moto_server import use_test_aws
+
+BUCKET = "parts-lake"
+
+
+def test_settings_come_from_the_environment_with_defaults():
+    config = from_environment(
+        {
+            "FEED_TPS": "120",
+            "HISTORY_TRANSACTIONS_PER_DAY": "10_000",
+            "LAKE_BUCKET": "my_lake",
+            "SUPERMARKET_DAGSTER_PORT": "3456",
+            "SUPERMARKET_MOTO_PORT": "0",
+        }
+    )
+    assert (config.tps, config.history_per_day, config.bucket) == (120.0, 10_000, "my_lake")
+    assert (config.dagster_port, config.moto_port, config.fps) == (3456, 0, 2.0)
+    assert config.ports_pinned == {"dagster_port"}  # 0 means any port: nothing to pin
+    assert config.embedded_aws  # no AWS_ENDPOINT_URL: the stack starts moto
+    assert not from_environment({"AWS_ENDPOINT_URL": "http://127.0.0.1:1"}).embedded_aws
+    with pytest.raises(ValueError, match="FEED_FPS='fast'"):
+        from_environment({"FEED_FPS": "fast"})
+
+
+def test_history_is_the_days_before_today():
+    config = from_environment({"HISTORY_DAYS": "3"})
+    from datetime import date
+
+    assert history_days(config, date(2026, 3, 1)) == ["2026-02-26", "2026-02-27", "2026-02-28"]
+
+
+def test_a_busy_default_port_falls_back_but_a_pinned_one_fails():
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        assert choose_port("127.0.0.1", port, pinned=False) != port
+        with pytest.raises(ChildFailed, match=f"port {port}"):
+            choose_port("127.0.0.1", port, pinned=True)
+    free = free_port("127.0.0.1")
+    assert choose_port("127.0.0.1", free, pinned=True) == free
+
+
+def python(code: str) -> list[str]:
+    return [sys.executable, "-c", code]
+
+
+def test_a_child_that_dies_is_reported_and_restarted(tmp_path):
+    reports: list[str] = []
+    supervisor = Supervisor(tmp_path, reports.append)
+    marker = tmp_path / "runs"
+    # Dies on its first run, stays up on the second: a restart must bring it back.
+    code = (
+        f"import pathlib, time, sys; p = pathlib.Path({str(marker)!r}); "
+        "n = len(p.read_text()) if p.exists() else 0; p.write_text('x' * (n + 1)); "
+        "sys.exit(3) if n == 0 else time.sleep(60)"
+    )
+    reprovisioned: list[int] = []
+    spec = ChildSpec("flaky", python(code), {})
+    spec.after_restart = lambda: reprovisioned.append(child.pid)
+    child = supervisor.start(spec)
+    first_pid = child.pid
+    deadline = time.monotonic() + 10
+    while not any("restarted" in r for r in reports) and time.monotonic() < deadline:
+        supervisor.check()
+        time.sleep(0.1)
+    assert any(
+        f"flaky (pid {first_pid}) exited with code 3; restarting in 1s" in r for r in reports
+    )
+    assert child.is_running() and child.pid != first_pid
+    assert reprovisioned == [child.pid]  # what the restart lost is re-created once
+    assert "--- " in (tmp_path / "flaky.log").read_text()  # its output went to its own log
+    supervisor.stop_all()
+    assert not group_alive(child.pid)
+
+
+def test_stop_reaches_what_a_child_started(tmp_path):
+    supervisor = Supervisor(tmp_path, lambda _: None)
+    # The grandchild ignores SIGTERM and would outlive its parent without the group kill.
+    grandchild = (
+        "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(60)"
+    )
+    code = (
+        f"import subprocess, sys, time; subprocess.Popen([sys.executable, '-c', {grandchild!r}]); "
+        "time.sleep(60)"
+    )
+    child = supervisor.start(ChildSpec("parent", python(code), {}, stop_timeout=5))
+    time.sleep(0.5)
+    assert group_alive(child.pid)
+    supervisor.stop("parent")
+    assert not group_alive(child.pid)
+
+
+def test_a_child_that_never_gets_ready_fails_the_start(tmp_path):
+    supervisor = Supervisor(tmp_path, lambda _: None)
+    with pytest.raises(ChildFailed, match="exited with code 2"):
+        supervisor.start(
+            ChildSpec("broken", python("raise SystemExit(2)"), {}, ready=lambda: False)
+        )
+    spec = ChildSpec(
+        "slow",
+        python("import time; time.sleep(60)"),
+        {},
+        ready=lambda: False,
+        stop_signal=signal.SIGKILL,
+    )
+    with pytest.raises(ChildFailed, match="not ready after 1s"):
+        supervisor.start(spec, ready_timeout=1)
+    supervisor.stop_all()
+
+
+@pytest.fixture
+def s3(monkeypatch):
+    use_test_aws(monkeypatch)
+    with mock_aws():
+        client = boto3.client("s3")
+        client.create_bucket(Bucket=BUCKET)
+        yield client
+
+
+def bucket_contents(client, bucket) -> dict[str, bytes]:
+    listing = client.list_objects_v2(Bucket=bucket).get("Contents", [])
+    return {
+        o["Key"]: client.get_object(Bucket=bucket, Key=o["Key"])["Body"].read() for o in listing
+    }
+
+
+def test_the_kept_lake_mirrors_the_bucket_and_comes_back_whole(s3, tmp_path: Path):
+    objects = {
+        f"lake/transactions/dt=2026-03-0{n}/f{n}.parquet": bytes([n]) * (100 + n)
+        for n in range(1, 5)
+    }
+    objects["audit/dt=2026-03-01/0001-a.json"] = b"{}"
+    for key, body in objects.items():
+        s3.put_object(Bucket=BUCKET, Key=key, Body=body)
+    folder = tmp_path / "kept"
+    first = snapshot.save(BUCKET, folder)
+    assert (first.objects, first.fetched, first.deleted) == (5, 5, 0)
+
+    # Compaction removes one file and adds another: only the change moves.
+    s3.delete_object(Bucket=BUCKET, Key="lake/transactions/dt=2026-03-01/f1.parquet")
+    s3.put_object(Bucket=BUCKET, Key="lake/transactions/dt=2026-03-01/merged.parquet", Body=b"m")
+    second = snapshot.save(BUCKET, folder)
+    assert (second.objects, second.fetched, second.deleted) == (5, 1, 1)
+
+    s3.create_bucket(Bucket="fresh")
+    assert snapshot.restore("fresh", folder) == 5
+    assert bucket_contents(s3, "fresh") == bucket_contents(s3, BUCKET)
+    assert not list(folder.rglob(".*.part"))
+
+
+def ingest_source(s3, key: str, *records) -> dict:
+    s3.put_object(Bucket=BUCKET, Key=key, Body=ndjson(*records))
+    event_time = "2026-03-01T10:00:00+00:00"
+    return ingest(SourceObject(bucket=BUCKET, key=key, size=None, event_time=event_time), BUCKET)
+
+
+def test_the_status_counts_each_source_once_and_only_new_records(s3):
+    watch = LakeWatch(BUCKET)
+    assert watch.refresh().lake_rows == 0
+    ingest_source(s3, "raw/history/dt=2026-03-01/h.ndjson", record("H-1"), record("H-2"))
+    live = [record("L-1"), record("L-2"), record("L-3"), "not json"]
+    ingest_source(s3, "raw/incoming/dt=2026-03-01/p-1.ndjson", *live)
+    status = watch.refresh()
+    assert (status.lake_rows, status.quarantined, status.live_files) == (5, 1, 1)
+    assert status.last_lag_seconds is not None
+    # A redelivery adds an audit record but no rows; the watch reads only the new record.
+    time.sleep(0.002)  # audit keys carry the finish time in ms
+    ingest_source(s3, "raw/incoming/dt=2026-03-01/p-1.ndjson", *live)
+    again = watch.refresh()
+    assert (again.lake_rows, again.live_files) == (5, 2)
+    audit = [o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET, Prefix="audit/")["Contents"]]
+    assert len(audit) == 3 and json.loads(
+        s3.get_object(Bucket=BUCKET, Key=audit[-1])["Body"].read()
+    )
+
+
+def test_status_and_down_without_a_stack(tmp_path, capsys):
+    from supermarket_cli.stack import up
+
+    config = from_environment({"SUPERMARKET_STATE": str(tmp_path)})
+    assert up.status(config) == 3
+    assert up.down(config) == 0
+    assert "no stack running" in capsys.readouterr().out
+
+
+def test_down_ends_the_children_of_a_supervisor_that_was_killed(tmp_path):
+    import subprocess
+
+    from supermarket_cli.stack import up
+
+    config = from_environment({"SUPERMARKET_STATE": str(tmp_path)})
+    orphan = subprocess.Popen(python("import time; time.sleep(60)"), start_new_session=True)
+    dead = subprocess.Popen(python("pass"))
+    dead.wait()
+    up.StackRecord(dead.pid, "running", {}, {"moto": orphan.pid}).write(config.stack_file)
+    assert up.status(config) == 3  # the supervisor is gone: not running
+    assert up.down(config) == 0
+    assert orphan.wait(timeout=10) == -signal.SIGKILL
+    assert not config.stack_file.exists()

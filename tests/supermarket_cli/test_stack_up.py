@@ -1,0 +1,233 @@
+"""`supermarket up` as a user runs it: a subprocess with small settings, its printed URLs, the
+Dagster UI listing the assets, live rows returned by `supermarket query` within seconds, then
+the history's reconciliation check and the live tables' freshness passing in Dagster, then
+Ctrl-C (SIGINT) leaving no process and no port behind."""
+
+import json
+import os
+import queue
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import boto3
+import pytest
+
+from lambda_ingest import layout
+from supermarket_cli.dagster_graphql import DagsterGraphQL
+from supermarket_cli.stack.processes import group_alive, port_is_free
+from tests.factories import ndjson, record
+
+ROOT = Path(__file__).resolve().parents[2]
+BUCKET = "up-test-lake"
+HISTORY_DAYS, HISTORY_PER_DAY = 1, 300
+DEADLINE_SECONDS = 180  # two minutes on a quiet machine; more when six engineers share two cores
+
+
+class Output:
+    """The stack's stdout, line by line, read in the background so the pipe never fills."""
+
+    def __init__(self, process: subprocess.Popen) -> None:
+        self.lines: list[str] = []
+        self._new: queue.Queue[str] = queue.Queue()
+        threading.Thread(target=self._read, args=(process,), daemon=True).start()
+
+    def _read(self, process: subprocess.Popen) -> None:
+        for line in process.stdout:
+            self.lines.append(line.rstrip("\n"))
+            self._new.put(line)
+
+    def wait_for(self, pattern: str, deadline: float) -> re.Match:
+        for line in self.lines:
+            if match := re.search(pattern, line):
+                return match
+        while time.monotonic() < deadline:
+            try:
+                line = self._new.get(timeout=0.5)
+            except queue.Empty:
+                continue
+            if match := re.search(pattern, line):
+                return match
+        raise AssertionError(f"no line matching {pattern!r} in:\n" + "\n".join(self.lines))
+
+
+def query(sql: str, env: dict[str, str]) -> str:
+    done = subprocess.run(
+        [sys.executable, "-m", "supermarket_cli.main", "query", sql, "--csv", "/dev/stdout"],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def count(sql: str, env: dict[str, str]) -> int:
+    return int(query(sql, env).splitlines()[1])
+
+
+def latest_check(dagster: DagsterGraphQL, asset: str, check: str, partition: str) -> dict:
+    data = dagster.query(
+        """query Check($key: AssetKeyInput!, $check: String!, $partition: String) {
+             assetCheckExecutions(assetKey: $key, checkName: $check, partition: $partition,
+                                  limit: 1) { status partition evaluation { success } } }""",
+        {"key": {"path": [asset]}, "check": check, "partition": partition},
+    )
+    (execution,) = data["assetCheckExecutions"]
+    return execution
+
+
+def freshness(dagster: DagsterGraphQL) -> dict[str, str | None]:
+    nodes = dagster.query(
+        "{ assetNodes { assetKey { path } freshnessStatusInfo { freshnessStatus } } }"
+    )["assetNodes"]
+    return {
+        node["assetKey"]["path"][-1]: (node["freshnessStatusInfo"] or {}).get("freshnessStatus")
+        for node in nodes
+        if node["assetKey"]["path"][-1] in ("transactions", "transaction_items")
+    }
+
+
+def processes_in_groups(groups: set[int]) -> list[str]:
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if stat[0] != "Z" and int(stat[2]) in groups:
+            found.append(pid)
+    return found
+
+
+@pytest.mark.slow
+def test_up_runs_the_stack_and_ctrl_c_stops_every_process(tmp_path):
+    deadline = time.monotonic() + DEADLINE_SECONDS
+    state = tmp_path / "state"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "DAGSTER_"))}
+    env |= {
+        "SUPERMARKET_STATE": str(state),
+        "SUPERMARKET_MOTO_PORT": "0",
+        "SUPERMARKET_DAGSTER_PORT": "0",
+        "SUPERMARKET_DASHBOARD_PORT": "0",
+        "LAKE_BUCKET": BUCKET,
+        "PYTHONUNBUFFERED": "1",
+    }
+    up = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "supermarket_cli.main",
+            "up",
+            "--skus",
+            "300",
+            "--history-days",
+            str(HISTORY_DAYS),
+            "--history-per-day",
+            str(HISTORY_PER_DAY),
+            "--tps",
+            "20",
+            "--fps",
+            "4",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    output = Output(up)
+    try:
+        dagster_url = output.wait_for(r"Dagster UI\s+(http://\S+)", deadline)[1]
+        endpoint = output.wait_for(r"AWS\s+(http://\S+)", deadline)[1]
+        record_file = json.loads((state / "stack.json").read_text())
+        groups = {pid for pid in record_file["processes"].values() if pid}
+        assert set(record_file["processes"]) >= {
+            "moto",
+            "lambda-runtime",
+            "payment-processor",
+            "dagster-webserver",
+            "dagster-daemon",
+        }
+
+        # The UI answers and lists the assets.
+        dagster = DagsterGraphQL(dagster_url)
+        assert {
+            "supermarkets",
+            "skus",
+            "raw_history_logs",
+            "transactions",
+            "transaction_items",
+        } <= set(dagster.asset_keys())
+
+        # Reference data and history went through a real run and a backfill.
+        output.wait_for(r"^loaded;", deadline)
+        history = f"backfill \\w+: {HISTORY_DAYS}/{HISTORY_DAYS} partitions materialized"
+        output.wait_for(history, deadline)
+        assert dagster.latest_materialization("skus")["metadata"]["rows"] == 300
+
+        # A file put now is returned by `supermarket query` within a few seconds.
+        query_env = {
+            **env,
+            "AWS_ENDPOINT_URL": endpoint,
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_ACCESS_KEY_ID": "local",
+            "AWS_SECRET_ACCESS_KEY": "local",
+        }
+        marker = f"UP-{uuid.uuid4().hex[:8]}"
+        now = datetime.now(UTC)
+        source = f"raw/incoming/dt={now.date()}/up-test-{marker}.ndjson"
+        s3 = boto3.client(  # explicit: the test process's environment stays as it was
+            "s3",
+            endpoint_url=endpoint,
+            region_name="us-east-1",
+            aws_access_key_id="local",
+            aws_secret_access_key="local",
+        )
+        put_at = time.monotonic()
+        s3.put_object(
+            Bucket=BUCKET,
+            Key=source,
+            Body=ndjson(record(marker, transaction_datetime=now.isoformat())),
+        )
+        lake_key = layout.table_key("transactions", now.date(), source)
+        while not s3.list_objects_v2(Bucket=BUCKET, Prefix=lake_key).get("KeyCount"):
+            assert time.monotonic() - put_at < 5, "the put file did not reach the lake in 5 s"
+            time.sleep(0.05)
+        found = f"SELECT count(*) FROM transactions WHERE transaction_id = '{marker}'"
+        assert count(found, query_env) == 1
+
+        # The payment processor's rows are there too, and the history in full.
+        live = "SELECT count(*) FROM transactions WHERE source_key LIKE 'raw/incoming/%'"
+        assert count(live, query_env) > 1
+        old = "SELECT count(*) FROM transactions WHERE source_key LIKE 'raw/history/%'"
+        assert count(old, query_env) == HISTORY_DAYS * HISTORY_PER_DAY
+
+        # The history day's reconciliation ran in its backfill run and passed.
+        day = (datetime.now(UTC).date() - timedelta(days=1)).isoformat()
+        execution = latest_check(dagster, "transactions", "raw_records_reconcile", day)
+        assert execution["status"] == "SUCCEEDED" and execution["evaluation"]["success"]
+        # The live tables are fresh, as Dagster's freshness daemon judges them.
+        while freshness(dagster) != {"transactions": "HEALTHY", "transaction_items": "HEALTHY"}:
+            assert time.monotonic() < deadline, f"freshness: {freshness(dagster)}"
+            time.sleep(2)
+    finally:
+        up.send_signal(signal.SIGINT)
+        code = up.wait(timeout=60)
+    assert code == 0, "\n".join(output.lines)
+    assert output.lines[-1] == "stopped"
+    assert not processes_in_groups(groups), "processes left behind"
+    for url in (dagster_url, endpoint):
+        port = int(url.rsplit(":", 1)[1])
+        assert port_is_free("127.0.0.1", port)
+    assert all(not group_alive(pid) for pid in groups)
+    assert not (state / "stack.json").exists()
+    assert time.monotonic() < deadline + 60
