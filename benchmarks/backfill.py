@@ -1,7 +1,7 @@
 """Backfill benchmark: a real Dagster backfill of 30 days through the webserver and daemon.
 
     .venv/bin/python benchmarks/backfill.py [--transactions 100000] [--days 30]
-                                            [--max-concurrent-runs 2] [--executor in_process]
+                                            [--max-concurrent-runs 2]
 
 moto server, dagster-webserver and dagster-daemon run as their own processes, as in the local
 stack, on a fresh project-local instance (a subprocess per run, at most --max-concurrent-runs
@@ -127,12 +127,6 @@ def main() -> None:
     parser.add_argument("--transactions", type=int, default=100_000)
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--max-concurrent-runs", type=int, default=2)
-    parser.add_argument(
-        "--executor",
-        choices=["in_process", "multiprocess"],
-        default="in_process",
-        help="run config for each run: all steps in the run's process, or one process per step",
-    )
     parser.add_argument("--keep", type=Path, help="keep the Dagster home and logs here")
     parser.add_argument(
         "--workspace",
@@ -143,7 +137,6 @@ def main() -> None:
 
     days = [(FIRST_DAY + timedelta(days=i)).isoformat() for i in range(args.days)]
     per_day = -(-args.transactions // args.days)
-    execution = {"execution": {"config": {args.executor: {}}}}
     moto, endpoint = start_moto()
     aws = {"AWS_ENDPOINT_URL": endpoint, "AWS_DEFAULT_REGION": "us-east-1",
            "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench"}  # fmt: skip
@@ -165,17 +158,17 @@ def main() -> None:
                 dagster.wait_ready(timeout=300)
                 print(f"webserver ready in {time.perf_counter() - began:.1f} s; "
                       f"{args.transactions:,} transactions over {args.days} days "
-                      f"({per_day:,}/day), {args.executor} runs, "
+                      f"({per_day:,}/day), "
                       f"max {args.max_concurrent_runs} at once")  # fmt: skip
                 history = timed_backfill(
                     dagster,
                     HISTORY,
                     days,
                     {"ops": {"raw_history_logs": {"config": {"transactions_per_day": per_day}}},
-                     **execution},
+                     },
                     "history backfill (raw logs + tables)",
                 )  # fmt: skip
-                tables = timed_backfill(dagster, TABLES, days, execution, "tables-only backfill")
+                tables = timed_backfill(dagster, TABLES, days, {}, "tables-only backfill")
                 # A run over a range records each day with the run's total: count each run once.
                 written = sum(
                     next(

@@ -16,13 +16,11 @@ from supermarket_cli.stack.config import StackConfig, history_days, loading_para
 REFERENCE_ASSETS = ["supermarkets", "skus"]
 HISTORY_ASSETS = ["raw_history_logs", "transactions", "transaction_items"]
 RUN_TIMEOUT = 600.0
-# Steps in the run's own process: a subprocess per step costs a Dagster import (seconds) each.
-IN_PROCESS = {"execution": {"config": {"in_process": {}}}}
 
 
 def reference_run_config(config: StackConfig) -> dict[str, Any]:
     settings = {"stores": config.stores, "skus": config.skus, "seed": config.seed}
-    return {"ops": {name: {"config": settings} for name in REFERENCE_ASSETS}, **IN_PROCESS}
+    return {"ops": {name: {"config": settings} for name in REFERENCE_ASSETS}}
 
 
 def history_run_config(config: StackConfig) -> dict[str, Any]:
@@ -32,7 +30,7 @@ def history_run_config(config: StackConfig) -> dict[str, Any]:
         "stores": config.stores,
         "skus": config.skus,
     }
-    return {"ops": {"raw_history_logs": {"config": settings}}, **IN_PROCESS}
+    return {"ops": {"raw_history_logs": {"config": settings}}}
 
 
 def _loaded(marker: Path, params: dict[str, Any]) -> set[str]:

@@ -25,11 +25,8 @@ OUTSIDE = "2025-03-04"  # the day after the range: it must come through untouche
 HISTORY_ASSETS = ["raw_history_logs", "transactions", "transaction_items"]
 PER_DAY = 60
 CATALOGUE = {"stores": 3, "skus": 200, "seed": 7}
-# Every step in the run's own process: a subprocess per step costs seconds each.
-IN_PROCESS = {"execution": {"config": {"in_process": {}}}}
 BACKFILL_CONFIG = {
-    "ops": {"raw_history_logs": {"config": {"transactions_per_day": PER_DAY, **CATALOGUE}}},
-    **IN_PROCESS,
+    "ops": {"raw_history_logs": {"config": {"transactions_per_day": PER_DAY, **CATALOGUE}}}
 }
 FAKE_AWS = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -91,13 +88,12 @@ def test_a_three_day_backfill_through_the_running_webserver_and_daemon(tmp_path,
             reference_run = dagster.launch_assets(
                 ["supermarkets", "skus"],
                 run_config={
-                    "ops": {name: {"config": CATALOGUE} for name in ("supermarkets", "skus")},
-                    **IN_PROCESS,
+                    "ops": {name: {"config": CATALOGUE} for name in ("supermarkets", "skus")}
                 },
             )
             failing_run = dagster.launch_assets(
                 ["supermarkets"],
-                run_config={"ops": {"supermarkets": {"config": {"stores": 0}}}, **IN_PROCESS},
+                run_config={"ops": {"supermarkets": {"config": {"stores": 0}}}},
             )
             backfill = dagster.launch_backfill(HISTORY_ASSETS, DAYS, run_config=BACKFILL_CONFIG)
             assert dagster.wait_run(reference_run, timeout=120) == "SUCCESS"
