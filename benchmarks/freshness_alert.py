@@ -25,16 +25,12 @@ import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
 
+from supermarket_cli.process_groups import free_port
+
 ROOT = Path(__file__).resolve().parent.parent
 BUCKET = "drill-lake"
 LIVE = ("transactions", "transaction_items")
 QUERY = "{ assetNodes { assetKey { path } freshnessStatusInfo { freshnessStatus } } }"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def wait_for_port(port: int, seconds: float) -> None:

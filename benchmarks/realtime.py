@@ -23,14 +23,10 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
+from supermarket_cli.process_groups import free_port
+
 ROOT = Path(__file__).resolve().parent.parent
 BUCKET = "bench-lake"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def start_moto() -> tuple[subprocess.Popen, str]:

@@ -7,15 +7,15 @@ that `workspace.yaml` loads `supermarket_dagster.definitions`.
 
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+from supermarket_cli.process_groups import port_is_free, stop_process_group
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 WORKSPACE = "workspace.yaml"
@@ -107,47 +107,6 @@ def daemon_command(workspace: str = WORKSPACE) -> list[str]:
     return [_venv_bin("dagster-daemon"), "run", "-w", workspace]
 
 
-def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
-    with socket.socket() as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind((host, port))
-        except OSError:
-            return False
-        return True
-
-
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def stop_process_group(
-    process: subprocess.Popen, timeout: float = 20.0, children_grace: float = 3.0
-) -> None:
-    """SIGTERM the process's whole group (its code servers and run workers too), wait up to
-    timeout for it to exit and children_grace more for the rest of the group, then SIGKILL
-    what is left. The process must have been started in its own session
-    (start_new_session=True)."""
-    pgid = process.pid
-    with suppress(ProcessLookupError):
-        os.killpg(pgid, signal.SIGTERM)
-    with suppress(subprocess.TimeoutExpired):
-        process.wait(timeout=timeout)
-    # Children (code server, run workers) may outlive the leader: give them a moment.
-    deadline = time.monotonic() + children_grace
-    while _group_alive(pgid) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    with suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, signal.SIGKILL)
-    process.wait()
-
-
 @dataclass(frozen=True)
 class DagsterServers:
     url: str
@@ -195,5 +154,5 @@ def running_dagster(
         for process in reversed(started):
             stop_process_group(process)
         deadline = time.monotonic() + 10
-        while not port_is_free(port, host) and time.monotonic() < deadline:
+        while not port_is_free(host, port) and time.monotonic() < deadline:
             time.sleep(0.1)

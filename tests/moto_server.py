@@ -12,12 +12,7 @@ from pathlib import Path
 from moto.server import ThreadedMotoServer
 
 from lambda_ingest import lake_io
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+from supermarket_cli.process_groups import free_port
 
 
 def use_test_aws(monkeypatch, endpoint: str | None = None) -> None:

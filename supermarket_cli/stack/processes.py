@@ -7,15 +7,15 @@ run workers, the webserver's code server).
 """
 
 import contextlib
-import os
 import signal
-import socket
 import subprocess
 import time
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from supermarket_cli.process_groups import free_port, group_alive, port_is_free, signal_group
 
 MAX_BACKOFF_SECONDS = 30.0
 STABLE_SECONDS = 60.0  # a child up this long has its backoff reset
@@ -83,46 +83,14 @@ class Child:
         try:
             code = self.process.wait(timeout=self.spec.stop_timeout)
         except subprocess.TimeoutExpired:
-            _signal_group(self.process.pid, signal.SIGKILL)
+            signal_group(self.process.pid, signal.SIGKILL)
             code = self.process.wait(timeout=10)
         # The leader is gone; a grandchild it left behind (a run worker) must not outlive it.
-        _signal_group(self.process.pid, signal.SIGKILL)
+        signal_group(self.process.pid, signal.SIGKILL)
         deadline = time.monotonic() + 5
         while group_alive(self.process.pid) and time.monotonic() < deadline:
             time.sleep(0.05)  # SIGKILL is asynchronous: wait until the group is really gone
         return code
-
-
-def _signal_group(pgid: int, signum: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, signum)
-
-
-def group_alive(pgid: int) -> bool:
-    """Whether any process is left in the group (the leader's pid is the group's id)."""
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # A zombie leader still counts for killpg; /proc tells the truth.
-    return any(_pgid_of(pid) == pgid for pid in _all_pids())
-
-
-def _all_pids() -> list[int]:
-    return [int(p) for p in os.listdir("/proc") if p.isdigit()]
-
-
-def _pgid_of(pid: int) -> int | None:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = stat.rsplit(")", 1)[1].split()
-    if fields[0] == "Z":  # a zombie is waiting for its parent, it runs nothing
-        return None
-    return int(fields[2])
 
 
 class Supervisor:
@@ -178,7 +146,7 @@ class Supervisor:
                 if now - child.started_at > STABLE_SECONDS:
                     child.restarts = 0
                 continue
-            _signal_group(child.pid, signal.SIGKILL)  # what it started dies with it
+            signal_group(child.pid, signal.SIGKILL)  # what it started dies with it
             delay = min(MAX_BACKOFF_SECONDS, 2.0**child.restarts)
             child.restarts += 1
             child.restart_at = now + delay
@@ -217,24 +185,6 @@ class Supervisor:
 
 class ChildFailed(RuntimeError):
     """A child died or never became ready while the stack was starting."""
-
-
-def free_port(host: str) -> int:
-    with socket.socket() as probe:
-        probe.bind((host, 0))
-        return probe.getsockname()[1]
-
-
-def port_is_free(host: str, port: int) -> bool:
-    """Nobody listens there (connections of a stopped server lingering in TIME_WAIT don't count:
-    servers bind with SO_REUSEADDR)."""
-    with socket.socket() as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind((host, port))
-        except OSError:
-            return False
-        return True
 
 
 def choose_port(host: str, wanted: int, pinned: bool) -> int:

@@ -16,7 +16,8 @@ import pytest
 
 from lambda_ingest import layout
 from supermarket_cli.dagster_graphql import DagsterGraphQL, DagsterGraphQLError
-from supermarket_cli.dagster_instance import port_is_free, running_dagster, write_instance_config
+from supermarket_cli.dagster_instance import running_dagster, write_instance_config
+from supermarket_cli.process_groups import port_is_free
 from tests.moto_server import free_port, moto_server_process
 
 BUCKET = "backfill-lake"
@@ -118,7 +119,9 @@ def test_a_three_day_backfill_through_the_running_webserver_and_daemon(tmp_path,
             materializations = [
                 m for run in result["runs"] for m in dagster.run_materializations(run["run_id"])
             ]
-        assert port_is_free(port), "the webserver's port is still taken after stopping it"
+        assert port_is_free("127.0.0.1", port), (
+            "the webserver's port is still taken after stopping it"
+        )
         assert servers.webserver.poll() is not None and servers.daemon.poll() is not None
 
         # Then every partition succeeded, in runs that covered exactly the requested days.

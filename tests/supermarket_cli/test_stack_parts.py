@@ -13,16 +13,10 @@ from moto import mock_aws
 
 from lambda_ingest.events import SourceObject
 from lambda_ingest.handler import ingest
+from supermarket_cli.process_groups import free_port, group_alive
 from supermarket_cli.stack import snapshot
 from supermarket_cli.stack.config import from_environment, history_days
-from supermarket_cli.stack.processes import (
-    ChildFailed,
-    ChildSpec,
-    Supervisor,
-    choose_port,
-    free_port,
-    group_alive,
-)
+from supermarket_cli.stack.processes import ChildFailed, ChildSpec, Supervisor, choose_port
 from supermarket_cli.stack.status import LakeWatch
 from tests.factories import ndjson, record
 from tests.moto_server import use_test_aws

@@ -21,7 +21,7 @@ import pytest
 
 from lambda_ingest import layout
 from supermarket_cli.dagster_graphql import DagsterGraphQL
-from supermarket_cli.stack.processes import group_alive, port_is_free
+from supermarket_cli.process_groups import group_alive, port_is_free
 from tests.factories import ndjson, record
 
 ROOT = Path(__file__).resolve().parents[2]
