@@ -100,7 +100,7 @@ class StatusPrinter:
     """In place with \\r on a terminal; a plain line every `every` seconds otherwise (logs)."""
 
     def __init__(self, out: TextIO = sys.stdout, every: float = 10.0) -> None:
-        self.out = out
+        self.out: TextIO | None = out
         self.tty = out.isatty()
         self.every = every
         self._last_print = 0.0
@@ -109,18 +109,26 @@ class StatusPrinter:
     def show(self, line: str) -> None:
         if self.tty:
             padding = " " * max(0, self._width - len(line))
-            self.out.write(f"\r{line}{padding}")
+            self._write(f"\r{line}{padding}")
             self._width = len(line)
-            self.out.flush()
         elif time.monotonic() - self._last_print >= self.every:
-            self.out.write(f"status: {line}\n")
-            self.out.flush()
+            self._write(f"status: {line}\n")
             self._last_print = time.monotonic()
 
     def message(self, line: str) -> None:
         """A report line (a restart, a phase) that must not be overwritten by the status."""
         if self.tty and self._width:
-            self.out.write("\r" + " " * self._width + "\r")
+            self._write("\r" + " " * self._width + "\r")
             self._width = 0
-        self.out.write(f"{line}\n")
-        self.out.flush()
+        self._write(f"{line}\n")
+
+    def _write(self, text: str) -> None:
+        # The terminal or pipe may be gone (a closed `| tee`, a hung-up ssh): the stack must
+        # still stop its children in order, so output is dropped from then on, never raised.
+        if self.out is None:
+            return
+        try:
+            self.out.write(text)
+            self.out.flush()
+        except (OSError, ValueError):
+            self.out = None

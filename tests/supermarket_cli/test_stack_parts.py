@@ -2,6 +2,7 @@
 and stop of whole process groups, the kept lake's mirror, and the status line's counts."""
 
 import json
+import os
 import signal
 import sys
 import time
@@ -17,7 +18,7 @@ from supermarket_cli.process_groups import free_port, group_alive
 from supermarket_cli.stack import snapshot
 from supermarket_cli.stack.config import from_environment, history_days
 from supermarket_cli.stack.processes import ChildFailed, ChildSpec, Supervisor, choose_port
-from supermarket_cli.stack.status import LakeWatch
+from supermarket_cli.stack.status import LakeWatch, StatusPrinter
 from tests.factories import ndjson, record
 from tests.moto_server import use_test_aws
 
@@ -221,3 +222,18 @@ def test_down_ends_the_children_of_a_supervisor_that_was_killed(tmp_path):
     assert up.down(config) == 0
     assert orphan.wait(timeout=10) == -signal.SIGKILL
     assert not config.stack_file.exists()
+
+
+def test_status_output_to_a_closed_pipe_is_dropped_so_the_stack_can_still_stop():
+    # Given the supervisor's stdout is a pipe whose reader has gone (Ctrl-C also ends `| tee`)
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    out = os.fdopen(write_end, "w")
+    printer = StatusPrinter(out)
+
+    # When it reports and shows status after that, nothing raises, and output stays off
+    printer.message("stopping payment-processor")
+    printer.show("0.0 txn/s")
+    printer.message("stopped")
+
+    assert printer.out is None
