@@ -6,6 +6,7 @@ from typing import Any
 import boto3
 import dagster as dg
 from dagster_aws.s3 import S3Resource
+from pydantic import PrivateAttr
 
 
 class LakeResource(dg.ConfigurableResource):
@@ -14,19 +15,24 @@ class LakeResource(dg.ConfigurableResource):
 
     bucket: str
     s3: dg.ResourceDependency[S3Resource]
+    # Building a client loads botocore's models: 0.05-0.5 s each, so one per resource.
+    _s3_client: Any = PrivateAttr(default=None)
 
-    def _client(self) -> Any:
-        return self.s3.get_client()
+    def client(self) -> Any:
+        """The resource's one S3 client (thread-safe), built on first use."""
+        if self._s3_client is None:
+            self._s3_client = self.s3.get_client()
+        return self._s3_client
 
     def write(self, key: str, body: bytes) -> None:
-        self._client().put_object(Bucket=self.bucket, Key=key, Body=body)
+        self.client().put_object(Bucket=self.bucket, Key=key, Body=body)
 
     def read(self, key: str) -> bytes:
-        return self._client().get_object(Bucket=self.bucket, Key=key)["Body"].read()
+        return self.client().get_object(Bucket=self.bucket, Key=key)["Body"].read()
 
     def list_keys(self, prefix: str, after: str = "", limit: int | None = None) -> list[str]:
         """Keys under prefix in key order, strictly after `after`, at most `limit` of them."""
-        paginator = self._client().get_paginator("list_objects_v2")
+        paginator = self.client().get_paginator("list_objects_v2")
         keys: list[str] = []
         for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix, StartAfter=after):
             keys += [o["Key"] for o in page.get("Contents", [])]

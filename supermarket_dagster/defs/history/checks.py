@@ -111,12 +111,12 @@ class LakeDay:
 
 
 class LakeReader:
-    """The LakeResource's bucket through one S3 client for a whole check run: building a
-    client costs 50-500 ms (botocore loads its models), a GET on a warm one a few ms."""
+    """The reads the checks need beyond LakeResource's: concurrent GETs, a missing object as
+    None, listings with their times, and listing page by page (on the resource's one client)."""
 
     def __init__(self, lake: LakeResource) -> None:
         self.bucket = lake.bucket
-        self.client = lake.s3.get_client()
+        self.client = lake.client()
 
     def read(self, key: str) -> bytes:
         return self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read()

@@ -26,7 +26,7 @@ class CompactionConfig(dg.Config):
 
 
 def day_objects(lake: LakeResource) -> DayObjects:
-    return DayObjects(lake.s3.get_client(), lake.bucket)
+    return DayObjects(lake.client(), lake.bucket)
 
 
 def compaction_metadata(compaction: DayCompaction) -> dict[str, Any]:
