@@ -32,7 +32,7 @@ from pathlib import Path
 import boto3
 from realtime import free_port, start_moto
 
-from lambda_ingest import layout
+from lake_contract import layout
 from supermarket_cli.dagster_graphql import DagsterGraphQL
 from supermarket_cli.dagster_instance import running_dagster, write_instance_config
 

@@ -26,18 +26,19 @@ DAY = date(2026, 3, 2)
 
 
 def build_day(transactions: int, live_files: int, bucket: str) -> None:
-    from lambda_ingest import layout
-    from lambda_ingest.day_files import parquet_bytes
+    from lake_contract import layout
+    from lake_contract.parquet import parquet_bytes
+    from lake_contract.s3 import LakeBucket
     from lambda_ingest.events import SourceObject
     from lambda_ingest.handler import ingest
-    from lambda_ingest.lake_io import write_object
     from simulator.history import HistoryOptions, history_key, plan_files, render_file
     from simulator.reference import build_reference, generate_skus, generate_supermarkets
     from tests.factories import ndjson, record
 
-    write_object(bucket, layout.reference_key("supermarkets"),
+    lake = LakeBucket(bucket)
+    lake.objects().write(layout.reference_key("supermarkets"),
                  parquet_bytes(generate_supermarkets(5, 0)), "application/x-parquet")  # fmt: skip
-    write_object(bucket, layout.reference_key("skus"), parquet_bytes(generate_skus(12_000, 0)),
+    lake.objects().write(layout.reference_key("skus"), parquet_bytes(generate_skus(12_000, 0)),
                  "application/x-parquet")  # fmt: skip
     options = HistoryOptions(location=f"s3://{bucket}", transactions=transactions, start=DAY,
                              end=DAY)  # fmt: skip
@@ -45,14 +46,14 @@ def build_day(transactions: int, live_files: int, bucket: str) -> None:
     keys = []
     for file in plan_files(options):
         key = history_key(options, file)
-        write_object(bucket, key, render_file(options, reference, file), "application/x-ndjson")
+        lake.objects().write(key, render_file(options, reference, file), "application/x-ndjson")
         keys.append(key)
     items = [{"sku_id": "SKU00001", "quantity": 1, "unit_price": 1}]
     for n in range(live_files):
         key = f"{layout.day_prefix(layout.RAW_INCOMING, DAY)}live-{n:05d}.ndjson"
         lines = [record(f"L{n}-{i}", transaction_datetime=f"{DAY}T12:00:00Z", items=items)
                  for i in range(25)]  # fmt: skip
-        write_object(bucket, key, ndjson(*lines), "application/x-ndjson")
+        lake.objects().write(key, ndjson(*lines), "application/x-ndjson")
         keys.append(key)
     for key in keys:
         ingest(SourceObject(bucket=bucket, key=key, size=None, event_time=None), bucket)
@@ -74,12 +75,11 @@ def items_in_lake(bucket: str) -> tuple[int, int]:
 
 def time_checks(bucket: str, runs: int) -> dict[str, float]:
     import dagster as dg
-    from dagster_aws.s3 import S3Resource
 
     from supermarket_dagster.defs.history import checks
     from supermarket_dagster.resources import LakeResource
 
-    reader = checks.LakeReader(LakeResource(bucket=bucket, s3=S3Resource()))
+    reader = checks.LakeReader(LakeResource(bucket=bucket))
     keys = [dg.AssetCheckKey(spec.asset_key, spec.name) for spec in checks.DAY_CHECKS]
     timings: dict[str, list[float]] = {}
     for _ in range(runs):

@@ -95,13 +95,12 @@ def main() -> None:
                       AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench")  # fmt: skip
     os.environ.pop("LAKE_BUCKET", None)
     try:
-        import boto3
-        from botocore.config import Config
+        from lake_contract.s3 import LakeBucket
+        from supermarket_dagster.defs.maintenance.compaction import compact_day
 
-        from supermarket_dagster.defs.maintenance.compaction import DayObjects, compact_day
-
-        client = boto3.client("s3", config=Config(max_pool_connections=32))
-        client.create_bucket(Bucket=BUCKET)
+        lake = LakeBucket(BUCKET)
+        lake.create()
+        client = lake.client
         began = time.perf_counter()
         fill_day(client, args.files, args.transactions)
         print(f"ingested {args.files:,} files of {args.transactions} transactions into "
@@ -112,7 +111,7 @@ def main() -> None:
         reader.start()
         time.sleep(1)  # a few polls of the day as it was
         rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        compaction = compact_day(DayObjects(client, BUCKET), DAY)
+        compaction = compact_day(lake, DAY)
         rss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         time.sleep(1)
         done.set()

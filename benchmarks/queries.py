@@ -58,7 +58,7 @@ class FolderLake:
     def __init__(self, root: Path) -> None:
         self.root = root
 
-    def list_keys(self, prefix: str) -> list[str]:
+    def keys(self, prefix: str) -> list[str]:
         return sorted(p.relative_to(self.root).as_posix()
                       for p in (self.root / prefix).rglob("*") if p.is_file())  # fmt: skip
 
@@ -72,7 +72,7 @@ class FolderLake:
 
 def roll_up(work: Path) -> list[date]:
     """Every day's sku_daily_sales, as the Dagster asset writes it; returns the days."""
-    from lambda_ingest import layout
+    from lake_contract import layout
     from supermarket_queries import rollup
 
     lake = FolderLake(work)
@@ -120,7 +120,7 @@ def top_skus_without_rollup(work: Path, last_day: date, runs: int
                             ) -> dict[str, tuple[float, float, int]]:  # fmt: skip
     """top_skus locally with the last day summed from its lines (today, in production), and
     with no rollup at all; the rollup is put back afterwards."""
-    from lambda_ingest import layout
+    from lake_contract import layout
     from supermarket_queries import rollup
 
     figures = {}

@@ -56,7 +56,7 @@ def steady_feed(args: argparse.Namespace) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from lambda_ingest import layout
+    from lake_contract import layout
     from simulator.payment_processor import FeedOptions, PaymentProcessor
     from supermarket_cli.local_aws import provision_ingest
 

@@ -1,6 +1,6 @@
 """The Lambda entry point: S3 notifications (direct or via SQS) -> lake rows, quarantine, audit.
 
-Thin on purpose: events.py unpacks, transform.py converts, lake_io.py talks to S3. Bad data is
+Thin on purpose: events.py unpacks, transform.py converts, lake_contract.s3 talks to S3. Bad data is
 never an error (it goes to quarantine); only failures worth a retry fail a message.
 """
 
@@ -12,10 +12,13 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
-from lambda_ingest import events, lake_io, layout
+from lake_contract import layout, s3
+from lake_contract.audit import AuditRecord
+from lake_contract.parquet import parquet_bytes
+from lake_contract.quarantine import quarantine_ndjson
+from lambda_ingest import events
 from lambda_ingest.audit import audit_record
-from lambda_ingest.day_files import parquet_bytes, split_by_day
-from lambda_ingest.quarantine import quarantine_ndjson
+from lambda_ingest.day_files import split_by_day
 from lambda_ingest.transform import transform
 
 logger = logging.getLogger("lambda_ingest")
@@ -30,7 +33,7 @@ def _log(level: int, event: str, **fields: Any) -> None:
     logger.log(level, json.dumps({"event": event, **fields}, default=str))
 
 
-def ingest(source: events.SourceObject, lake_bucket: str) -> dict[str, Any] | None:
+def ingest(source: events.SourceObject, lake_bucket: str) -> AuditRecord | None:
     """Ingests one raw log; returns its audit record (None when there was nothing to do).
 
     Every output key derives from the source key, so a redelivery overwrites, never adds.
@@ -40,13 +43,11 @@ def ingest(source: events.SourceObject, lake_bucket: str) -> dict[str, Any] | No
         return None
     started = datetime.now(UTC)
     clock = time.perf_counter()
-    try:
-        data = lake_io.read_object(source.bucket, source.key)
-    except Exception as exc:
-        if lake_io.is_missing(exc):
-            _log(logging.WARNING, "source_missing", bucket=source.bucket, key=source.key)
-            return None
-        raise
+    lake = s3.LakeBucket(lake_bucket)
+    data = s3.LakeBucket(source.bucket).read_if_present(source.key)
+    if data is None:
+        _log(logging.WARNING, "source_missing", bucket=source.bucket, key=source.key)
+        return None
     result = transform(data, source.key, started)
 
     days = split_by_day(result)
@@ -57,18 +58,13 @@ def ingest(source: events.SourceObject, lake_bucket: str) -> dict[str, Any] | No
     ]
     quarantine_key = layout.quarantine_key(source.key)
     pending = [
-        _writes.submit(lake_io.write_object, lake_bucket, key, body, "application/x-parquet")
-        for key, body in writes
+        _writes.submit(lake.write, key, body, "application/x-parquet") for key, body in writes
     ]
     if result.rejects:
         body = quarantine_ndjson(source.key, result.rejects)
-        pending.append(
-            _writes.submit(
-                lake_io.write_object, lake_bucket, quarantine_key, body, "application/x-ndjson"
-            )
-        )
+        pending.append(_writes.submit(lake.write, quarantine_key, body, "application/x-ndjson"))
     else:  # a source rewritten since its last ingestion must not keep stale rejects
-        pending.append(_writes.submit(lake_io.delete_object, lake_bucket, quarantine_key))
+        pending.append(_writes.submit(lake.delete, quarantine_key))
     for write in pending:
         write.result()  # raises the first failure: the audit record is written only on success
 
@@ -88,18 +84,17 @@ def ingest(source: events.SourceObject, lake_bucket: str) -> dict[str, Any] | No
             for day in days
         },
     )
-    key = layout.audit_key(int(finished.timestamp() * 1000), finished.date(), source.key)
-    lake_io.write_object(lake_bucket, key, json.dumps(record).encode(), "application/json")
+    lake.write(record.key, record.to_json(), "application/json")
     _log(
         logging.INFO,
         "ingested",
         key=source.key,
         records=result.records_read,
-        transactions=record["rows_written"]["transactions"],
-        items=record["rows_written"]["transaction_items"],
-        quarantined=record["records_quarantined"],
+        transactions=record.rows_written["transactions"],
+        items=record.rows_written["transaction_items"],
+        quarantined=record.records_quarantined,
         duration_ms=round((time.perf_counter() - clock) * 1000, 1),
-        lag_seconds=record["lag_seconds"],
+        lag_seconds=record.lag_seconds,
     )
     return record
 
@@ -116,7 +111,7 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         try:
             ingest(source, lake_bucket_override or source.bucket)
         except Exception as exc:
-            kind = "transient" if lake_io.is_transient(exc) else "unexpected"
+            kind = "transient" if s3.is_transient(exc) else "unexpected"
             _log(logging.ERROR, f"{kind}_failure", key=source.key, error=repr(exc))
             return exc
         return None

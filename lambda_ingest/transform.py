@@ -22,7 +22,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pj
 
-from lambda_ingest import money, schema
+from lake_contract import money, schema
+from lake_contract.quarantine import Reject
 
 # Sanity bounds: they keep integer-cent arithmetic far from int64 overflow
 # (10_000 lines x 10_000 units x 99_999_999.99 < 2**63 cents) and money within its decimals.
@@ -80,24 +81,6 @@ def _in_memory(table: pa.Schema) -> pa.Schema:
 
 TRANSACTIONS_WITH_DT = _in_memory(schema.TRANSACTIONS)
 TRANSACTION_ITEMS_WITH_DT = _in_memory(schema.TRANSACTION_ITEMS)
-
-
-@dataclass(frozen=True)
-class Reject:
-    """A record (or, with no line_number, a whole file) kept out of the lake, and why."""
-
-    reason: str
-    line_number: int | None = None  # 1-based line in the source file
-    transaction_id: str | None = None
-    raw: str | None = None  # the line as received, cut at RAW_TEXT_LIMIT characters
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "line_number": self.line_number,
-            "transaction_id": self.transaction_id,
-            "reason": self.reason,
-            "raw": self.raw,
-        }
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
 
-from lambda_ingest import layout
+from lake_contract import layout
 from simulator import catalog
 from simulator.baskets import draw_baskets, sequence_ids, to_ndjson
 from simulator.reference import DEFAULT_SKUS, DEFAULT_STORES, Reference, build_reference

@@ -6,7 +6,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from lambda_ingest import money, schema
+from lake_contract import money, schema
 from simulator import catalog
 
 DEFAULT_STORES = 5

@@ -34,16 +34,16 @@ class S3Sink:
     """Objects under s3://bucket/prefix; the endpoint comes from AWS_ENDPOINT_URL when set."""
 
     def __init__(self, bucket: str, prefix: str) -> None:
-        import boto3  # only when writing to S3: keeps local runs free of the import
+        # Only when writing to S3: keeps local runs free of boto3's import.
+        from lake_contract.s3 import LakeBucket
 
-        self.bucket, self.prefix = bucket, prefix
-        self._s3 = boto3.client("s3")
+        self.bucket, self.prefix = LakeBucket(bucket), prefix
 
     def put(self, key: str, data: bytes) -> None:
-        self._s3.put_object(Bucket=self.bucket, Key=self.prefix + key, Body=data)
+        self.bucket.write(self.prefix + key, data)
 
     def describe(self, key: str) -> str:
-        return f"s3://{self.bucket}/{self.prefix}{key}"
+        return self.bucket.url(self.prefix + key)
 
 
 def open_sink(location: str) -> Sink:

@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from lambda_ingest import layout
-from lambda_ingest.day_files import split_by_day, write_parquet
-from lambda_ingest.quarantine import quarantine_ndjson
+from lake_contract import layout
+from lake_contract.parquet import write_parquet
+from lake_contract.quarantine import quarantine_ndjson
+from lambda_ingest.day_files import split_by_day
 from lambda_ingest.transform import transform
 
 LOG_SUFFIXES = (".ndjson", ".jsonl", ".json", ".ndjson.gz", ".jsonl.gz", ".json.gz")

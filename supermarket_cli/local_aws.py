@@ -2,14 +2,14 @@
 raw/incoming/ -> queue notification, and the alert topic. The same calls create them in a real
 account."""
 
-import contextlib
 import json
 from dataclasses import dataclass
 from typing import Any
 
 import boto3
 
-from lambda_ingest import layout
+from lake_contract import layout
+from lake_contract.s3 import LakeBucket
 
 DEFAULT_QUEUE = "supermarket-ingest"
 DEFAULT_ALERT_TOPIC = "supermarket-alerts"
@@ -35,9 +35,8 @@ def provision_ingest(
     visibility_timeout: int = 30,
 ) -> IngestQueues:
     """Creates (or finds) the bucket, the queues and the notification; safe to run again."""
-    s3, sqs = boto3.client("s3"), boto3.client("sqs")
-    with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou):
-        s3.create_bucket(Bucket=bucket)
+    lake, sqs = LakeBucket(bucket), boto3.client("sqs")
+    lake.create()
     dead_letter_url = sqs.create_queue(QueueName=f"{queue_name}-dlq")["QueueUrl"]
     redrive = {
         "deadLetterTargetArn": _arn(sqs, dead_letter_url),
@@ -54,7 +53,7 @@ def provision_ingest(
         sqs.set_queue_attributes(QueueUrl=queue_url, Attributes=attributes)
     queue_arn = _arn(sqs, queue_url)
     # Only raw/incoming/: the handler's own writes (lake/, quarantine/, audit/) never notify.
-    s3.put_bucket_notification_configuration(
+    lake.client.put_bucket_notification_configuration(
         Bucket=bucket,
         NotificationConfiguration={
             "QueueConfigurations": [

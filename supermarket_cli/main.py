@@ -176,8 +176,8 @@ def _down(args: argparse.Namespace) -> int:
 
 
 def _generate_reference(args: argparse.Namespace) -> None:
-    from lambda_ingest import layout
-    from lambda_ingest.day_files import parquet_bytes
+    from lake_contract import layout
+    from lake_contract.parquet import parquet_bytes
     from simulator.reference import generate_skus, generate_supermarkets
     from simulator.sink import open_sink
 

@@ -12,7 +12,7 @@ import duckdb
 import duckdb_extension_httpfs
 import pyarrow as pa
 
-from lambda_ingest import layout, schema
+from lake_contract import layout, schema
 from supermarket_queries import views
 
 HTTPFS = (

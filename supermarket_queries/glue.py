@@ -9,7 +9,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from lambda_ingest import layout, schema
+from lake_contract import layout, schema
 
 DEFAULT_DATABASE = "supermarket_lake"
 PROJECTION_START = "2020-01-01"

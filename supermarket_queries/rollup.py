@@ -13,8 +13,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from lambda_ingest import layout, money, schema
-from lambda_ingest.day_files import parquet_bytes
+from lake_contract import layout, money, schema
+from lake_contract.parquet import parquet_bytes
 
 SKU_DAILY_SALES = "sku_daily_sales"
 ITEMS = "transaction_items"
@@ -87,9 +87,9 @@ def _rank(values: pa.ChunkedArray) -> pa.Array:
 
 
 class Lake(Protocol):
-    """What a rollup needs of the lake: Dagster's LakeResource, a bucket or a local folder."""
+    """What a rollup needs of the lake: a LakeBucket, or a local folder in the benchmark."""
 
-    def list_keys(self, prefix: str) -> list[str]: ...
+    def keys(self, prefix: str) -> list[str]: ...
 
     def read(self, key: str) -> bytes: ...
 
@@ -112,7 +112,7 @@ def _item_files(lake: Lake, keys: list[str]) -> Iterator[pa.Table]:
 def roll_up_day(lake: Lake, day: date, rolled_up_at: datetime) -> DayRollup:
     """Writes the day's sku_daily_sales object from its transaction_items objects, replacing
     any earlier one. rolled_up_at should precede the call: later files are not in the sums."""
-    keys = [k for k in lake.list_keys(layout.day_prefix(layout.table_prefix(ITEMS), day))
+    keys = [k for k in lake.keys(layout.day_prefix(layout.table_prefix(ITEMS), day))
             if k.endswith(".parquet")]  # fmt: skip
     table = sku_daily_sales(_item_files(lake, keys), rolled_up_at)
     key = layout.rollup_key(SKU_DAILY_SALES, day)

@@ -2,7 +2,10 @@
 
 import copy
 import json
+from datetime import UTC, datetime
 from typing import Any
+
+from lake_contract.audit import AuditRecord
 
 GOOD: dict[str, Any] = {
     "transaction_id": "T-1",
@@ -28,3 +31,20 @@ def ndjson(*records: dict[str, Any] | str) -> bytes:
     """Records as log lines; a str is written as the raw line itself."""
     lines = [r if isinstance(r, str) else json.dumps(r) for r in records]
     return ("\n".join(lines) + "\n").encode("utf-8")
+
+
+def audit(source_key: str, records_read: int, **changes: Any) -> AuditRecord:
+    """An audit record of a clean ingestion of `records_read` one-line transactions."""
+    fields: dict[str, Any] = {
+        "source_bucket": "lake",
+        "source_key": source_key,
+        "size_bytes": 1,
+        "event_time": None,
+        "started_at": datetime(2026, 3, 2, 12, tzinfo=UTC),
+        "finished_at": datetime(2026, 3, 2, 12, tzinfo=UTC),
+        "records_read": records_read,
+        "records_quarantined": 0,
+        "file_rejected": False,
+        "rows_written": {"transactions": records_read, "transaction_items": records_read},
+    }
+    return AuditRecord(**(fields | changes))

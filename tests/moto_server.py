@@ -11,7 +11,7 @@ from pathlib import Path
 
 from moto.server import ThreadedMotoServer
 
-from lambda_ingest import lake_io
+from lake_contract import s3
 from supermarket_cli.process_groups import free_port
 
 
@@ -29,7 +29,7 @@ def use_test_aws(monkeypatch, endpoint: str | None = None) -> None:
     else:
         monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     monkeypatch.delenv("LAKE_BUCKET", raising=False)
-    lake_io.s3_client.cache_clear()
+    s3.s3_client.cache_clear()
 
 
 @contextmanager
@@ -44,7 +44,7 @@ def running_moto(monkeypatch) -> Iterator[str]:
     try:
         yield endpoint
     finally:
-        lake_io.s3_client.cache_clear()
+        s3.s3_client.cache_clear()
         server.stop()
 
 

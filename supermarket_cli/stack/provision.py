@@ -2,7 +2,6 @@
 raw/incoming/ notification to the ingest queue and dead-letter queue, the Glue database and
 tables from the generated definitions, and the alert topic. Every step is safe to run again."""
 
-import contextlib
 from dataclasses import dataclass
 
 import boto3
@@ -18,13 +17,6 @@ class Provisioned:
     dead_letter_url: str
     tables: list[str]
     alert_topic_arn: str
-
-
-def create_bucket(bucket: str) -> None:
-    """The bucket alone, so a kept lake can be restored before the notification exists."""
-    s3 = boto3.client("s3")
-    with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou):
-        s3.create_bucket(Bucket=bucket)
 
 
 def provision(config: StackConfig) -> Provisioned:

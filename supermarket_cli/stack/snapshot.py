@@ -9,12 +9,12 @@ renamed, so an interrupted save leaves whole files only.
 
 import contextlib
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-import boto3
+from lake_contract.s3 import LakeBucket
 
 WORKERS = 8  # moto answers requests in threads; a few in flight hide its per-request latency
 
@@ -35,37 +35,32 @@ def _local_path(folder: Path, key: str) -> Path | None:
     return folder.joinpath(*parts)
 
 
-def _objects(s3: object, bucket: str) -> Iterator[tuple[str, int]]:
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):  # type: ignore[attr-defined]
-        for item in page.get("Contents", []):
-            yield item["Key"], item["Size"]
-
-
 Progress = Callable[[str], None]
 
 
 def save(bucket: str, folder: Path, progress: Progress = lambda _: None) -> MirrorStats:
     """Mirrors the bucket into folder: fetches new or changed objects, deletes vanished ones."""
-    s3 = boto3.client("s3")
+    lake = LakeBucket(bucket)
     folder.mkdir(parents=True, exist_ok=True)
     wanted: dict[Path, str] = {}
     to_fetch: list[tuple[str, Path]] = []
     total = 0
-    for key, size in _objects(s3, bucket):
-        path = _local_path(folder, key)
-        if path is None:
-            continue
-        wanted[path] = key
-        total += size
-        if not (path.is_file() and path.stat().st_size == size):
-            to_fetch.append((key, path))
+    for page in lake.pages(""):
+        for stored in page:
+            path = _local_path(folder, stored.key)
+            if path is None:
+                continue
+            wanted[path] = stored.key
+            total += stored.size
+            if not (path.is_file() and path.stat().st_size == stored.size):
+                to_fetch.append((stored.key, path))
     progress(f"saving the lake: {len(to_fetch):,} new objects of {len(wanted):,}")
 
     def fetch(item: tuple[str, Path]) -> None:
         key, path = item
         path.parent.mkdir(parents=True, exist_ok=True)
         aside = path.with_name(f".{path.name}.part")
-        aside.write_bytes(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+        aside.write_bytes(lake.read(key))
         os.replace(aside, path)
 
     with ThreadPoolExecutor(WORKERS) as pool:
@@ -82,13 +77,13 @@ def restore(bucket: str, folder: Path, progress: Progress = lambda _: None) -> i
     """Uploads every mirrored object back into the (new, empty) bucket; returns the count."""
     if not folder.is_dir():
         return 0
-    s3 = boto3.client("s3")
+    lake = LakeBucket(bucket)
     files = [p for p in folder.rglob("*") if p.is_file() and not p.name.startswith(".")]
     progress(f"restoring the kept lake: {len(files):,} objects")
 
     def upload(path: Path) -> None:
         key = path.relative_to(folder).as_posix()
-        s3.put_object(Bucket=bucket, Key=key, Body=path.read_bytes())
+        lake.write(key, path.read_bytes())
 
     with ThreadPoolExecutor(WORKERS) as pool:
         list(pool.map(upload, files))

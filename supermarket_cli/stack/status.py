@@ -5,18 +5,16 @@ refresh costs one listing after the last key seen plus a GET per new file, howev
 Rows are counted per source key, so a file ingested twice is counted once.
 """
 
-import json
 import sys
 import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any, TextIO
+from typing import TextIO
 
-import boto3
-
-from lambda_ingest import layout
+from lake_contract import layout
+from lake_contract.audit import AuditRecord
+from lake_contract.s3 import LakeBucket
 
 RATE_WINDOW_SECONDS = 10.0
 
@@ -42,7 +40,7 @@ class LakeWatch:
 
     def __init__(self, bucket: str) -> None:
         self.bucket = bucket
-        self._s3 = boto3.client("s3")
+        self._lake = LakeBucket(bucket)
         self._after = ""
         self._rows: dict[str, int] = {}  # source key -> transactions written
         self._quarantined: dict[str, int] = {}
@@ -51,22 +49,14 @@ class LakeWatch:
         self._last_lag: float | None = None
         self._pool = ThreadPoolExecutor(4)
 
-    def _new_keys(self) -> list[str]:
-        keys: list[str] = []
-        paginator = self._s3.get_paginator("list_objects_v2")
-        pages = paginator.paginate(Bucket=self.bucket, Prefix=layout.AUDIT, StartAfter=self._after)
-        for page in pages:
-            keys += [o["Key"] for o in page.get("Contents", [])]
-        return keys
-
-    def _read(self, key: str) -> dict[str, Any] | None:
+    def _read(self, key: str) -> AuditRecord | None:
         try:
-            return json.loads(self._s3.get_object(Bucket=self.bucket, Key=key)["Body"].read())
+            return AuditRecord.from_json(self._lake.read(key))
         except Exception:  # one unreadable record must not stop the status line
             return None
 
     def refresh(self) -> LakeStatus:
-        keys = self._new_keys()
+        keys = self._lake.keys(layout.AUDIT, after=self._after)
         for record in self._pool.map(self._read, keys):
             if record is not None:
                 self._count(record)
@@ -83,17 +73,15 @@ class LakeWatch:
             quarantined=sum(self._quarantined.values()),
         )
 
-    def _count(self, record: dict[str, Any]) -> None:
-        source = record["source_key"]
-        rows = record["rows_written"]["transactions"]
-        self._rows[source] = rows
-        self._quarantined[source] = record["records_quarantined"]
+    def _count(self, record: AuditRecord) -> None:
+        source = record.source_key
+        self._rows[source] = record.transactions
+        self._quarantined[source] = record.records_quarantined
         if source.startswith(layout.RAW_INCOMING):
             self._live_files += 1
-            finished = datetime.fromisoformat(record["finished_at"]).timestamp()
-            self._recent.append((finished, rows))
-            if record.get("lag_seconds") is not None:
-                self._last_lag = record["lag_seconds"]
+            self._recent.append((record.finished_at.timestamp(), record.transactions))
+            if record.lag_seconds is not None:
+                self._last_lag = record.lag_seconds
 
 
 class StatusPrinter:

@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lake_contract.s3 import LakeBucket
 from supermarket_cli.stack import children, snapshot
 from supermarket_cli.stack.config import (
     LOCAL_CREDENTIAL,
@@ -177,7 +178,7 @@ class Stack:
         os.environ.update(aws)  # this process provisions and watches through the same endpoint
         self._check_stopping()
 
-        provision.create_bucket(config.bucket)
+        LakeBucket(config.bucket).create()
         if config.embedded_aws and not self.use_aws and not self.reset:
             restored = snapshot.restore(config.bucket, config.snapshot_dir, self._report)
             if not restored:

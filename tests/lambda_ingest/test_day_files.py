@@ -4,9 +4,10 @@ from datetime import UTC, date, datetime
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from lambda_ingest import schema
-from lambda_ingest.day_files import parquet_bytes, split_by_day, write_parquet
-from lambda_ingest.quarantine import quarantine_ndjson
+from lake_contract import schema
+from lake_contract.parquet import parquet_bytes, write_parquet
+from lake_contract.quarantine import quarantine_ndjson
+from lambda_ingest.day_files import split_by_day
 from lambda_ingest.transform import transform
 from tests.factories import ndjson, record
 

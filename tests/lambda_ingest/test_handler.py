@@ -14,7 +14,8 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
-from lambda_ingest import lake_io, layout
+from lake_contract import layout
+from lake_contract import s3 as lake_s3
 from lambda_ingest.handler import lambda_handler
 from tests.factories import ndjson, record
 from tests.moto_server import use_test_aws
@@ -29,7 +30,7 @@ def s3(monkeypatch):
         client = boto3.client("s3")
         client.create_bucket(Bucket=BUCKET)
         yield client
-    lake_io.s3_client.cache_clear()
+    lake_s3.s3_client.cache_clear()
 
 
 def s3_record(key, bucket=BUCKET):
@@ -194,14 +195,14 @@ def test_an_empty_file_is_audited_and_writes_no_rows(s3):
 def test_a_transient_failure_fails_only_its_own_message(s3, monkeypatch):
     good = put(s3, "raw/incoming/dt=2026-03-01/good.ndjson", ndjson(record("g")))
     flaky = put(s3, "raw/incoming/dt=2026-03-01/flaky.ndjson", ndjson(record("f")))
-    real_write = lake_io.write_object
+    real_write = lake_s3.LakeBucket.write
 
-    def throttled(bucket, key, body, content_type):
+    def throttled(bucket, key, body, content_type="application/octet-stream"):
         if key == layout.table_key("transactions", date(2026, 3, 1), flaky):
             raise ClientError({"Error": {"Code": "SlowDown", "Message": "slow down"}}, "PutObject")
         real_write(bucket, key, body, content_type)
 
-    monkeypatch.setattr(lake_io, "write_object", throttled)
+    monkeypatch.setattr(lake_s3.LakeBucket, "write", throttled)
     event = sqs_event(direct_event(good), direct_event(flaky))
 
     response = lambda_handler(event, None)
@@ -218,7 +219,7 @@ def test_a_transient_failure_in_a_direct_invocation_raises_for_lambda_to_retry(s
     def down(*args):
         raise ClientError({"Error": {"Code": "ServiceUnavailable", "Message": "x"}}, "GetObject")
 
-    monkeypatch.setattr(lake_io, "read_object", down)
+    monkeypatch.setattr(lake_s3.LakeBucket, "read", down)
 
     with pytest.raises(ClientError):
         lambda_handler(direct_event(key), None)

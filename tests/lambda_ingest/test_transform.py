@@ -5,7 +5,7 @@ from decimal import Decimal
 import pyarrow as pa
 import pytest
 
-from lambda_ingest import schema
+from lake_contract import schema
 from lambda_ingest import transform as transform_module
 from lambda_ingest.transform import (
     MAX_ITEMS,

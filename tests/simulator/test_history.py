@@ -10,7 +10,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from lambda_ingest import money
+from lake_contract import money
 from simulator import catalog
 from simulator.history import HistoryOptions, generate_history, history_key, plan_files
 from simulator.reference import generate_skus

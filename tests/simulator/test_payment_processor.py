@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from lambda_ingest import money
+from lake_contract import money
 from lambda_ingest.transform import transform
 from simulator.payment_processor import FeedOptions, PaymentProcessor
 from simulator.reference import generate_skus

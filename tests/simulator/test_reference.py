@@ -2,7 +2,7 @@ import re
 
 import pytest
 
-from lambda_ingest import schema
+from lake_contract import schema
 from simulator import catalog
 from simulator.reference import entity_ids, generate_skus, generate_supermarkets, id_width
 

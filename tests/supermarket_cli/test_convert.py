@@ -9,7 +9,7 @@ from pathlib import Path
 import pyarrow.dataset as ds
 import pytest
 
-from lambda_ingest import layout, schema
+from lake_contract import layout, schema
 from supermarket_cli.main import main
 from tests.factories import ndjson, record
 

@@ -14,7 +14,7 @@ import boto3
 import pyarrow.parquet as pq
 import pytest
 
-from lambda_ingest import layout
+from lake_contract import layout
 from supermarket_cli.dagster_graphql import DagsterGraphQL, DagsterGraphQLError
 from supermarket_cli.dagster_instance import running_dagster, write_instance_config
 from supermarket_cli.process_groups import port_is_free

@@ -19,7 +19,7 @@ from pathlib import Path
 import boto3
 import pytest
 
-from lambda_ingest import layout
+from lake_contract import layout
 from supermarket_cli.dagster_graphql import DagsterGraphQL
 from supermarket_cli.process_groups import group_alive, port_is_free
 from tests.factories import ndjson, record

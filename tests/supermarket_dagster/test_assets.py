@@ -6,7 +6,7 @@ import dagster as dg
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from lambda_ingest import layout, schema
+from lake_contract import layout, schema
 from supermarket_dagster.defs.history.assets import history_backfill, raw_history_logs
 from supermarket_dagster.defs.reference.assets import skus, supermarkets
 
@@ -14,11 +14,11 @@ DAY = "2026-03-02"
 
 
 def _table(lake, key):
-    return pq.read_table(pa.BufferReader(lake.read(key)))
+    return pq.read_table(pa.BufferReader(lake.objects().read(key)))
 
 
 def _lake_rows(lake, table):
-    keys = lake.list_keys(layout.table_prefix(table))
+    keys = lake.objects().keys(layout.table_prefix(table))
     return pa.concat_tables([_table(lake, k) for k in keys]) if keys else None
 
 
@@ -42,9 +42,9 @@ def test_a_history_day_and_its_backfill_convert_every_logged_transaction(lake):
     config = {"ops": {"raw_history_logs": {"config": {"transactions_per_day": 1200, "skus": 500}}}}
     assert dg.materialize([raw_history_logs], resources={"lake": lake}, partition_key=DAY,
                           run_config=config).success  # fmt: skip
-    raw_keys = lake.list_keys(layout.day_prefix(layout.RAW_HISTORY, date.fromisoformat(DAY)))
+    raw_keys = lake.objects().keys(layout.day_prefix(layout.RAW_HISTORY, date.fromisoformat(DAY)))
     raw = [json.loads(line, parse_float=Decimal)
-           for key in raw_keys for line in lake.read(key).splitlines()]  # fmt: skip
+           for key in raw_keys for line in lake.objects().read(key).splitlines()]  # fmt: skip
 
     result = dg.materialize([history_backfill], resources={"lake": lake}, partition_key=DAY)
 
@@ -67,12 +67,12 @@ def test_rerunning_a_day_replaces_exactly_that_day(lake):
         dg.materialize([raw_history_logs], resources={"lake": lake}, partition_key=day,
                        run_config=config)  # fmt: skip
         dg.materialize([history_backfill], resources={"lake": lake}, partition_key=day)
-    before = {k: lake.read(k) for k in lake.list_keys(layout.LAKE)}
+    before = {k: lake.objects().read(k) for k in lake.objects().keys(layout.LAKE)}
 
     dg.materialize([history_backfill], resources={"lake": lake}, partition_key=DAY)
 
-    after = lake.list_keys(layout.LAKE)
+    after = lake.objects().keys(layout.LAKE)
     assert sorted(before) == after  # same keys: replaced, not added
     other_day = [k for k in after if "dt=2026-03-03" in k]
-    assert other_day and all(lake.read(k) == before[k] for k in other_day)  # untouched
+    assert other_day and all(lake.objects().read(k) == before[k] for k in other_day)  # untouched
     assert _lake_rows(lake, "transactions").num_rows == 600

@@ -10,11 +10,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
-from dagster_aws.s3 import S3Resource
 from moto import mock_aws
 
-from lambda_ingest import lake_io, layout
-from lambda_ingest.day_files import parquet_bytes
+from lake_contract import layout, s3
+from lake_contract.parquet import parquet_bytes
 from lambda_ingest.events import SourceObject
 from lambda_ingest.handler import ingest
 from supermarket_dagster.defs.history import checks, quality
@@ -22,7 +21,7 @@ from supermarket_dagster.defs.history.assets import history_backfill, raw_histor
 from supermarket_dagster.defs.history.checks import fact_table_day_checks
 from supermarket_dagster.defs.reference.assets import skus, supermarkets
 from supermarket_dagster.resources import LakeResource
-from tests.factories import ndjson, record
+from tests.factories import audit, ndjson, record
 from tests.moto_server import use_test_aws
 from tests.supermarket_dagster.conftest import BUCKET
 
@@ -84,11 +83,11 @@ def backfilled():
         use_test_aws(monkeypatch)
         with mock_aws():
             boto3.client("s3").create_bucket(Bucket=BUCKET)
-            lake = LakeResource(bucket=BUCKET, s3=S3Resource(region_name="us-east-1"))
+            lake = LakeResource(bucket=BUCKET)
             reference = {"ops": {"skus": {"config": {"skus": SKUS}}}}
             assert dg.materialize([supermarkets, skus], resources={"lake": lake},
                                   run_config=reference).success  # fmt: skip
-            lake.write(STRADDLING, STRADDLING_LOG)
+            lake.objects().write(STRADDLING, STRADDLING_LOG)
             config = {"ops": {"raw_history_logs": {"config": {"transactions_per_day": 400,
                                                               "skus": SKUS}}}}  # fmt: skip
             runs = {}
@@ -101,19 +100,17 @@ def backfilled():
                 )
                 assert result.success
                 runs[day] = _evaluations(result)
-            yield lake, {key: lake.read(key) for key in lake.list_keys("")}, runs
-        lake_io.s3_client.cache_clear()
+            yield lake, {key: lake.objects().read(key) for key in lake.objects().keys("")}, runs
+        s3.s3_client.cache_clear()
 
 
 @pytest.fixture
 def history(backfilled):
     """The backfill runs' check evaluations, with the lake put back as the backfill left it."""
     lake, objects, runs = backfilled
-    client = lake.s3.get_client()
-    for key in set(lake.list_keys("")) - set(objects):
-        client.delete_object(Bucket=lake.bucket, Key=key)
-    for key, body in objects.items():
-        client.put_object(Bucket=lake.bucket, Key=key, Body=body)
+    bucket = lake.objects()
+    bucket.delete_many(sorted(set(bucket.keys("")) - set(objects)))
+    bucket.write_many(objects)
     return runs
 
 
@@ -128,14 +125,16 @@ def _passed(evaluations) -> set[tuple[str, str]]:
 
 def _day_object(lake, table: str, day: str) -> str:
     """The key of the day's object written from the simulator's log (not the straddling one)."""
-    keys = lake.list_keys(layout.day_prefix(layout.table_prefix(table), date.fromisoformat(day)))
+    keys = lake.objects().keys(
+        layout.day_prefix(layout.table_prefix(table), date.fromisoformat(day))
+    )
     return next(k for k in keys if "late-till" not in k)
 
 
 def _rewrite(lake, key: str, change) -> pa.Table:
-    table = pq.read_table(pa.BufferReader(lake.read(key)))
+    table = pq.read_table(pa.BufferReader(lake.objects().read(key)))
     changed = change(table)
-    lake.write(key, parquet_bytes(changed))
+    lake.objects().write(key, parquet_bytes(changed))
     return changed
 
 
@@ -166,16 +165,16 @@ def test_every_check_passes_on_backfilled_days_in_the_backfill_run_itself(histor
 
 def test_checks_still_pass_after_a_day_is_reprocessed_and_has_two_audit_records(history, lake):
     assert dg.materialize([history_backfill], resources={"lake": lake}, partition_key=DAY).success
-    assert len(lake.list_keys(layout.AUDIT)) == 3 + 2  # three logs, two of them on DAY
+    assert len(lake.objects().keys(layout.AUDIT)) == 3 + 2  # three logs, two of them on DAY
 
     assert _passed(run_checks(lake, DAY)) == ALL_CHECKS
 
 
 def test_a_deleted_lake_object_fails_reconciliation_naming_its_source(history, lake):
     key = _day_object(lake, "transactions", DAY)
-    lost = pq.read_metadata(pa.BufferReader(lake.read(key))).num_rows
-    source = pq.read_table(pa.BufferReader(lake.read(key)))["source_key"][0].as_py()
-    lake.s3.get_client().delete_object(Bucket=lake.bucket, Key=key)
+    lost = pq.read_metadata(pa.BufferReader(lake.objects().read(key))).num_rows
+    source = pq.read_table(pa.BufferReader(lake.objects().read(key)))["source_key"][0].as_py()
+    lake.objects().delete(key)
 
     evaluation = run_checks(lake, DAY)[("transactions", "raw_records_reconcile")]
 
@@ -188,9 +187,7 @@ def test_a_deleted_lake_object_fails_reconciliation_naming_its_source(history, l
 
 
 def test_a_straddling_log_counts_on_each_day_its_audit_puts_rows(history, lake):
-    lake.s3.get_client().delete_object(
-        Bucket=lake.bucket, Key=layout.table_key("transactions", date(2026, 3, 3), STRADDLING)
-    )
+    lake.objects().delete(layout.table_key("transactions", date(2026, 3, 3), STRADDLING))
 
     after = {day: run_checks(lake, day)[("transactions", "raw_records_reconcile")]
              for day in (DAY, NEXT_DAY)}  # fmt: skip
@@ -203,7 +200,7 @@ def test_a_straddling_log_counts_on_each_day_its_audit_puts_rows(history, lake):
 
 
 def test_a_deleted_quarantine_object_fails_reconciliation(history, lake):
-    lake.s3.get_client().delete_object(Bucket=lake.bucket, Key=layout.quarantine_key(STRADDLING))
+    lake.objects().delete(layout.quarantine_key(STRADDLING))
 
     evaluation = run_checks(lake, DAY)[("transactions", "raw_records_reconcile")]
 
@@ -216,7 +213,9 @@ def test_a_raw_log_not_ingested_is_in_flight_at_first_and_fails_once_overdue(
     history, lake, monkeypatch
 ):
     pending = "raw/incoming/dt=2026-03-02/pending.ndjson"
-    lake.write(pending, ndjson(record("P-1", transaction_datetime="2026-03-02T12:00:00Z")))
+    lake.objects().write(
+        pending, ndjson(record("P-1", transaction_datetime="2026-03-02T12:00:00Z"))
+    )
 
     landed_just_now = _values(run_checks(lake, DAY)[("transactions", "raw_records_reconcile")])
     monkeypatch.setattr(checks, "IN_FLIGHT", timedelta(0))
@@ -229,8 +228,9 @@ def test_a_raw_log_not_ingested_is_in_flight_at_first_and_fails_once_overdue(
 
 def test_a_live_file_ingested_later_is_found_in_the_audit_log(history, lake):
     live = "raw/incoming/dt=2026-03-02/till-7.ndjson"
-    lake.write(live, ndjson(record("L-1", transaction_datetime="2026-03-02T18:00:00+01:00",
-                                   store_id="STORE0002", items=ITEMS)))  # fmt: skip
+    sale = record("L-1", transaction_datetime="2026-03-02T18:00:00+01:00", store_id="STORE0002",
+                  items=ITEMS)  # fmt: skip
+    lake.objects().write(live, ndjson(sale))
     ingest(SourceObject(bucket=lake.bucket, key=live, size=None, event_time=None), lake.bucket)
 
     evaluation = run_checks(lake, DAY)[("transactions", "raw_records_reconcile")]
@@ -243,13 +243,13 @@ def test_a_live_file_ingested_later_is_found_in_the_audit_log(history, lake):
 
 def test_a_file_rejected_whole_reconciles_as_its_one_quarantine_record(history, lake):
     corrupt = "raw/incoming/dt=2026-03-02/till-9.ndjson.gz"
-    lake.write(corrupt, gzip.compress(ndjson(record("G-1")))[:-6])  # truncated gzip
+    lake.objects().write(corrupt, gzip.compress(ndjson(record("G-1")))[:-6])  # truncated gzip
     audit = ingest(SourceObject(bucket=lake.bucket, key=corrupt, size=None, event_time=None),
                    lake.bucket)  # fmt: skip
 
     evaluation = run_checks(lake, DAY)[("transactions", "raw_records_reconcile")]
 
-    assert audit["file_rejected"] and audit["records_read"] == 0
+    assert audit.file_rejected and audit.records_read == 0
     assert evaluation.passed, _values(evaluation)
     before = _values(history[DAY][("transactions", "raw_records_reconcile")])
     assert _values(evaluation)["quarantined_records"] == before["quarantined_records"] + 1
@@ -259,8 +259,8 @@ def test_a_file_rejected_whole_reconciles_as_its_one_quarantine_record(history, 
 def test_a_duplicated_row_file_fails_uniqueness_with_the_ids(history, lake):
     key = _day_object(lake, "transactions", DAY)
     copy = key.replace(".parquet", "-copy.parquet")
-    lake.write(copy, lake.read(key))
-    ids = pq.read_table(pa.BufferReader(lake.read(key)))["transaction_id"].to_pylist()
+    lake.objects().write(copy, lake.objects().read(key))
+    ids = pq.read_table(pa.BufferReader(lake.objects().read(key)))["transaction_id"].to_pylist()
 
     evaluations = run_checks(lake, DAY)
 
@@ -301,7 +301,7 @@ def test_an_unknown_sku_fails_sku_ids_known(history, lake):
 
 def test_a_total_that_does_not_match_its_items_fails_to_the_cent(history, lake):
     key = _day_object(lake, "transactions", DAY)
-    table = pq.read_table(pa.BufferReader(lake.read(key)))
+    table = pq.read_table(pa.BufferReader(lake.objects().read(key)))
     total = table["total_amount"][7].as_py()
     _rewrite(lake, key, lambda t: _set(t, "total_amount", 7, total + total.__class__("0.01")))
 
@@ -316,7 +316,7 @@ def test_a_total_that_does_not_match_its_items_fails_to_the_cent(history, lake):
 
 def test_items_without_their_transaction_fail_total_matches_items(history, lake):
     key = _day_object(lake, "transactions", DAY)
-    first = pq.read_table(pa.BufferReader(lake.read(key)))["transaction_id"][0].as_py()
+    first = pq.read_table(pa.BufferReader(lake.objects().read(key)))["transaction_id"][0].as_py()
     _rewrite(lake, key, lambda t: t.slice(1))  # the first transaction is gone, its items stay
 
     values = _values(run_checks(lake, DAY)[("transactions", "total_matches_items")])
@@ -328,12 +328,12 @@ def test_items_without_their_transaction_fail_total_matches_items(history, lake)
 
 def test_a_parquet_file_with_a_wrong_schema_fails_schema_matches(history, lake):
     key = _day_object(lake, "transactions", DAY)
-    table = pq.read_table(pa.BufferReader(lake.read(key)))
+    table = pq.read_table(pa.BufferReader(lake.objects().read(key)))
     floats = table.set_column(
         table.schema.get_field_index("total_amount"), "total_amount",
         pc.cast(table["total_amount"], pa.float64()),
     )  # fmt: skip
-    lake.write(key, parquet_bytes(floats))
+    lake.objects().write(key, parquet_bytes(floats))
 
     evaluations = run_checks(lake, DAY)
 
@@ -350,8 +350,8 @@ def test_a_parquet_file_with_a_wrong_schema_fails_schema_matches(history, lake):
 
 def test_an_object_that_is_not_parquet_fails_schema_and_reconciliation(history, lake):
     key = _day_object(lake, "transaction_items", NEXT_DAY)
-    unreadable = pq.read_metadata(pa.BufferReader(lake.read(key))).num_rows
-    lake.write(key, b"PAR1 truncated")
+    unreadable = pq.read_metadata(pa.BufferReader(lake.objects().read(key))).num_rows
+    lake.objects().write(key, b"PAR1 truncated")
 
     evaluations = run_checks(lake, NEXT_DAY)
 
@@ -367,7 +367,7 @@ def test_the_sensor_requests_todays_and_yesterdays_checks_after_new_rows_land():
         assets=[supermarkets, skus, raw_history_logs, history_backfill],
         asset_checks=[fact_table_day_checks],
         sensors=[checks.fact_table_checks_sensor],
-        resources={"lake": LakeResource(bucket="never-read", s3=S3Resource())},
+        resources={"lake": LakeResource(bucket="never-read")},
     )
     now = datetime.now(UTC)
     today, yesterday, older = (str(now.date() - timedelta(days=n)) for n in (0, 1, 5))
@@ -397,9 +397,9 @@ def test_the_sensor_requests_todays_and_yesterdays_checks_after_new_rows_land():
 
 
 def test_only_the_latest_audit_record_of_a_source_counts():
-    older = {"source_key": "raw/a.ndjson", "records_read": 1}
-    newer = {"source_key": "raw/a.ndjson", "records_read": 2}
-    other = {"source_key": "raw/b.ndjson", "records_read": 3}
+    older = audit("raw/a.ndjson", records_read=1)
+    newer = audit("raw/a.ndjson", records_read=2)
+    other = audit("raw/b.ndjson", records_read=3)
 
     latest = quality.latest_per_source(
         [("audit/dt=2026-03-03/0000000000002-a.json", newer),

@@ -11,17 +11,17 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
-from lambda_ingest import layout, money
+from lake_contract import layout, money
+from lake_contract.s3 import LakeBucket
 from lambda_ingest.events import SourceObject
 from lambda_ingest.handler import ingest
 from simulator.history import HistoryOptions, history_key, plan_files, render_file
 from simulator.reference import build_reference
 from supermarket_dagster.defs.history.assets import history_backfill
-from supermarket_dagster.defs.maintenance.assets import compacted_days, day_objects
+from supermarket_dagster.defs.maintenance.assets import compacted_days
 from supermarket_dagster.defs.maintenance.checks import compaction_kept_every_row
 from supermarket_dagster.defs.maintenance.compaction import (
     FOOTER_KEY,
-    DayObjects,
     compact_day,
     survey_day,
 )
@@ -30,32 +30,14 @@ DAY = date(2026, 3, 2)
 TABLES = ("transactions", "transaction_items")
 
 
-class _Lake:
-    """The test's view of the bucket through one S3 client (a client costs ~0.2 s on moto)."""
-
-    def __init__(self, lake):
-        self.bucket = lake.bucket
-        self.client = lake.s3.get_client()
-        self.objects = DayObjects(self.client, lake.bucket)
-
-    def write(self, key, body):
-        self.client.put_object(Bucket=self.bucket, Key=key, Body=body)
-
-    def read(self, key):
-        return self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
-
-    def keys(self, prefix):
-        return [o.key for o in self.objects.listing(prefix)]
-
-
 @pytest.fixture
 def s3(lake):
-    return _Lake(lake)
+    return lake.objects()
 
 
 def _write_logs(s3, day, files, per_file, seed=0):
     """Raw history logs of `files` small files for one day; returns their keys."""
-    options = HistoryOptions(location=f"s3://{s3.bucket}", transactions=files * per_file,
+    options = HistoryOptions(location=f"s3://{s3.name}", transactions=files * per_file,
                              start=day, end=day, file_transactions=per_file, skus=300,
                              seed=seed)  # fmt: skip
     reference = build_reference(options.stores, options.skus, options.seed)
@@ -68,7 +50,7 @@ def _write_logs(s3, day, files, per_file, seed=0):
 
 def _ingest(s3, keys):
     for key in keys:
-        ingest(SourceObject(bucket=s3.bucket, key=key, size=None, event_time=None), s3.bucket)
+        ingest(SourceObject(bucket=s3.name, key=key, size=None, event_time=None), s3.name)
 
 
 def _day_keys(s3, table, day=DAY):
@@ -300,7 +282,7 @@ def _parquet(rows):
     return sink.getvalue().to_pybytes()
 
 
-class _PausedSwap(DayObjects):
+class _PausedSwap(LakeBucket):
     """Real S3 calls, but the deletes wait until `resume` is set (so that a reader surely polls
     inside the window), or never come at all (a run that dies after its writes)."""
 
@@ -321,8 +303,8 @@ def test_a_reader_polling_during_the_swap_never_sees_fewer_rows_and_duplicates_o
     _ingest(s3, _write_logs(s3, DAY, files=30, per_file=10))
     rows_before = sum(len(_day_rows(s3, t)) for t in TABLES)
     seen_twice = threading.Event()
-    objects = _PausedSwap(lake.s3.get_client(), lake.bucket, resume=seen_twice)
-    reader = DayObjects(lake.s3.get_client(), lake.bucket)
+    objects = _PausedSwap(lake.bucket, resume=seen_twice)
+    reader = LakeBucket(lake.bucket)
     seen, failed, done = [], [], threading.Event()
 
     def poll():
@@ -361,9 +343,9 @@ def test_a_compaction_that_dies_mid_swap_is_flagged_and_repaired_by_the_next(lak
     before = _snapshot(s3)
 
     with pytest.raises(RuntimeError):  # dies after writing every new part, before any delete
-        compact_day(_PausedSwap(lake.s3.get_client(), lake.bucket, crash=True), DAY, 20_000)
+        compact_day(_PausedSwap(lake.bucket, crash=True), DAY, 20_000)
 
-    surveys = survey_day(day_objects(lake), DAY)
+    surveys = survey_day(lake.objects(), DAY)
     assert all(s.sources_in_several_places for s in surveys)  # what the check flags
     assert all(s.rows.rows > sum(before[s.table].values()) for s in surveys)
     result = _compact(lake, instance)

@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lambda_ingest import schema
+from lake_contract import schema
 from supermarket_dagster.defs.maintenance.fingerprint import Fingerprint, fingerprint
 
 

@@ -4,7 +4,7 @@ from datetime import UTC, datetime
 import boto3
 import dagster as dg
 
-from lambda_ingest import layout
+from lake_contract import layout
 from lambda_ingest.handler import lambda_handler
 from supermarket_dagster.defs.live import sensors
 from supermarket_dagster.defs.live.sensors import lake_audit_sensor
@@ -38,7 +38,7 @@ def test_new_audit_records_become_materializations_of_their_day_partitions(lake)
 
     result = _tick(lake)
 
-    assert json.loads(result.cursor)["last"] == lake.list_keys(layout.AUDIT)[-1]
+    assert json.loads(result.cursor)["last"] == lake.objects().keys(layout.AUDIT)[-1]
     events = {e.asset_key.to_user_string(): e for e in result.asset_events}
     assert set(events) == {"transactions", "transaction_items"}
     transactions = events["transactions"]
@@ -86,9 +86,9 @@ def test_a_record_that_lands_late_and_out_of_order_is_still_reported_once(lake):
     newest = json.loads(first.cursor)["last"]
     # A concurrent Lambda's record, stamped 2 s before the newest one, lands only now.
     late_ms = layout.audit_time_ms(newest) - 2_000
-    late = json.loads(lake.read(newest)) | {"source_key": "raw/incoming/late.ndjson"}
+    late = json.loads(lake.objects().read(newest)) | {"source_key": "raw/incoming/late.ndjson"}
     late_key = f"{layout.audit_listing_start(late_ms)}-late.json"
-    lake.write(late_key, json.dumps(late).encode())
+    lake.objects().write(late_key, json.dumps(late).encode())
 
     second = _tick(lake, first.cursor)
     third = _tick(lake, second.cursor)

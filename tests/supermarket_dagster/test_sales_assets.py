@@ -7,7 +7,7 @@ import dagster as dg
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from lambda_ingest import layout, schema
+from lake_contract import layout, schema
 from supermarket_dagster.defs.history.assets import history_backfill, raw_history_logs
 from supermarket_dagster.defs.sales.assets import sku_daily_sales
 
@@ -25,8 +25,8 @@ def _history(lake, day, transactions):
 def _expected(lake, day):
     """Per SKU: units, revenue and lines, summed from the day's raw JSON logs."""
     units, revenue, lines = Counter(), defaultdict(Decimal), Counter()
-    for key in lake.list_keys(layout.day_prefix(layout.RAW_HISTORY, date.fromisoformat(day))):
-        for line in lake.read(key).splitlines():
+    for key in lake.objects().keys(layout.day_prefix(layout.RAW_HISTORY, date.fromisoformat(day))):
+        for line in lake.objects().read(key).splitlines():
             for item in json.loads(line, parse_float=Decimal)["items"]:
                 units[item["sku_id"]] += item["quantity"]
                 revenue[item["sku_id"]] += item["quantity"] * item["unit_price"]
@@ -44,7 +44,7 @@ def test_a_days_rollup_equals_the_sums_of_its_logged_lines(lake):
     assert result.success
     key = layout.rollup_key("sku_daily_sales", date.fromisoformat(DAY))
     assert key == f"lake/sku_daily_sales/dt={DAY}/sku_daily_sales.parquet"
-    rolled = pq.read_table(pa.BufferReader(lake.read(key)))
+    rolled = pq.read_table(pa.BufferReader(lake.objects().read(key)))
     assert rolled.schema.equals(schema.SKU_DAILY_SALES.remove_metadata())
     got = {r["sku_id"]: (r["units"], r["revenue"], r["lines"]) for r in rolled.to_pylist()}
     expected = _expected(lake, DAY)
@@ -63,12 +63,12 @@ def test_a_days_rollup_equals_the_sums_of_its_logged_lines(lake):
 def test_rerunning_a_days_rollup_replaces_it(lake):
     _history(lake, DAY, 300)
     dg.materialize([sku_daily_sales], resources={"lake": lake}, partition_key=DAY)
-    first = lake.list_keys(layout.table_prefix("sku_daily_sales"))
+    first = lake.objects().keys(layout.table_prefix("sku_daily_sales"))
 
     dg.materialize([sku_daily_sales], resources={"lake": lake}, partition_key=DAY)
 
-    assert lake.list_keys(layout.table_prefix("sku_daily_sales")) == first
-    rolled = pq.read_table(pa.BufferReader(lake.read(first[0])))
+    assert lake.objects().keys(layout.table_prefix("sku_daily_sales")) == first
+    rolled = pq.read_table(pa.BufferReader(lake.objects().read(first[0])))
     got = {r["sku_id"]: (r["units"], r["revenue"], r["lines"]) for r in rolled.to_pylist()}
     assert got == _expected(lake, DAY)
 
@@ -78,7 +78,7 @@ def test_a_day_with_no_lines_rolls_up_to_no_rows(lake):
 
     assert result.success
     key = layout.rollup_key("sku_daily_sales", date.fromisoformat(DAY))
-    assert pq.read_table(pa.BufferReader(lake.read(key))).num_rows == 0
+    assert pq.read_table(pa.BufferReader(lake.objects().read(key))).num_rows == 0
 
 
 def test_new_lines_on_a_closed_day_request_its_rollup_once_and_today_waits_for_midnight():

@@ -3,7 +3,7 @@ import pytest
 import sqlglot
 from moto import mock_aws
 
-from lambda_ingest import schema
+from lake_contract import schema
 from supermarket_queries import glue, views
 from supermarket_queries.athena import create_view_statements
 

@@ -12,8 +12,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from lambda_ingest import layout
-from lambda_ingest.day_files import parquet_bytes
+from lake_contract import layout
+from lake_contract.parquet import parquet_bytes
+from lake_contract.s3 import LakeBucket
 from lambda_ingest.handler import lambda_handler
 from simulator.reference import generate_skus, generate_supermarkets
 from supermarket_cli.main import main
@@ -26,25 +27,11 @@ BUCKET = "query-lake"
 DAYS = [date(2026, 3, 1), date(2026, 3, 2), date(2026, 3, 3)]
 
 
-class BucketLake:
-    """The lake bucket as the rollup sees it (Dagster's LakeResource in a run)."""
-
-    def __init__(self, bucket: str) -> None:
-        self.bucket, self.s3 = bucket, boto3.client("s3")
-
-    def list_keys(self, prefix: str) -> list[str]:
-        pages = self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix)
-        return [o["Key"] for page in pages for o in page.get("Contents", [])]
-
-    def read(self, key: str) -> bytes:
-        return self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
-
-    def write(self, key: str, body: bytes) -> None:
-        self.s3.put_object(Bucket=self.bucket, Key=key, Body=body)
+class BucketLake(LakeBucket):
+    """The lake bucket as the rollup sees it (LakeResource.objects() in a run)."""
 
     def remove_rollups(self) -> None:
-        for key in self.list_keys(layout.table_prefix(rollup.SKU_DAILY_SALES)):
-            self.s3.delete_object(Bucket=self.bucket, Key=key)
+        self.delete_many(self.keys(layout.table_prefix(rollup.SKU_DAILY_SALES)))
 
 
 def _upload(folder: Path, prefix: str) -> None:

@@ -9,14 +9,14 @@ from datetime import date
 
 import dagster as dg
 
-from lambda_ingest import layout
+from lake_contract import layout
 from lambda_ingest.events import SourceObject
 from lambda_ingest.handler import ingest
 from simulator.history import HistoryOptions, history_key, plan_files, render_file
 from simulator.reference import DEFAULT_SKUS, DEFAULT_STORES, build_reference
 from supermarket_dagster.defs.history.partitions import history_partitions
 from supermarket_dagster.defs.live.freshness import live_freshness_policy
-from supermarket_dagster.defs.maintenance.assets import compaction_metadata, day_objects
+from supermarket_dagster.defs.maintenance.assets import compaction_metadata
 from supermarket_dagster.defs.maintenance.compaction import compact_day, day_is_compacted
 from supermarket_dagster.resources import LakeResource
 
@@ -49,7 +49,7 @@ def raw_history_logs(
     keys = []
     for file in plan_files(options):
         key = history_key(options, file)
-        lake.write(key, render_file(options, reference, file))
+        lake.objects().write(key, render_file(options, reference, file))
         keys.append(key)
     return dg.MaterializeResult(
         metadata={"files": len(keys), "transactions": config.transactions_per_day}
@@ -72,7 +72,7 @@ def raw_history_logs(
 def history_backfill(context: dg.AssetExecutionContext, lake: LakeResource):  # noqa: ANN201
     """The Glue-equivalent job: one day's raw logs -> transactions and transaction_items."""
     day = date.fromisoformat(context.partition_key)
-    sources = lake.list_keys(layout.day_prefix(layout.RAW_HISTORY, day))
+    sources = lake.objects().keys(layout.day_prefix(layout.RAW_HISTORY, day))
     totals = {"transactions": 0, "transaction_items": 0}
     read = quarantined = 0
     for key in sources:
@@ -80,12 +80,12 @@ def history_backfill(context: dg.AssetExecutionContext, lake: LakeResource):  # 
                        lake.bucket)  # fmt: skip
         if audit is None:
             continue
-        read += audit["records_read"]
-        quarantined += audit["records_quarantined"]
+        read += audit.records_read
+        quarantined += audit.records_quarantined
         for table in totals:
-            totals[table] += audit["rows_written"][table]
-        context.log.info(f"converted {key}: {audit['rows_written']}")
-    objects = day_objects(lake)
+            totals[table] += audit.rows_written[table]
+        context.log.info(f"converted {key}: {audit.rows_written}")
+    objects = lake.objects()
     if day_is_compacted(objects, day):
         # The per-source objects just written repeat rows of the compacted ones: fold them in.
         compaction = compact_day(objects, day)

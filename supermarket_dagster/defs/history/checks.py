@@ -7,7 +7,6 @@ in one step that reads the day's objects once (one GET each), with pyarrow, thro
 LakeResource: the same code reads moto locally and S3 in AWS.
 """
 
-import json
 import warnings
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -21,7 +20,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from lambda_ingest import lake_io, layout, schema
+from lake_contract import layout, schema
+from lake_contract.audit import AuditRecord
+from lake_contract.quarantine import quarantine_records
+from lake_contract.s3 import LakeBucket
 from supermarket_dagster.defs.history import quality
 from supermarket_dagster.defs.history.partitions import history_partitions
 from supermarket_dagster.resources import LakeResource
@@ -110,44 +112,6 @@ class LakeDay:
         return counts
 
 
-class LakeReader:
-    """The reads the checks need beyond LakeResource's: concurrent GETs, a missing object as
-    None, listings with their times, and listing page by page (on the resource's one client)."""
-
-    def __init__(self, lake: LakeResource) -> None:
-        self.bucket = lake.bucket
-        self.client = lake.client()
-
-    def read(self, key: str) -> bytes:
-        return self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
-
-    def read_many(self, keys: list[str]) -> list[bytes]:
-        return list(_READERS.map(self.read, keys))
-
-    def read_if_present(self, key: str) -> bytes | None:
-        try:
-            return self.read(key)
-        except Exception as exc:
-            if lake_io.is_missing(exc):
-                return None
-            raise
-
-    def listing(self, prefix: str, after: str = "") -> dict[str, datetime]:
-        """Keys under prefix after `after` with their LastModified, in key order."""
-        paginator = self.client.get_paginator("list_objects_v2")
-        return {
-            o["Key"]: o["LastModified"]
-            for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix, StartAfter=after)
-            for o in page.get("Contents", [])
-        }
-
-    def pages(self, prefix: str, after: str) -> Iterator[list[str]]:
-        """Keys under prefix after `after`, one listing page (up to 1,000 keys) at a time."""
-        paginator = self.client.get_paginator("list_objects_v2")
-        for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix, StartAfter=after):
-            yield [o["Key"] for o in page.get("Contents", [])]
-
-
 def _parquet_object(table: str, key: str, body: bytes) -> ParquetObject:
     try:
         file = pq.ParquetFile(pa.BufferReader(body))
@@ -160,35 +124,34 @@ def _parquet_object(table: str, key: str, body: bytes) -> ParquetObject:
     return ParquetObject(key, problem, file.read(columns=readable))
 
 
-def read_day(lake: LakeReader, table: str, day: date) -> LakeDay:
+def read_day(lake: LakeBucket, table: str, day: date) -> LakeDay:
     """Every object under lake/<table>/dt=<day>/, fetched concurrently (one GET each)."""
-    keys = list(lake.listing(layout.day_prefix(layout.table_prefix(table), day)))
+    keys = lake.keys(layout.day_prefix(layout.table_prefix(table), day))
     bodies = lake.read_many(keys)
     return LakeDay(table, [_parquet_object(table, k, b) for k, b in zip(keys, bodies, strict=True)])
 
 
-def _reference_ids(lake: LakeReader, table: str, column: str) -> pa.ChunkedArray | None:
+def _reference_ids(lake: LakeBucket, table: str, column: str) -> pa.ChunkedArray | None:
     body = lake.read_if_present(layout.reference_key(table))
     if body is None:
         return None
     return pq.read_table(pa.BufferReader(body), columns=[column])[column]
 
 
-def _quarantine_lines(lake: LakeReader, source_key: str) -> int:
-    body = lake.read_if_present(layout.quarantine_key(source_key)) or b""
-    return sum(1 for line in body.splitlines() if line.strip())
+def _quarantine_lines(lake: LakeBucket, source_key: str) -> int:
+    return len(quarantine_records(lake.read_if_present(layout.quarantine_key(source_key)) or b""))
 
 
 def _audit_records(
-    lake: LakeReader, start: datetime, end: datetime, wanted: set[str], must_find: set[str]
-) -> list[tuple[str, dict[str, Any]]]:
+    lake: LakeBucket, start: datetime, end: datetime, wanted: set[str], must_find: set[str]
+) -> list[tuple[str, AuditRecord]]:
     """The audit records of `wanted` source ids finished between start and end; past end only
     while some of `must_find` is still missing (a log ingested long after it landed)."""
     after = layout.audit_listing_start(int(start.timestamp() * 1000))
     end_ms = int(end.timestamp() * 1000)
     keys, found = [], set()
     for page in lake.pages(layout.AUDIT, after):
-        for key in page:
+        for key in (o.key for o in page):
             if layout.audit_time_ms(key) > end_ms and must_find <= found:
                 break
             source = layout.audit_source_id(key)
@@ -199,7 +162,7 @@ def _audit_records(
             continue
         break
     bodies = lake.read_many(keys)
-    return [(key, json.loads(body)) for key, body in zip(keys, bodies, strict=True)]
+    return [(key, AuditRecord.from_json(body)) for key, body in zip(keys, bodies, strict=True)]
 
 
 def _ingested_at_by_source(days: list[LakeDay]) -> dict[str, datetime]:
@@ -223,7 +186,7 @@ def _last_seen(source: str, *seen: dict[str, datetime]) -> datetime:
 
 
 def reconcile_day(
-    lake: LakeReader, day: date, transactions: LakeDay, items: LakeDay
+    lake: LakeBucket, day: date, transactions: LakeDay, items: LakeDay
 ) -> quality.Reconciliation:
     """Gathers each source's audit record and its rows and quarantine lines, and adds them up."""
     now = datetime.now(UTC)
@@ -231,7 +194,9 @@ def reconcile_day(
     raw: dict[str, datetime] = {}
     for neighbour in (day - timedelta(days=1), day, day + timedelta(days=1)):
         for prefix in (layout.RAW_HISTORY, layout.RAW_INCOMING):
-            raw |= lake.listing(layout.day_prefix(prefix, neighbour))
+            raw |= {
+                o.key: o.last_modified for o in lake.listing(layout.day_prefix(prefix, neighbour))
+            }
     sources = set(raw) | set(on_day["transactions"]) | set(on_day["transaction_items"])
     ingested = _ingested_at_by_source([transactions, items])
     at_home = {s for s in raw if quality.home_day(s, None) == day}
@@ -255,7 +220,7 @@ def reconcile_day(
             in_flight=audit is None and now - _last_seen(source, raw, ingested) <= IN_FLIGHT,
             lake_rows={t: on_day[t][source] for t in on_day if source in on_day[t]},
         )
-        if audit and audit["records_quarantined"] and quality.home_day(source, audit) == day:
+        if audit and audit.records_quarantined and quality.home_day(source, audit) == day:
             count.quarantined = _quarantine_lines(lake, source)
         counts.append(count)
     return quality.reconcile(day, counts)
@@ -283,7 +248,7 @@ def _schema_result(key: dg.AssetCheckKey, day: LakeDay) -> dg.AssetCheckResult:
 
 
 def day_results(
-    lake: LakeReader, day: date, selected_keys: Iterable[dg.AssetCheckKey]
+    lake: LakeBucket, day: date, selected_keys: Iterable[dg.AssetCheckKey]
 ) -> Iterator[dg.AssetCheckResult]:
     """The results of the selected checks for one day, reading the day's objects once."""
     selected = {(k.asset_key, k.name): k for k in selected_keys}
@@ -337,7 +302,7 @@ def fact_table_day_checks(
 ) -> Iterator[dg.AssetCheckResult]:
     """Checks one day of transactions and transaction_items: counts, keys, totals, schemas."""
     day = date.fromisoformat(context.partition_key)
-    yield from day_results(LakeReader(lake), day, context.selected_asset_check_keys)
+    yield from day_results(lake.objects(), day, context.selected_asset_check_keys)
 
 
 fact_table_checks_sensor = dg.AutomationConditionSensorDefinition(

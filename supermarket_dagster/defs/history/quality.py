@@ -4,16 +4,16 @@ No Dagster and no S3 here: checks.py reads one day of the lake and hands it to t
 """
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime
-from typing import Any
+from datetime import date
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from lambda_ingest import money, schema
+from lake_contract import money, schema
+from lake_contract.audit import AuditRecord
 
 SAMPLE = 5  # offending ids or keys shown in a check's metadata
 _RAW_DAY = re.compile(r"/dt=(\d{4}-\d{2}-\d{2})/")
@@ -119,36 +119,24 @@ def schema_difference(found: pa.Schema, table: str) -> str | None:
 # --- reconciliation: raw records = lake rows + quarantined records -----------------------------
 
 
-def home_day(source_key: str, audit: Mapping[str, Any] | None) -> date | None:
+def home_day(source_key: str, audit: AuditRecord | None) -> date | None:
     """The day a source's quarantined records are counted under: its raw key's dt=, else the
     first day it wrote rows into (rejects have no trustworthy timestamp of their own)."""
     found = _RAW_DAY.search("/" + source_key)
     if found:
         return date.fromisoformat(found.group(1))
-    if audit and audit.get("rows_per_day"):
-        return date.fromisoformat(min(audit["rows_per_day"]))
-    if audit:
-        return datetime.fromisoformat(audit["finished_at"]).date()
-    return None
+    return audit.home_day() if audit else None
 
 
-def latest_per_source(records: Iterable[tuple[str, Mapping[str, Any]]]) -> dict[str, Any]:
+def latest_per_source(records: Iterable[tuple[str, AuditRecord]]) -> dict[str, AuditRecord]:
     """The newest audit record of each source, from (audit key, record) pairs: a reprocessed
     source has several, and audit keys sort by finish time."""
-    latest: dict[str, tuple[str, Mapping[str, Any]]] = {}
+    latest: dict[str, tuple[str, AuditRecord]] = {}
     for key, record in records:
-        source = record["source_key"]
+        source = record.source_key
         if source not in latest or key > latest[source][0]:
             latest[source] = (key, record)
     return {source: record for source, (_, record) in latest.items()}
-
-
-def records_in_raw(audit: Mapping[str, Any]) -> int:
-    """What a source's raw log holds, in records: a file rejected whole (corrupt gzip, not
-    UTF-8) has no readable records, and counts as the one quarantine record that holds it."""
-    if audit.get("file_rejected"):
-        return audit["records_quarantined"]
-    return audit["records_read"]
 
 
 @dataclass
@@ -156,7 +144,7 @@ class SourceCount:
     """One source's share of one day, as its audit record states it and as the lake holds it."""
 
     source_key: str
-    audit: Mapping[str, Any] | None
+    audit: AuditRecord | None
     in_flight: bool = False  # landed moments ago: the Lambda may not have finished it yet
     lake_rows: dict[str, int] = field(default_factory=dict)  # table -> rows present on the day
     quarantined: int | None = None  # lines present in its quarantine object, when counted
@@ -165,23 +153,21 @@ class SourceCount:
         """Why this source does not reconcile on `day`, or None."""
         if self.audit is None:
             return None if self.in_flight else "no audit record: never ingested, or rows orphaned"
-        per_day = self.audit.get("rows_per_day", {})
+        per_day = self.audit.rows_per_day
         stated = sum(d.get("transactions", 0) for d in per_day.values())
-        if records_in_raw(self.audit) != stated + self.audit["records_quarantined"]:
+        if self.audit.raw_records != stated + self.audit.records_quarantined:
             return (
-                f"audit says {records_in_raw(self.audit)} read but "
-                f"{stated} written + {self.audit['records_quarantined']} quarantined"
+                f"audit says {self.audit.raw_records} read but "
+                f"{stated} written + {self.audit.records_quarantined} quarantined"
             )
         expected = per_day.get(day.isoformat(), {})
         for table in schema.INGESTED_TABLES:
             want, have = expected.get(table, 0), self.lake_rows.get(table, 0)
             if want != have:
                 return f"{table}: {have} rows in the lake, audit says {want}"
-        if self.quarantined is not None and self.quarantined != self.audit["records_quarantined"]:
-            return (
-                f"{self.quarantined} quarantine lines, "
-                f"audit says {self.audit['records_quarantined']}"
-            )
+        if self.quarantined is not None and self.quarantined != self.audit.records_quarantined:
+            stated_rejects = self.audit.records_quarantined
+            return f"{self.quarantined} quarantine lines, audit says {stated_rejects}"
         return None
 
 
@@ -214,7 +200,7 @@ def reconcile(day: date, sources: Iterable[SourceCount]) -> Reconciliation:
     in_flight: list[str] = []
     counted = 0
     for source in sources:
-        stated = (source.audit or {}).get("rows_per_day", {}).get(day.isoformat(), {})
+        stated = source.audit.rows_per_day.get(day.isoformat(), {}) if source.audit else {}
         at_home = home_day(source.source_key, source.audit) == day
         if not (at_home or source.lake_rows or stated):
             continue  # a neighbouring day's source that never touched this one
@@ -227,7 +213,7 @@ def reconcile(day: date, sources: Iterable[SourceCount]) -> Reconciliation:
         lake += source.lake_rows.get("transactions", 0)
         items_in_lake += source.lake_rows.get("transaction_items", 0)
         if at_home and source.audit is not None:
-            raw += source.audit["records_quarantined"]
+            raw += source.audit.records_quarantined
             quarantined += source.quarantined or 0
         problem = source.problem(day)
         if problem:

@@ -12,7 +12,8 @@ from typing import Any
 
 import dagster as dg
 
-from lambda_ingest import layout
+from lake_contract import layout
+from lake_contract.audit import AuditRecord
 from supermarket_dagster.defs.history.partitions import history_partitions
 from supermarket_dagster.resources import LakeResource
 
@@ -27,7 +28,7 @@ def new_audit_keys(lake: LakeResource, cursor: str | None, limit: int) -> tuple[
     after = ""
     if state["last"]:
         after = layout.audit_listing_start(layout.audit_time_ms(state["last"]) - OVERLAP_MS)
-    listed = lake.list_keys(layout.AUDIT, after=after, limit=limit + len(recent))
+    listed = lake.objects().keys(layout.AUDIT, after=after, limit=limit + len(recent))
     new = [key for key in listed if key not in recent][:limit]
     if not new:
         return [], cursor or ""
@@ -42,11 +43,11 @@ def _p95(values: list[float]) -> float:
     return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
 
 
-def audit_materializations(records: list[dict[str, Any]]) -> list[dg.AssetMaterialization]:
+def audit_materializations(records: list[AuditRecord]) -> list[dg.AssetMaterialization]:
     """One materialization per (table, UTC day) the records wrote rows into."""
-    per_partition: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    per_partition: dict[tuple[str, str], list[AuditRecord]] = defaultdict(list)
     for record in records:
-        for day, tables in record.get("rows_per_day", {}).items():
+        for day, tables in record.rows_per_day.items():
             for table in tables:
                 per_partition[(table, day)].append(record)
     valid_days = set(history_partitions.get_partition_keys())
@@ -54,13 +55,13 @@ def audit_materializations(records: list[dict[str, Any]]) -> list[dg.AssetMateri
     for (table, day), touching in sorted(per_partition.items()):
         if day not in valid_days:
             continue  # a day outside the partitions (e.g. a clock far off): still in the lake
-        lags = [r["lag_seconds"] for r in touching if r.get("lag_seconds") is not None]
+        lags = [r.lag_seconds for r in touching if r.lag_seconds is not None]
         metadata: dict[str, Any] = {
-            "rows_written": sum(r["rows_per_day"][day][table] for r in touching),
+            "rows_written": sum(r.rows_per_day[day][table] for r in touching),
             "source_files": len(touching),
-            "records_quarantined": sum(r["records_quarantined"] for r in touching),
-            "last_source_key": touching[-1]["source_key"],
-            "last_landed_at": touching[-1]["finished_at"],
+            "records_quarantined": sum(r.records_quarantined for r in touching),
+            "last_source_key": touching[-1].source_key,
+            "last_landed_at": touching[-1].finished_at.isoformat(),
         }
         if lags:
             metadata["ingest_lag_seconds"] = lags[-1]
@@ -75,6 +76,6 @@ def lake_audit_sensor(context: dg.SensorEvaluationContext, lake: LakeResource) -
     keys, cursor = new_audit_keys(lake, context.cursor, MAX_RECORDS_PER_TICK)
     if not keys:
         return dg.SensorResult(cursor=cursor or None)
-    records = [json.loads(lake.read(key)) for key in keys]
+    records = [AuditRecord.from_json(body) for body in lake.objects().read_many(keys)]
     context.log.info(f"{len(records)} new audit records, up to {keys[-1]}")
     return dg.SensorResult(asset_events=audit_materializations(records), cursor=cursor)

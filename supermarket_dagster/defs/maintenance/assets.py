@@ -11,7 +11,6 @@ from supermarket_dagster.defs.maintenance.compaction import (
     DEFAULT_GRACE,
     DEFAULT_TARGET_BYTES,
     DayCompaction,
-    DayObjects,
     OpenDay,
     compact_day,
     require_closed,
@@ -23,10 +22,6 @@ class CompactionConfig(dg.Config):
     target_bytes: int = DEFAULT_TARGET_BYTES
     # Past the day's end, long enough for the last files, S3 event retries and SQS redeliveries.
     grace_hours: float = DEFAULT_GRACE.total_seconds() / 3600
-
-
-def day_objects(lake: LakeResource) -> DayObjects:
-    return DayObjects(lake.client(), lake.bucket)
 
 
 def compaction_metadata(compaction: DayCompaction) -> dict[str, Any]:
@@ -54,7 +49,7 @@ def compacted_days(
     except OpenDay as open_day:
         context.log.warning(str(open_day))
         return
-    compaction = compact_day(day_objects(lake), day, config.target_bytes)
+    compaction = compact_day(lake.objects(), day, config.target_bytes)
     summary = "already compacted, nothing to do" if compaction.noop else compaction.metadata()
     context.log.info(f"dt={day}: {summary}")
     yield dg.MaterializeResult(metadata=compaction_metadata(compaction))

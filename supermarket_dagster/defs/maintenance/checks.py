@@ -5,7 +5,7 @@ from typing import Any
 
 import dagster as dg
 
-from supermarket_dagster.defs.maintenance.assets import compacted_days, day_objects
+from supermarket_dagster.defs.maintenance.assets import compacted_days
 from supermarket_dagster.defs.maintenance.compaction import survey_day
 from supermarket_dagster.defs.maintenance.fingerprint import Fingerprint
 from supermarket_dagster.resources import LakeResource
@@ -34,7 +34,7 @@ def compaction_kept_every_row(
         if run.has_partition_key
         else sorted(context.instance.get_materialized_partitions(compacted_days.key))
     )
-    objects = day_objects(lake)
+    objects = lake.objects()
     problems = []
     for day in days:
         recorded = _recorded(context.instance, day)

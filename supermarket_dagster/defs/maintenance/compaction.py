@@ -16,8 +16,6 @@ import hashlib
 import json
 import math
 import time
-from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -26,8 +24,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from lambda_ingest import layout, schema
-from lambda_ingest.day_files import parquet_bytes
+from lake_contract import layout, schema
+from lake_contract.parquet import parquet_bytes
+from lake_contract.s3 import LakeBucket, StoredObject
 from supermarket_dagster.defs.maintenance.fingerprint import Fingerprint, fingerprint
 
 TABLES = ("transactions", "transaction_items")
@@ -66,63 +65,15 @@ def require_closed(day: date, grace: timedelta, now: datetime | None = None) -> 
         )
 
 
-@dataclass(frozen=True)
-class LakeObject:
-    key: str
-    etag: str
-    size: int
+def day_parquet(objects: LakeBucket, table: str, day: date) -> list[StoredObject]:
+    """The Parquet objects readers see for one day of one table."""
+    listed = objects.listing(layout.day_prefix(layout.table_prefix(table), day))
+    return [o for o in listed if o.key.endswith(".parquet")]
 
 
-class DayObjects:
-    """The S3 side of compaction: list, read, write and delete a bucket's objects, concurrently."""
-
-    def __init__(self, client: Any, bucket: str, workers: int = 16) -> None:
-        self.client = client
-        self.bucket = bucket
-        self.workers = workers
-
-    def listing(self, prefix: str) -> list[LakeObject]:
-        paginator = self.client.get_paginator("list_objects_v2")
-        found = []
-        for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
-            found += [
-                LakeObject(o["Key"], o["ETag"].strip('"'), o["Size"])
-                for o in page.get("Contents", [])
-                if o["Key"].endswith(".parquet")
-            ]
-        return found
-
-    def read_many(self, keys: Iterable[str]) -> dict[str, bytes]:
-        def read(key: str) -> bytes:
-            return self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
-
-        keys = list(keys)
-        with ThreadPoolExecutor(self.workers) as pool:
-            return dict(zip(keys, pool.map(read, keys), strict=True))
-
-    def write_many(self, bodies: dict[str, bytes]) -> None:
-        def write(item: tuple[str, bytes]) -> None:
-            key, body = item
-            self.client.put_object(
-                Bucket=self.bucket, Key=key, Body=body, ContentType="application/x-parquet"
-            )
-
-        with ThreadPoolExecutor(self.workers) as pool:
-            list(pool.map(write, bodies.items()))
-
-    def delete_many(self, keys: list[str]) -> None:
-        batches = [keys[i : i + 1000] for i in range(0, len(keys), 1000)]  # S3's limit per call
-
-        def delete(batch: list[str]) -> None:
-            answer = self.client.delete_objects(
-                Bucket=self.bucket,
-                Delete={"Objects": [{"Key": k} for k in batch], "Quiet": True},
-            )
-            if answer.get("Errors"):
-                raise RuntimeError(f"could not delete {answer['Errors'][:3]}")
-
-        with ThreadPoolExecutor(self.workers) as pool:
-            list(pool.map(delete, batches))
+def _bodies(objects: LakeBucket, listed: list[StoredObject]) -> dict[str, bytes]:
+    keys = [o.key for o in listed]
+    return dict(zip(keys, objects.read_many(keys), strict=True))
 
 
 @dataclass(frozen=True)
@@ -131,7 +82,7 @@ class TablePlan:
 
     table: str
     day: date
-    objects: list[LakeObject]  # what readers list now
+    objects: list[StoredObject]  # what readers list now
     generation: str
     parts: dict[str, bytes]  # the new objects, by key
     obsolete_compacted: list[str]  # deleted first (see swap)
@@ -161,7 +112,7 @@ class TablePlan:
 def plan_table(
     table: str,
     day: date,
-    objects: list[LakeObject],
+    objects: list[StoredObject],
     bodies: dict[str, bytes],
     target_bytes: int | None = None,
 ) -> TablePlan:
@@ -207,7 +158,7 @@ def plan_table(
     )  # fmt: skip
 
 
-def _classify(objects: list[LakeObject]) -> tuple[list[str], list[LakeObject]]:
+def _classify(objects: list[StoredObject]) -> tuple[list[str], list[StoredObject]]:
     compacted = [o.key for o in objects if layout.parse_compacted_key(o.key)]
     sources = [o for o in objects if not layout.parse_compacted_key(o.key)]
     return compacted, sources
@@ -256,7 +207,7 @@ def _sorted(table: str, rows: pa.Table) -> pa.Table:
     return rows.take(pc.sort_indices(rows, sort_keys=[(k, "ascending") for k in keys]))
 
 
-def _generation_digest(objects: list[LakeObject], target_bytes: int) -> str:
+def _generation_digest(objects: list[StoredObject], target_bytes: int) -> str:
     """Names what this compaction replaced: the same objects (same ETags) give the same name."""
     listing = "\n".join(f"{o.key} {o.etag}" for o in sorted(objects, key=lambda o: o.key))
     return hashlib.sha256(f"{listing}\ntarget={target_bytes}".encode()).hexdigest()[:16]
@@ -332,22 +283,22 @@ class DayCompaction:
         return flat
 
 
-def day_is_compacted(objects: DayObjects, day: date) -> bool:
+def day_is_compacted(objects: LakeBucket, day: date) -> bool:
     return any(
         layout.parse_compacted_key(o.key)
         for table in TABLES
-        for o in objects.listing(layout.day_prefix(layout.table_prefix(table), day))
+        for o in day_parquet(objects, table, day)
     )
 
 
-def compact_day(objects: DayObjects, day: date, target_bytes: int | None = None) -> DayCompaction:
+def compact_day(objects: LakeBucket, day: date, target_bytes: int | None = None) -> DayCompaction:
     """Compacts both tables of one day; plans everything first, then swaps (see module doc)."""
     clock, listed_at = time.perf_counter(), time.time()
     plans, reading = [], 0.0
     for table in TABLES:
         began = time.perf_counter()
-        listed = objects.listing(layout.day_prefix(layout.table_prefix(table), day))
-        bodies = objects.read_many(o.key for o in listed)
+        listed = day_parquet(objects, table, day)
+        bodies = _bodies(objects, listed)
         reading += time.perf_counter() - began
         plans.append(plan_table(table, day, listed, bodies, target_bytes))
     started, finished = swap(objects, plans)
@@ -355,7 +306,7 @@ def compact_day(objects: DayObjects, day: date, target_bytes: int | None = None)
     return DayCompaction(day, plans, listed_at, elapsed, reading, started, finished)
 
 
-def swap(objects: DayObjects, plans: list[TablePlan]) -> tuple[float, float]:
+def swap(objects: LakeBucket, plans: list[TablePlan]) -> tuple[float, float]:
     """Writes every new part, then deletes the old compacted parts, then the per-source objects.
 
     New before old: a reader never misses a row. Old compacted before per-source: should this
@@ -365,7 +316,8 @@ def swap(objects: DayObjects, plans: list[TablePlan]) -> tuple[float, float]:
     started = time.time()
     if all(p.noop for p in plans):
         return started, started
-    objects.write_many({k: b for p in plans if not p.noop for k, b in p.parts.items()})
+    new_parts = {k: b for p in plans if not p.noop for k, b in p.parts.items()}
+    objects.write_many(new_parts, "application/x-parquet")
     objects.delete_many([k for p in plans for k in p.obsolete_compacted])
     objects.delete_many([k for p in plans for k in p.obsolete_sources])
     return started, time.time()
@@ -381,11 +333,11 @@ class TableSurvey:
     sources_in_several_places: list[str]  # source_keys with rows in two objects or generations
 
 
-def survey_day(objects: DayObjects, day: date) -> list[TableSurvey]:
+def survey_day(objects: LakeBucket, day: date) -> list[TableSurvey]:
     surveys = []
     for table in TABLES:
-        listed = objects.listing(layout.day_prefix(layout.table_prefix(table), day))
-        bodies = objects.read_many(o.key for o in listed)
+        listed = day_parquet(objects, table, day)
+        bodies = _bodies(objects, listed)
         found, places = Fingerprint(), {}
         for item in listed:
             rows, _ = _read(bodies[item.key])

@@ -12,7 +12,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from lambda_ingest import money
+from lake_contract import money
 
 _MASK = (1 << 64) - 1
 _SLICE_ROWS = 131_072

@@ -5,12 +5,12 @@ a dead-letter redrive) writes its per-source object beside the compacted ones, a
 its rows twice until the day is compacted again. This sensor requests that compaction.
 """
 
-import json
 from datetime import datetime
 
 import dagster as dg
 
-from lambda_ingest import layout
+from lake_contract import layout
+from lake_contract.audit import AuditRecord
 from supermarket_dagster.defs.live.sensors import MAX_RECORDS_PER_TICK, new_audit_keys
 from supermarket_dagster.defs.maintenance.assets import compacted_days
 from supermarket_dagster.defs.maintenance.schedules import compaction_job
@@ -35,13 +35,13 @@ def late_files_sensor(context: dg.SensorEvaluationContext, lake: LakeResource) -
     keys, cursor = new_audit_keys(lake, context.cursor, MAX_RECORDS_PER_TICK)
     requests = {}
     for key in keys:
-        record = json.loads(lake.read(key))
-        if not record["source_key"].startswith(layout.RAW_INCOMING):
+        record = AuditRecord.from_json(lake.objects().read(key))
+        if not record.source_key.startswith(layout.RAW_INCOMING):
             continue  # the history backfill compacts a compacted day again itself
-        landed = datetime.fromisoformat(record["finished_at"])
-        for day in record.get("rows_per_day", {}):
+        landed = record.finished_at
+        for day in record.rows_per_day:
             listed_at = _compaction_listed_at(context.instance, day)
             if listed_at is not None and landed > listed_at:
                 requests[day] = dg.RunRequest(run_key=f"fold-{key}", partition_key=day)
-                context.log.info(f"{record['source_key']} landed in compacted dt={day}")
+                context.log.info(f"{record.source_key} landed in compacted dt={day}")
     return dg.SensorResult(run_requests=list(requests.values()), cursor=cursor or None)

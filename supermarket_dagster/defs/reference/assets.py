@@ -3,8 +3,8 @@
 import dagster as dg
 import pyarrow as pa
 
-from lambda_ingest import layout
-from lambda_ingest.day_files import parquet_bytes
+from lake_contract import layout
+from lake_contract.parquet import parquet_bytes
 from simulator.reference import DEFAULT_SKUS, DEFAULT_STORES, generate_skus, generate_supermarkets
 from supermarket_dagster.resources import LakeResource
 
@@ -17,7 +17,7 @@ class ReferenceConfig(dg.Config):
 
 def _write(lake: LakeResource, table_name: str, table: pa.Table) -> dg.MaterializeResult:
     key = layout.reference_key(table_name)
-    lake.write(key, parquet_bytes(table))
+    lake.objects().write(key, parquet_bytes(table))
     return dg.MaterializeResult(
         metadata={"rows": table.num_rows, "key": key, "bucket": lake.bucket}
     )

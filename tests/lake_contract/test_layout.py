@@ -1,6 +1,6 @@
 from datetime import date
 
-from lambda_ingest import layout
+from lake_contract import layout
 
 
 def test_output_keys_are_a_pure_function_of_the_source_key():
