@@ -76,20 +76,21 @@ def items_in_lake(bucket: str) -> tuple[int, int]:
 def time_checks(bucket: str, runs: int) -> dict[str, float]:
     import dagster as dg
 
+    from lake_contract.s3 import LakeBucket
+    from supermarket_dagster import lake_day
     from supermarket_dagster.defs.history import checks
-    from supermarket_dagster.resources import LakeResource
 
-    reader = checks.LakeReader(LakeResource(bucket=bucket))
+    reader = LakeBucket(bucket)
     keys = [dg.AssetCheckKey(spec.asset_key, spec.name) for spec in checks.DAY_CHECKS]
     timings: dict[str, list[float]] = {}
     for _ in range(runs):
         start = time.perf_counter()
-        transactions = checks.read_day(reader, "transactions", DAY)
-        items = checks.read_day(reader, "transaction_items", DAY)
+        transactions = lake_day.read_day(reader, "transactions", DAY)
+        items = lake_day.read_day(reader, "transaction_items", DAY)
         read = time.perf_counter() - start
         timings.setdefault("read day", []).append(read)
         clock = time.perf_counter()
-        checks.reconcile_day(reader, DAY, transactions, items)
+        lake_day.reconcile_day(reader, DAY, transactions, items)
         timings.setdefault("reconcile", []).append(time.perf_counter() - clock)
         clock = time.perf_counter()
         results = list(checks.day_results(reader, DAY, keys))

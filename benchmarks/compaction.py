@@ -96,7 +96,7 @@ def main() -> None:
     os.environ.pop("LAKE_BUCKET", None)
     try:
         from lake_contract.s3 import LakeBucket
-        from supermarket_dagster.defs.maintenance.compaction import compact_day
+        from supermarket_dagster.compaction import compact_day
 
         lake = LakeBucket(BUCKET)
         lake.create()

@@ -16,7 +16,8 @@ from lake_contract import layout, s3
 from lake_contract.parquet import parquet_bytes
 from lambda_ingest.events import SourceObject
 from lambda_ingest.handler import ingest
-from supermarket_dagster.defs.history import checks, quality
+from supermarket_dagster import lake_day, quality
+from supermarket_dagster.defs.history import checks
 from supermarket_dagster.defs.history.assets import history_backfill, raw_history_logs
 from supermarket_dagster.defs.history.checks import fact_table_day_checks
 from supermarket_dagster.defs.reference.assets import skus, supermarkets
@@ -218,7 +219,7 @@ def test_a_raw_log_not_ingested_is_in_flight_at_first_and_fails_once_overdue(
     )
 
     landed_just_now = _values(run_checks(lake, DAY)[("transactions", "raw_records_reconcile")])
-    monkeypatch.setattr(checks, "IN_FLIGHT", timedelta(0))
+    monkeypatch.setattr(lake_day, "IN_FLIGHT", timedelta(0))
     overdue = run_checks(lake, DAY)[("transactions", "raw_records_reconcile")]
 
     assert landed_just_now["sources_in_flight"] == 1 and landed_just_now["sources_disagreeing"] == 0

@@ -17,14 +17,14 @@ from lambda_ingest.events import SourceObject
 from lambda_ingest.handler import ingest
 from simulator.history import HistoryOptions, history_key, plan_files, render_file
 from simulator.reference import build_reference
-from supermarket_dagster.defs.history.assets import history_backfill
-from supermarket_dagster.defs.maintenance.assets import compacted_days
-from supermarket_dagster.defs.maintenance.checks import compaction_kept_every_row
-from supermarket_dagster.defs.maintenance.compaction import (
+from supermarket_dagster.compaction import (
     FOOTER_KEY,
     compact_day,
     survey_day,
 )
+from supermarket_dagster.defs.history.assets import history_backfill
+from supermarket_dagster.defs.maintenance.assets import compacted_days
+from supermarket_dagster.defs.maintenance.checks import compaction_kept_every_row
 
 DAY = date(2026, 3, 2)
 TABLES = ("transactions", "transaction_items")
@@ -354,8 +354,8 @@ def test_a_compaction_that_dies_mid_swap_is_flagged_and_repaired_by_the_next(lak
 
 
 def test_the_nightly_schedule_asks_for_the_day_that_has_just_closed_with_its_check():
+    from supermarket_dagster.compaction import DEFAULT_GRACE, require_closed
     from supermarket_dagster.definitions import defs
-    from supermarket_dagster.defs.maintenance.compaction import DEFAULT_GRACE, require_closed
     from supermarket_dagster.defs.maintenance.schedules import nightly_compaction
 
     tick = datetime(2026, 3, 3, 6, 30, tzinfo=UTC)

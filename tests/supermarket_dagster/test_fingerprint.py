@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from lake_contract import schema
-from supermarket_dagster.defs.maintenance.fingerprint import Fingerprint, fingerprint
+from supermarket_dagster.fingerprint import Fingerprint, fingerprint
 
 
 def _items(lines):

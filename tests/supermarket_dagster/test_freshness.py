@@ -19,7 +19,6 @@ from lambda_ingest.handler import lambda_handler
 from supermarket_cli.local_aws import provision_alert_topic
 from supermarket_dagster.defs.live import freshness
 from supermarket_dagster.defs.live.freshness import (
-    LIVE_TABLES,
     AlertState,
     LiveTable,
     live_feed_freshness_sensor,
@@ -27,6 +26,7 @@ from supermarket_dagster.defs.live.freshness import (
     within_store_hours,
 )
 from supermarket_dagster.defs.live.sensors import lake_audit_sensor
+from supermarket_dagster.policies import LIVE_TABLES
 from supermarket_dagster.resources import AlertsResource
 from tests.factories import ndjson, record
 

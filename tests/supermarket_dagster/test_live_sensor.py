@@ -6,7 +6,7 @@ import dagster as dg
 
 from lake_contract import layout
 from lambda_ingest.handler import lambda_handler
-from supermarket_dagster.defs.live import sensors
+from supermarket_dagster import audit_log
 from supermarket_dagster.defs.live.sensors import lake_audit_sensor
 from tests.factories import ndjson, record
 
@@ -68,7 +68,7 @@ def test_the_cursor_advances_and_nothing_is_counted_twice(lake):
 
 
 def test_a_long_backlog_is_read_in_bounded_ticks(lake, monkeypatch):
-    monkeypatch.setattr(sensors, "MAX_RECORDS_PER_TICK", 2)
+    monkeypatch.setattr(audit_log, "MAX_RECORDS_PER_TICK", 2)
     for name in "abc":
         _land(lake, name, _now(name))
 

@@ -14,10 +14,10 @@ from lambda_ingest.events import SourceObject
 from lambda_ingest.handler import ingest
 from simulator.history import HistoryOptions, history_key, plan_files, render_file
 from simulator.reference import DEFAULT_SKUS, DEFAULT_STORES, build_reference
-from supermarket_dagster.defs.history.partitions import history_partitions
-from supermarket_dagster.defs.live.freshness import live_freshness_policy
+from supermarket_dagster.compaction import compact_day, day_is_compacted
 from supermarket_dagster.defs.maintenance.assets import compaction_metadata
-from supermarket_dagster.defs.maintenance.compaction import compact_day, day_is_compacted
+from supermarket_dagster.partitions import day_partitions
+from supermarket_dagster.policies import live_freshness_policy
 from supermarket_dagster.resources import LakeResource
 
 DEFAULT_TRANSACTIONS_PER_DAY = 3_334  # the demo's 100,000 over 30 days
@@ -30,7 +30,7 @@ class HistoryConfig(dg.Config):
     skus: int = DEFAULT_SKUS
 
 
-@dg.asset(partitions_def=history_partitions, group_name="history", kinds={"s3", "json"})
+@dg.asset(partitions_def=day_partitions, group_name="history", kinds={"s3", "json"})
 def raw_history_logs(
     context: dg.AssetExecutionContext, config: HistoryConfig, lake: LakeResource
 ) -> dg.MaterializeResult:
@@ -67,7 +67,7 @@ def raw_history_logs(
         )
         for name in ("transactions", "transaction_items")
     ],
-    partitions_def=history_partitions,
+    partitions_def=day_partitions,
 )
 def history_backfill(context: dg.AssetExecutionContext, lake: LakeResource):  # noqa: ANN201
     """The Glue-equivalent job: one day's raw logs -> transactions and transaction_items."""

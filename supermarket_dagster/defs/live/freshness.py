@@ -1,4 +1,4 @@
-"""Freshness of the live tables: the policy Dagster evaluates, and the SNS alert when it fails.
+"""Freshness of the live tables: the SNS alert when the policy (policies.py) fails.
 
 Dagster's freshness daemon (on by default in 1.13, every 30 s) compares each policy with the
 asset's latest materialization of any day partition, which lake_audit_sensor reports as the
@@ -11,20 +11,13 @@ import json
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, datetime, time
 from zoneinfo import ZoneInfo
 
 import dagster as dg
 
+from supermarket_dagster.policies import LIVE_FAIL_WINDOW, LIVE_TABLES
 from supermarket_dagster.resources import AlertsResource
-
-LIVE_TABLES = ("transactions", "transaction_items")
-# The feed lands a file every second or so: two quiet minutes is odd, five is a stalled feed.
-LIVE_WARN_WINDOW = timedelta(minutes=2)
-LIVE_FAIL_WINDOW = timedelta(minutes=5)
-live_freshness_policy = dg.FreshnessPolicy.time_window(
-    fail_window=LIVE_FAIL_WINDOW, warn_window=LIVE_WARN_WINDOW
-)
 
 STALE = "FAIL"
 VERDICTS_THAT_CLOSE = ("PASS", "WARN")  # UNKNOWN says nothing, so it leaves an incident as is

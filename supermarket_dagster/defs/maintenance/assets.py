@@ -6,8 +6,7 @@ from typing import Any
 
 import dagster as dg
 
-from supermarket_dagster.defs.history.partitions import history_partitions
-from supermarket_dagster.defs.maintenance.compaction import (
+from supermarket_dagster.compaction import (
     DEFAULT_GRACE,
     DEFAULT_TARGET_BYTES,
     DayCompaction,
@@ -15,6 +14,7 @@ from supermarket_dagster.defs.maintenance.compaction import (
     compact_day,
     require_closed,
 )
+from supermarket_dagster.partitions import day_partitions
 from supermarket_dagster.resources import LakeResource
 
 
@@ -33,7 +33,7 @@ def compaction_metadata(compaction: DayCompaction) -> dict[str, Any]:
 
 
 @dg.asset(
-    partitions_def=history_partitions,
+    partitions_def=day_partitions,
     group_name="maintenance",
     kinds={"s3", "parquet"},
     deps=["transactions", "transaction_items"],

@@ -5,9 +5,9 @@ from typing import Any
 
 import dagster as dg
 
+from supermarket_dagster.compaction import survey_day
 from supermarket_dagster.defs.maintenance.assets import compacted_days
-from supermarket_dagster.defs.maintenance.compaction import survey_day
-from supermarket_dagster.defs.maintenance.fingerprint import Fingerprint
+from supermarket_dagster.fingerprint import Fingerprint
 from supermarket_dagster.resources import LakeResource
 
 

@@ -4,8 +4,8 @@ from datetime import timedelta
 
 import dagster as dg
 
+from supermarket_dagster.compaction import DEFAULT_GRACE
 from supermarket_dagster.defs.maintenance.assets import compacted_days
-from supermarket_dagster.defs.maintenance.compaction import DEFAULT_GRACE
 
 compaction_job = dg.define_asset_job(
     "compact_closed_days",

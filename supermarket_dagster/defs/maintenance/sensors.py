@@ -10,8 +10,7 @@ from datetime import datetime
 import dagster as dg
 
 from lake_contract import layout
-from lake_contract.audit import AuditRecord
-from supermarket_dagster.defs.live.sensors import MAX_RECORDS_PER_TICK, new_audit_keys
+from supermarket_dagster import audit_log
 from supermarket_dagster.defs.maintenance.assets import compacted_days
 from supermarket_dagster.defs.maintenance.schedules import compaction_job
 from supermarket_dagster.resources import LakeResource
@@ -32,10 +31,11 @@ def _compaction_listed_at(instance: dg.DagsterInstance, day: str) -> datetime | 
            default_status=dg.DefaultSensorStatus.RUNNING)  # fmt: skip
 def late_files_sensor(context: dg.SensorEvaluationContext, lake: LakeResource) -> dg.SensorResult:
     """Requests compaction of a compacted day again when the Lambda has written into it since."""
-    keys, cursor = new_audit_keys(lake, context.cursor, MAX_RECORDS_PER_TICK)
+    keys, cursor = audit_log.new_audit_keys(
+        lake.objects(), context.cursor, audit_log.MAX_RECORDS_PER_TICK
+    )
     requests = {}
-    for key in keys:
-        record = AuditRecord.from_json(lake.objects().read(key))
+    for key, record in zip(keys, audit_log.read_records(lake.objects(), keys), strict=True):
         if not record.source_key.startswith(layout.RAW_INCOMING):
             continue  # the history backfill compacts a compacted day again itself
         landed = record.finished_at

@@ -11,7 +11,7 @@ from datetime import UTC, date, datetime
 
 import dagster as dg
 
-from supermarket_dagster.defs.history.partitions import history_partitions
+from supermarket_dagster.partitions import day_partitions
 from supermarket_dagster.resources import LakeResource
 from supermarket_queries import rollup
 
@@ -25,7 +25,7 @@ rollup_automation = (
 
 @dg.asset(
     name=rollup.SKU_DAILY_SALES,
-    partitions_def=history_partitions,
+    partitions_def=day_partitions,
     deps=[dg.AssetKey(rollup.ITEMS)],
     group_name="sales",
     kinds={"s3", "parquet"},

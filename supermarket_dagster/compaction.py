@@ -27,7 +27,7 @@ import pyarrow.parquet as pq
 from lake_contract import layout, schema
 from lake_contract.parquet import parquet_bytes
 from lake_contract.s3 import LakeBucket, StoredObject
-from supermarket_dagster.defs.maintenance.fingerprint import Fingerprint, fingerprint
+from supermarket_dagster.fingerprint import Fingerprint, fingerprint
 
 TABLES = ("transactions", "transaction_items")
 DEFAULT_TARGET_BYTES = 128 * 1024 * 1024

@@ -1,0 +1,166 @@
+"""One day of the fact tables as the lake holds it, object by object, and the counts that
+reconcile it (raw records = lake rows + quarantined records), read through the one S3 layer.
+The day checks (defs/history/checks.py) run the rules of quality.py over it."""
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from functools import cached_property
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from lake_contract import layout, schema
+from lake_contract.audit import AuditRecord
+from lake_contract.quarantine import quarantine_records
+from lake_contract.s3 import LakeBucket
+from supermarket_dagster import quality
+
+SLACK = timedelta(minutes=5)  # an audit record lands this close to its rows' ingested_at
+IN_FLIGHT = timedelta(minutes=2)  # past the queue's 3 tries x 30 s, a log not ingested is late
+
+
+@dataclass(frozen=True)
+class ParquetObject:
+    key: str
+    schema_problem: str | None
+    rows: pa.Table  # all columns when the schema is right; else only what could be read
+
+
+@dataclass(frozen=True)
+class LakeDay:
+    """One day of one fact table as the lake holds it, object by object."""
+
+    table: str
+    objects: list[ParquetObject]
+
+    @cached_property
+    def rows(self) -> pa.Table:
+        """The rows of every object with the right schema (the others fail schema_matches)."""
+        good = [o.rows for o in self.objects if o.schema_problem is None]
+        empty = schema.TABLES[self.table].empty_table()
+        return pa.concat_tables(good) if good else empty
+
+    def rows_by_source(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for obj in self.objects:
+            if "source_key" not in obj.rows.column_names:
+                counts[f"(no source_key column) {obj.key}"] = obj.rows.num_rows
+                continue
+            for entry in pc.value_counts(obj.rows["source_key"]).to_pylist():
+                counts[str(entry["values"])] = counts.get(str(entry["values"]), 0) + entry["counts"]
+        return counts
+
+
+def _parquet_object(table: str, key: str, body: bytes) -> ParquetObject:
+    try:
+        file = pq.ParquetFile(pa.BufferReader(body))
+    except (pa.ArrowInvalid, OSError) as exc:  # its rows are unaccounted for: reconcile says so
+        return ParquetObject(key, f"not a readable Parquet file: {exc}", pa.table({}))
+    problem = quality.schema_difference(file.schema_arrow, table)
+    if problem is None:
+        return ParquetObject(key, None, file.read())
+    readable = [c for c in ("source_key", "ingested_at") if c in file.schema_arrow.names]
+    return ParquetObject(key, problem, file.read(columns=readable))
+
+
+def read_day(lake: LakeBucket, table: str, day: date) -> LakeDay:
+    """Every object under lake/<table>/dt=<day>/, fetched concurrently (one GET each)."""
+    keys = lake.keys(layout.day_prefix(layout.table_prefix(table), day))
+    bodies = lake.read_many(keys)
+    return LakeDay(table, [_parquet_object(table, k, b) for k, b in zip(keys, bodies, strict=True)])
+
+
+def reference_ids(lake: LakeBucket, table: str, column: str) -> pa.ChunkedArray | None:
+    body = lake.read_if_present(layout.reference_key(table))
+    if body is None:
+        return None
+    return pq.read_table(pa.BufferReader(body), columns=[column])[column]
+
+
+def _quarantine_lines(lake: LakeBucket, source_key: str) -> int:
+    return len(quarantine_records(lake.read_if_present(layout.quarantine_key(source_key)) or b""))
+
+
+def _audit_records(
+    lake: LakeBucket, start: datetime, end: datetime, wanted: set[str], must_find: set[str]
+) -> list[tuple[str, AuditRecord]]:
+    """The audit records of `wanted` source ids finished between start and end; past end only
+    while some of `must_find` is still missing (a log ingested long after it landed)."""
+    after = layout.audit_listing_start(int(start.timestamp() * 1000))
+    end_ms = int(end.timestamp() * 1000)
+    keys, found = [], set()
+    for page in lake.pages(layout.AUDIT, after):
+        for key in (o.key for o in page):
+            if layout.audit_time_ms(key) > end_ms and must_find <= found:
+                break
+            source = layout.audit_source_id(key)
+            if source in wanted:
+                keys.append(key)
+                found.add(source)
+        else:
+            continue
+        break
+    bodies = lake.read_many(keys)
+    return [(key, AuditRecord.from_json(body)) for key, body in zip(keys, bodies, strict=True)]
+
+
+def _ingested_at_by_source(days: list[LakeDay]) -> dict[str, datetime]:
+    """The latest ingested_at of each source's rows on the day."""
+    latest: dict[str, datetime] = {}
+    for table_day in days:
+        for obj in table_day.objects:
+            if not {"source_key", "ingested_at"} <= set(obj.rows.column_names):
+                continue
+            grouped = obj.rows.group_by("source_key").aggregate([("ingested_at", "max")])
+            pairs = zip(grouped["source_key"].to_pylist(), grouped["ingested_at_max"].to_pylist(),
+                        strict=True)  # fmt: skip
+            for source, at in pairs:
+                latest[source] = max(latest.get(source, at), at)
+    return latest
+
+
+def _last_seen(source: str, *seen: dict[str, datetime]) -> datetime:
+    return max((times[source] for times in seen if source in times),
+               default=datetime.min.replace(tzinfo=UTC))  # fmt: skip
+
+
+def reconcile_day(
+    lake: LakeBucket, day: date, transactions: LakeDay, items: LakeDay
+) -> quality.Reconciliation:
+    """Gathers each source's audit record and its rows and quarantine lines, and adds them up."""
+    now = datetime.now(UTC)
+    on_day = {t.table: t.rows_by_source() for t in (transactions, items)}
+    raw: dict[str, datetime] = {}
+    for neighbour in (day - timedelta(days=1), day, day + timedelta(days=1)):
+        for prefix in (layout.RAW_HISTORY, layout.RAW_INCOMING):
+            raw |= {
+                o.key: o.last_modified for o in lake.listing(layout.day_prefix(prefix, neighbour))
+            }
+    sources = set(raw) | set(on_day["transactions"]) | set(on_day["transaction_items"])
+    ingested = _ingested_at_by_source([transactions, items])
+    at_home = {s for s in raw if quality.home_day(s, None) == day}
+    # An audit record lands just after its rows' ingested_at; for a log with no rows on the
+    # day (all quarantined, or not ingested yet), after its raw object landed.
+    times = list(ingested.values()) + [raw[s] for s in at_home if s not in ingested]
+    ids = {layout.source_id(s): s for s in sources}
+    overdue = {layout.source_id(s) for s in at_home if now - raw[s] > IN_FLIGHT}
+    records = (
+        _audit_records(lake, min(times) - SLACK, max(times) + SLACK, set(ids), overdue)
+        if times
+        else []
+    )
+    latest = quality.latest_per_source(records)
+    counts = []
+    for source in sorted(sources):
+        audit = latest.get(source)
+        count = quality.SourceCount(
+            source_key=source,
+            audit=audit,
+            in_flight=audit is None and now - _last_seen(source, raw, ingested) <= IN_FLIGHT,
+            lake_rows={t: on_day[t][source] for t in on_day if source in on_day[t]},
+        )
+        if audit and audit.records_quarantined and quality.home_day(source, audit) == day:
+            count.quarantined = _quarantine_lines(lake, source)
+        counts.append(count)
+    return quality.reconcile(day, counts)
