@@ -70,7 +70,7 @@ _READ_OPTIONS = pj.ReadOptions(block_size=_BLOCK_SIZE)
 def _in_memory(table: pa.Schema) -> pa.Schema:
     """A table's schema plus dt, with the per-file constant lineage columns dictionary-encoded.
 
-    Parquet stores them as plain strings and timestamps (see day_files), the lake's types.
+    Parquet stores them as plain strings and timestamps (lake_contract.parquet), the lake's types.
     """
     for name in ("source_key", "ingested_at"):
         field_ = table.field(name)
