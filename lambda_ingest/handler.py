@@ -61,7 +61,7 @@ def ingest(source: events.SourceObject, lake_bucket: str) -> dict[str, Any] | No
         for key, body in writes
     ]
     if result.rejects:
-        body = quarantine_ndjson(source.key, result.rejects)
+        body = quarantine_ndjson(source.key, result.rejects, started)
         pending.append(
             _writes.submit(
                 lake_io.write_object, lake_bucket, quarantine_key, body, "application/x-ndjson"

@@ -16,12 +16,13 @@ from zoneinfo import ZoneInfo
 
 import dagster as dg
 
+from lake_contract.freshness import FAIL_AFTER_SECONDS, WARN_AFTER_SECONDS
 from supermarket_dagster.resources import AlertsResource
 
 LIVE_TABLES = ("transactions", "transaction_items")
 # The feed lands a file every second or so: two quiet minutes is odd, five is a stalled feed.
-LIVE_WARN_WINDOW = timedelta(minutes=2)
-LIVE_FAIL_WINDOW = timedelta(minutes=5)
+LIVE_WARN_WINDOW = timedelta(seconds=WARN_AFTER_SECONDS)
+LIVE_FAIL_WINDOW = timedelta(seconds=FAIL_AFTER_SECONDS)
 live_freshness_policy = dg.FreshnessPolicy.time_window(
     fail_window=LIVE_FAIL_WINDOW, warn_window=LIVE_WARN_WINDOW
 )
