@@ -61,6 +61,8 @@ class S3Watermark:
         audit = self._recent_audit_keys()
         if audit:
             self._newest_ms = layout.audit_time_ms(audit[-1][0])
+            start = layout.audit_listing_start(self._newest_ms - LATE_AUDIT_MS)
+            audit = [(key, etag) for key, etag in audit if key > start]  # same window each call
         digest = hashlib.sha256()
         for prefix_keys in [audit, *(self._keys(p) for p in UNAUDITED_PREFIXES)]:
             for key, etag in prefix_keys:
