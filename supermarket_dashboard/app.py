@@ -5,10 +5,12 @@ REFRESH_SECONDS without reloading the page. Each rerun asks the engine for its d
 few listings) and recomputes the figures only when it changed or the filters did.
 """
 
+import contextlib
 import sys
 import threading
+import time
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import streamlit as st
@@ -70,13 +72,13 @@ def age_text(seconds: float | None) -> str:
 
 def show_filters(lake: Lake, timezone: ZoneInfo, zone: str) -> figures.Filters:
     today = figures.local_today(datetime.now(UTC), timezone)
+    first = today - timedelta(days=DEFAULT_RANGE_DAYS - 1)
+    # ?start=2026-01-24&end=2026-01-30 opens the page on that range (a link to share).
+    with contextlib.suppress(ValueError):
+        first = date.fromisoformat(st.query_params.get("start", first.isoformat()))
+        today = date.fromisoformat(st.query_params.get("end", today.isoformat()))
     left, right = st.columns([1, 2])
-    chosen = left.date_input(
-        f"Dates ({zone})",
-        value=(today - timedelta(days=DEFAULT_RANGE_DAYS - 1), today),
-        max_value=today,
-        key="dates",
-    )
+    chosen = left.date_input(f"Dates ({zone})", value=(first, today), key="dates")
     start, end = (chosen[0], chosen[-1]) if chosen else (today, today)
     names = store_names(lake, data_version(lake), figures.Filters(start, end, (), timezone))
     stores = right.multiselect(
@@ -125,9 +127,11 @@ def show_status(page: figures.Figures, now: datetime, timezone: ZoneInfo, zone: 
 
 @st.fragment(run_every=DashboardSettings.from_argv(sys.argv[1:]).refresh_seconds)
 def panels(lake: Lake, filters: figures.Filters, zone: str) -> None:
+    began = time.perf_counter()
     now = datetime.now(UTC)
     today = figures.local_today(now, filters.timezone).isoformat()
-    page = page_figures(lake, data_version(lake), filters, today)
+    version = data_version(lake)
+    page = page_figures(lake, version, filters, today)
     show_status(page, now, filters.timezone, zone)
     show_tiles(page, zone)
     st.caption(f"Tiles: {today} in {zone}, for the stores chosen. Ranges below: "
@@ -178,6 +182,9 @@ def panels(lake: Lake, filters: figures.Filters, zone: str) -> None:
                 "last_source_key": "latest source file",
             },
         )
+    took = (time.perf_counter() - began) * 1000
+    st.caption(f"Checked {now.astimezone(filters.timezone):%H:%M:%S} ({zone}) in {took:.0f} ms · "
+               f"data version {version}")  # fmt: skip
 
 
 def main() -> None:
