@@ -30,11 +30,12 @@ class Lake:
 
     engine: LocalEngine
     lock: threading.Lock
+    closed: figures.ClosedDays  # rows of the closed days, re-read only now and then
 
 
 @st.cache_resource
 def open_lake(lake: str, endpoint: str | None) -> Lake:
-    return Lake(LocalEngine(lake, endpoint), threading.Lock())
+    return Lake(LocalEngine(lake, endpoint), threading.Lock(), figures.ClosedDays())
 
 
 def data_version(lake: Lake) -> str:
@@ -49,7 +50,7 @@ def page_figures(
     """Keyed by data version, filters and the local day: the same figures are never computed
     twice, whichever session asks."""
     with _lake.lock:
-        return figures.figures(_lake.engine, filters, datetime.now(UTC))
+        return figures.figures(_lake.engine, filters, datetime.now(UTC), _lake.closed, version)
 
 
 @st.cache_data(max_entries=4, show_spinner=False)

@@ -6,6 +6,8 @@ into UTC hours for the hourly view (exact) and into the UTC days they overlap fo
 views (exact when the stores keep UTC, the default).
 """
 
+import time as clock
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
@@ -20,6 +22,10 @@ from lake_contract.freshness import FAIL_AFTER_SECONDS, WARN_AFTER_SECONDS
 TOP_SKUS = 10
 LATEST_REASONS = 5
 CENT = Decimal("0.01")
+# Live files land in today's UTC partition, and for a while after midnight in yesterday's.
+OPEN_DAY_GRACE = timedelta(hours=1)
+CLOSED_RECHECK_SECONDS = 60.0
+CLOSED_KEPT = 64
 UTC_ZONE = ZoneInfo("UTC")
 
 
@@ -74,16 +80,64 @@ def local_today(now: datetime, timezone: ZoneInfo) -> date:
 # --- the views each figure reads, with the filters it passes --------------------------------
 
 
-def store_hours(engine: Engine, filters: Filters) -> pd.DataFrame:
-    return engine.view("store_hourly_sales", filters.where_hours()).to_pandas()
+class ClosedDays:
+    """View rows of the UTC days before the open one, kept between refreshes: only the open
+    day takes live files, so a refresh re-reads only that day. A late file or a backfill into
+    a closed day is read at the first refresh CLOSED_RECHECK_SECONDS after the last read."""
+
+    def __init__(
+        self,
+        recheck_seconds: float = CLOSED_RECHECK_SECONDS,
+        monotonic: Callable[[], float] = clock.monotonic,
+    ) -> None:
+        self._recheck = recheck_seconds
+        self._monotonic = monotonic
+        self._kept: dict[tuple[str, str], tuple[float, str, pa.Table]] = {}
+
+    def view(self, engine: Engine, name: str, where: str, version: str) -> pa.Table:
+        now = self._monotonic()
+        kept = self._kept.get((name, where))
+        if kept is not None and (kept[1] == version or now - kept[0] < self._recheck):
+            return kept[2]
+        rows = engine.view(name, where)
+        self._kept.pop((name, where), None)
+        self._kept[(name, where)] = (now, version, rows)
+        while len(self._kept) > CLOSED_KEPT:
+            self._kept.pop(next(iter(self._kept)))  # the oldest read
+        return rows
 
 
-def store_baskets(engine: Engine, filters: Filters) -> pd.DataFrame:
-    return engine.view("store_basket_size", filters.where_days()).to_pandas()
+@dataclass(frozen=True)
+class Reader:
+    """engine.view, or with closed days kept: the closed part from `closed`, the open part
+    from the engine every time."""
+
+    engine: Engine
+    now: datetime
+    closed: ClosedDays | None = None
+    version: str = ""
+
+    def view(self, name: str, where: str) -> pd.DataFrame:
+        if self.closed is None:
+            return self.engine.view(name, where).to_pandas()
+        open_day = (self.now.astimezone(UTC) - OPEN_DAY_GRACE).date()
+        kept = self.closed.view(
+            self.engine, name, f"{where} AND dt < DATE '{open_day}'", self.version
+        )
+        live = self.engine.view(name, f"{where} AND dt >= DATE '{open_day}'")
+        return pa.concat_tables([kept, live]).to_pandas()
 
 
-def store_skus(engine: Engine, filters: Filters) -> pd.DataFrame:
-    return engine.view("store_top_skus", filters.where_days()).to_pandas()
+def store_hours(reader: Reader, filters: Filters) -> pd.DataFrame:
+    return reader.view("store_hourly_sales", filters.where_hours())
+
+
+def store_baskets(reader: Reader, filters: Filters) -> pd.DataFrame:
+    return reader.view("store_basket_size", filters.where_days())
+
+
+def store_skus(reader: Reader, filters: Filters) -> pd.DataFrame:
+    return reader.view("store_top_skus", filters.where_days())
 
 
 # --- figures from view rows -----------------------------------------------------------------
@@ -228,15 +282,23 @@ def today_filters(filters: Filters, now: datetime) -> Filters:
     return Filters(today, today, filters.stores, filters.timezone)
 
 
-def figures(engine: Engine, filters: Filters, now: datetime) -> Figures:
-    """Every panel's figures for one set of filters."""
+def figures(
+    engine: Engine,
+    filters: Filters,
+    now: datetime,
+    closed: ClosedDays | None = None,
+    version: str = "",
+) -> Figures:
+    """Every panel's figures for one set of filters; with `closed`, the days before the open
+    one come from it (kept at data version `version`)."""
+    reader = Reader(engine, now, closed, version)
     today = today_filters(filters, now)
-    hours = store_hours(engine, filters)
-    baskets = store_baskets(engine, filters)
-    skus = store_skus(engine, filters)
+    hours = store_hours(reader, filters)
+    baskets = store_baskets(reader, filters)
+    skus = store_skus(reader, filters)
     return Figures(
         filters=filters,
-        today=tiles(store_hours(engine, today), store_baskets(engine, today)),
+        today=tiles(store_hours(reader, today), store_baskets(reader, today)),
         by_store=sales_by_store(hours),
         over_time=sales_over_time(hours, filters.timezone),
         mix=payment_mix(hours),

@@ -6,6 +6,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
+import pyarrow.parquet as pq
 import pytest
 
 from lake_contract.freshness import FAIL_AFTER_SECONDS, WARN_AFTER_SECONDS
@@ -170,3 +171,39 @@ def test_the_data_version_changes_only_when_the_lake_does(lake, tmp_path):
     shutil.copy(next(day.glob("*.parquet")), day / "late.parquet")
 
     assert engine.data_version() != first
+
+
+def _per_day(page):
+    return page.over_time.groupby(page.over_time["hour"].dt.date)["transactions"].sum().to_dict()
+
+
+def test_kept_closed_days_give_the_same_figures_and_reread_the_open_day_at_once(lake, tmp_path):
+    copy = tmp_path / "lake"
+    shutil.copytree(lake[0] / "lake", copy / "lake")
+    engine = LocalEngine(str(copy))
+    seconds = [0.0]
+    closed = figures.ClosedDays(recheck_seconds=60, monotonic=lambda: seconds[0])
+    filters = Filters(*DAYS)
+
+    def page():
+        return figures.figures(engine, filters, NOW, closed, engine.data_version())
+
+    first = page()
+    plain = figures.figures(engine, filters, NOW)
+    assert first.by_store.equals(plain.by_store) and first.sizes.equals(plain.sizes)
+    assert first.top_by_units.equals(plain.top_by_units) and first.today == plain.today
+    days = _per_day(first)
+
+    # Given a file landing in the open day and a late one in a closed day:
+    added = {}
+    for day in (DAYS[1], DAYS[0]):
+        folder = copy / "lake" / "transactions" / f"dt={day}"
+        landed = next(folder.glob("*.parquet"))
+        shutil.copy(landed, folder / "landed.parquet")
+        added[day] = days[day] + len(pq.read_table(landed))
+
+    # the open day is re-read at once, the closed one once the recheck is due.
+    seconds[0] = 30
+    assert _per_day(page()) == {**days, DAYS[1]: added[DAYS[1]]}
+    seconds[0] = 61
+    assert _per_day(page()) == {**days, **added}
