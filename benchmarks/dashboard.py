@@ -10,8 +10,9 @@ served by `supermarket dashboard` in Debian's chromium, time to first render (na
 every chart is drawn), then one refresh after a file lands: the latency to the new figures on
 the page (it includes up to --refresh-seconds of waiting for the next check), the fragment's
 own server time as the page reports it, and the browser's work (first to last DOM change of
-the refresh). Filters: the page's default range width (7 days, ending on the last day), all
-stores; server side also one store. RSS: the dashboard's process after the runs.
+the refresh). Files "land" as copies of history files in today's partitions. Filters: the
+lake's last 7 days of history and today, all stores; server side also one store, and every day
+read again (what a filter change costs). RSS: the dashboard's process after the runs.
 """
 
 import argparse
@@ -53,7 +54,8 @@ def land_a_file(lake: Path, n: int) -> list[Path]:
     copies = []
     for table in ("transactions", "transaction_items"):
         last = lake / "lake" / table / "dt=2026-01-30"
-        source = sorted(last.glob("*.parquet"))[n % 2]
+        files = sorted(last.glob("*.parquet"))
+        source = files[n % len(files)]
         today = lake / "lake" / table / f"dt={TODAY}"
         today.mkdir(exist_ok=True)
         copies.append(today / f"bench-refresh-{n}.parquet")
