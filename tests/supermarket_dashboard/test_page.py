@@ -66,7 +66,7 @@ def dashboard(tmp_path_factory):
         main(["generate", "history", "--out", str(work), "--transactions", "1500", "--seed", "3",
               "--skus", "200", "--start", first, "--end", str(today)])  # fmt: skip
         _upload(work)  # reference tables
-        _load_history(work, landed_seconds_ago=WARN_AFTER_SECONDS - 12)
+        _load_history(work, landed_seconds_ago=WARN_AFTER_SECONDS - 25)  # green for a while
         port = free_port()
         server = subprocess.Popen(
             [
@@ -167,7 +167,7 @@ def test_the_page_follows_the_lake_live(dashboard, page: Page):
     # The feed has stopped: amber once the last rows are WARN_AFTER_SECONDS old, by the
     # page's own clock, then red when a backfill leaves the newest rows older than the FAIL
     # window (waiting five minutes would make this test take six).
-    expect(_staleness(page, "schedule")).to_be_visible(timeout=30_000)
+    expect(_staleness(page, "schedule")).to_be_visible(timeout=45_000)
     _load_history(work, landed_seconds_ago=FAIL_AFTER_SECONDS - 6)
     expect(_staleness(page, "error")).to_be_visible(timeout=30_000)
 
