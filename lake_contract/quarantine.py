@@ -2,7 +2,10 @@
 
 import json
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
+
+import pyarrow as pa
 
 
 @dataclass(frozen=True)
@@ -23,10 +26,33 @@ class Reject:
         }
 
 
-def quarantine_ndjson(source_key: str, rejects: list[Reject]) -> bytes:
+def _field(name: str, type_: pa.DataType, description: str, nullable: bool = False) -> pa.Field:
+    return pa.field(name, type_, nullable=nullable, metadata={"description": description})
+
+
+QUARANTINE_TABLE = "quarantine"  # the Glue table (and local view) over every quarantine object
+
+# One line of quarantine/<source>.ndjson, as Glue's JSON table and the local engine read it.
+QUARANTINE_RECORD = pa.schema(
+    [
+        _field("source_key", pa.string(), "key of the raw log the record came from"),
+        _field("ingested_at", pa.string(), "when it was rejected: ISO-8601 UTC, milliseconds"),
+        _field("line_number", pa.int32(), "1-based line in the source; null: the whole file", True),
+        _field("transaction_id", pa.string(), "the record's transaction_id, if it had one", True),
+        _field("reason", pa.string(), "why it was rejected, naming the field"),
+        _field("raw", pa.string(), "the line as received, cut at 64 KiB", True),
+    ]
+)
+
+
+def quarantine_ndjson(source_key: str, rejects: list[Reject], ingested_at: datetime) -> bytes:
     """Rejects as NDJSON; each line names its source, so any quarantine object stands alone."""
+    stamp = ingested_at.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
     lines = (
-        json.dumps({"source_key": source_key, **reject.to_dict()}, ensure_ascii=False)
+        json.dumps(
+            {"source_key": source_key, "ingested_at": stamp, **reject.to_dict()},
+            ensure_ascii=False,
+        )
         for reject in rejects
     )
     return "".join(line + "\n" for line in lines).encode("utf-8")

@@ -39,13 +39,14 @@ _TRANSIENT_CODES = frozenset(
 
 
 @functools.cache
-def s3_client() -> Any:
-    """Created once per process (a Lambda container) and shared by threads (boto3 clients are
-    thread-safe); building one loads botocore's models, 0.05-0.5 s each."""
+def s3_client(endpoint_url: str | None = None) -> Any:
+    """Created once per process (a Lambda container) and endpoint, and shared by threads (boto3
+    clients are thread-safe); building one loads botocore's models, 0.05-0.5 s each. None is
+    boto3's own resolution (AWS_ENDPOINT_URL, else AWS)."""
     config = Config(
         retries={"mode": "standard", "max_attempts": 4}, max_pool_connections=MAX_CONNECTIONS
     )
-    return boto3.client("s3", config=config)
+    return boto3.client("s3", config=config, endpoint_url=endpoint_url)
 
 
 def is_missing(error: Exception) -> bool:
@@ -157,6 +158,12 @@ class LakeBucket:
 
     def keys(self, prefix: str, after: str = "", limit: int | None = None) -> list[str]:
         return [o.key for o in self.listing(prefix, after, limit)]
+
+    def folders(self, prefix: str) -> list[str]:
+        """The "folders" right under prefix (keys cut at the next '/'), in key order."""
+        paginator = self.client.get_paginator("list_objects_v2")
+        pages = paginator.paginate(Bucket=self.name, Prefix=prefix, Delimiter="/")
+        return [p["Prefix"] for page in pages for p in page.get("CommonPrefixes", [])]
 
 
 def _concurrently(work: Any, items: list[Any]) -> list[Any]:

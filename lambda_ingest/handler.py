@@ -61,7 +61,7 @@ def ingest(source: events.SourceObject, lake_bucket: str) -> AuditRecord | None:
         _writes.submit(lake.write, key, body, "application/x-parquet") for key, body in writes
     ]
     if result.rejects:
-        body = quarantine_ndjson(source.key, result.rejects)
+        body = quarantine_ndjson(source.key, result.rejects, started)
         pending.append(_writes.submit(lake.write, quarantine_key, body, "application/x-ndjson"))
     else:  # a source rewritten since its last ingestion must not keep stale rejects
         pending.append(_writes.submit(lake.delete, quarantine_key))

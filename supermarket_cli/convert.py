@@ -82,7 +82,7 @@ def convert(sources: list[Path], out: Path, ingested_at: datetime | None = None)
                     summary.parquet_files += 1
             quarantine_key = layout.quarantine_key(source_key)
             if result.rejects:
-                submit(quarantine_ndjson(source_key, result.rejects), quarantine_key)
+                submit(quarantine_ndjson(source_key, result.rejects, ingested), quarantine_key)
             else:
                 (out / quarantine_key).unlink(missing_ok=True)  # a fixed file's rerun clears it
             summary.files += 1

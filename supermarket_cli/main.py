@@ -2,7 +2,6 @@
 
 import argparse
 import logging
-import os
 import signal
 import sys
 import threading
@@ -95,13 +94,21 @@ def _parser() -> argparse.ArgumentParser:
     query.add_argument("sql", nargs="?", help="a SQL query (or use --view)")
     query.add_argument("--view", help="a curated view by name")
     query.add_argument("--where", help="filter for --view, e.g. \"dt = DATE '2026-03-01'\"")
-    query.add_argument("--lake", default=None, help="s3://bucket or a folder (default from env)")
+    query.add_argument(
+        "--lake", default=None, help="s3://bucket or a folder (default: the running stack's)"
+    )
     query.add_argument("--engine", choices=["local", "athena"], default="local")
     query.add_argument("--csv", type=Path, help="write the result as CSV")
     query.add_argument("--parquet", type=Path, help="write the result as Parquet")
     query.add_argument("--limit", type=_positive, default=50, help="rows to print (default 50)")
 
     _add_stack_commands(commands)
+
+    board = commands.add_parser("dashboard", help="serve the dashboard on one lake until stopped")
+    board.add_argument("--lake", help="s3://bucket or a folder (default: the running stack's)")
+    board.add_argument("--host", default="127.0.0.1")
+    board.add_argument("--port", type=int, default=8050)
+    board.add_argument("--refresh-seconds", type=float, default=3.0)
 
     convert = commands.add_parser("convert", help="convert local JSON logs to the lake's Parquet")
     convert.add_argument("sources", nargs="+", type=Path, help="log files or folders of them")
@@ -173,6 +180,12 @@ def _down(args: argparse.Namespace) -> int:
     from supermarket_cli.stack import up
 
     return up.down(_stack_config(args))
+
+
+def _dashboard(args: argparse.Namespace) -> int:
+    from supermarket_cli.dashboard import run
+
+    return run(args.lake, args.host, args.port, args.refresh_seconds)
 
 
 def _generate_reference(args: argparse.Namespace) -> None:
@@ -296,11 +309,6 @@ def _payment_processor(args: argparse.Namespace) -> None:
     )
 
 
-def default_lake() -> str:
-    """s3://$LAKE_BUCKET, else the local stack's bucket."""
-    return f"s3://{os.environ.get('LAKE_BUCKET', 'supermarket-lake')}"
-
-
 def _query(args: argparse.Namespace) -> None:
     from supermarket_queries.engine import QueryError
     from supermarket_queries.table_text import table_text
@@ -313,9 +321,12 @@ def _query(args: argparse.Namespace) -> None:
 
         engine = AthenaEngine()
     else:
+        from supermarket_cli.stack.discovery import choose_lake
         from supermarket_queries.engine import LocalEngine
 
-        engine = LocalEngine(args.lake or default_lake())
+        choice = choose_lake(args.lake)
+        print(f"supermarket query: {choice.explanation}", file=sys.stderr)
+        engine = LocalEngine(choice.lake, choice.endpoint)
     try:
         result = engine.view(args.view, args.where) if args.view else engine.query(args.sql)
     except (QueryError, UnknownView) as exc:
@@ -346,6 +357,7 @@ def main(argv: list[str] | None = None) -> int:
         ("up", None): _up,
         ("status", None): _status,
         ("down", None): _down,
+        ("dashboard", None): _dashboard,
     }[(args.command, getattr(args, "kind", None))]
     try:
         code = handler(args)

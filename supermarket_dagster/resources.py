@@ -5,6 +5,7 @@ import dagster as dg
 from pydantic import PrivateAttr
 
 from lake_contract.s3 import LakeBucket
+from lake_contract.stores import DEFAULT_STORE_TIMEZONE
 
 
 class LakeResource(dg.ConfigurableResource):
@@ -33,7 +34,7 @@ class AlertsResource(dg.ConfigurableResource):
     topic_arn: str
     # Alerts open only while stores trade (HH:MM-HH:MM, store_timezone); the local feed is 24/7.
     store_hours: str = "00:00-24:00"
-    store_timezone: str = "UTC"
+    store_timezone: str = DEFAULT_STORE_TIMEZONE  # the dashboard reads the same setting
 
     def publish(self, subject: str, message: str) -> str:
         """Publishes one message; returns its SNS message id. SNS caps a subject at 100 chars."""

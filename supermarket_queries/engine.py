@@ -13,7 +13,9 @@ import duckdb_extension_httpfs
 import pyarrow as pa
 
 from lake_contract import layout, schema
+from lake_contract.quarantine import QUARANTINE_RECORD, QUARANTINE_TABLE
 from supermarket_queries import views
+from supermarket_queries.watermark import FolderWatermark, S3Watermark
 
 HTTPFS = (
     Path(duckdb_extension_httpfs.__file__).parent
@@ -55,6 +57,10 @@ def _athena_columns(table: str) -> str:
     return f"* REPLACE ({', '.join(plain)})" if plain else "*"
 
 
+def _duckdb_type(type_: pa.DataType) -> str:
+    return "INTEGER" if pa.types.is_int32(type_) else "VARCHAR"
+
+
 class LocalEngine:
     """DuckDB with every lake table and curated view, over s3://bucket or a folder."""
 
@@ -64,13 +70,15 @@ class LocalEngine:
         self.connection.execute("SET autoinstall_known_extensions = false")
         self.connection.execute("SET autoload_known_extensions = false")
         self.connection.execute("SET TimeZone = 'UTC'")
+        self.endpoint = endpoint
         if self.lake.startswith("s3://"):
             self.connection.execute(f"LOAD '{HTTPFS}'")  # shipped in a package: no download
-            endpoint = endpoint or os.environ.get("AWS_ENDPOINT_URL")
-            if endpoint:
-                self.connection.execute(_s3_secret(endpoint))
+            self.endpoint = endpoint or os.environ.get("AWS_ENDPOINT_URL")
+            if self.endpoint:
+                self.connection.execute(_s3_secret(self.endpoint))
+        self._watermark: S3Watermark | FolderWatermark | None = None
         self._stand_ins: set[str] = set()  # tables with no file yet
-        for table in schema.TABLES:
+        for table in [*schema.TABLES, QUARANTINE_TABLE]:
             self._bind(table)
         for name in views.view_names():
             self.connection.execute(f"CREATE OR REPLACE VIEW {name} AS {views.duckdb_sql(name)}")
@@ -79,6 +87,8 @@ class LocalEngine:
         self.connection.execute(f"CREATE OR REPLACE VIEW {table} AS {self._scan(table)}")
 
     def _scan(self, table: str) -> str:
+        if table == QUARANTINE_TABLE:
+            return self._scan_quarantine()
         prefix = f"{self.lake}/{layout.table_prefix(table)}"
         if table in schema.PARTITIONED_TABLES:
             files = f"{prefix}{schema.PARTITION.name}=*/*.parquet"
@@ -91,6 +101,18 @@ class LocalEngine:
             return scan
         self._stand_ins.add(table)
         return self._empty(table)
+
+    def _scan_quarantine(self) -> str:
+        """The quarantine NDJSON objects as rows, typed by the record's schema."""
+        files = f"{self.lake}/{layout.QUARANTINE}*.ndjson"
+        if not self._has_files(files):
+            self._stand_ins.add(QUARANTINE_TABLE)
+            self.connection.register("empty_quarantine", QUARANTINE_RECORD.empty_table())
+            return "SELECT * FROM empty_quarantine"
+        self._stand_ins.discard(QUARANTINE_TABLE)
+        columns = ", ".join(f"'{f.name}': '{_duckdb_type(f.type)}'" for f in QUARANTINE_RECORD)
+        lines = f"format = 'newline_delimited', columns = {{{columns}}}"
+        return f"SELECT * FROM read_json('{files}', {lines})"
 
     def _has_files(self, pattern: str) -> bool:
         return bool(
@@ -114,6 +136,20 @@ class LocalEngine:
             return self.connection.execute(sql).arrow().read_all()
         except duckdb.Error as exc:
             raise QueryError(str(exc).split("\n")[0]) from exc
+
+    def data_version(self) -> str:
+        """A token that changes whenever any table's content changes; cheap enough to call
+        every few seconds (a few listings in S3), so a caller re-runs a view only when new."""
+        if self._watermark is None:
+            if self.lake.startswith("s3://"):
+                from lake_contract.s3 import LakeBucket, s3_client
+
+                # The engine's endpoint, which may differ from the process's AWS_ENDPOINT_URL.
+                client = s3_client(self.endpoint or None)
+                self._watermark = S3Watermark(LakeBucket(urlparse(self.lake).netloc, client))
+            else:
+                self._watermark = FolderWatermark(Path(self.lake))
+        return self._watermark.version()
 
     def view(self, name: str, where: str | None = None) -> pa.Table:
         views.athena_sql(name)  # raises UnknownView with the list of views

@@ -10,6 +10,7 @@ from typing import Any
 import pyarrow as pa
 
 from lake_contract import layout, schema
+from lake_contract.quarantine import QUARANTINE_RECORD, QUARANTINE_TABLE
 
 DEFAULT_DATABASE = "supermarket_lake"
 PROJECTION_START = "2020-01-01"
@@ -75,8 +76,31 @@ def table_input(table: str, bucket: str) -> dict[str, Any]:
     }
 
 
+_JSON_LINES = {
+    "InputFormat": "org.apache.hadoop.mapred.TextInputFormat",
+    "OutputFormat": "org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat",
+    "SerdeInfo": {"SerializationLibrary": "org.openx.data.jsonserde.JsonSerDe"},
+}
+
+
+def quarantine_table_input(bucket: str) -> dict[str, Any]:
+    """The Glue TableInput over every quarantine/<source>.ndjson: one row per rejected record."""
+    location = f"s3://{bucket}/{layout.QUARANTINE}"
+    return {
+        "Name": QUARANTINE_TABLE,
+        "TableType": "EXTERNAL_TABLE",
+        "Parameters": {"classification": "json", "EXTERNAL": "TRUE"},
+        "PartitionKeys": [],
+        "StorageDescriptor": {
+            "Columns": [_column(f) for f in QUARANTINE_RECORD],
+            "Location": location,
+            **_JSON_LINES,
+        },
+    }
+
+
 def table_inputs(bucket: str) -> list[dict[str, Any]]:
-    return [table_input(name, bucket) for name in schema.TABLES]
+    return [table_input(name, bucket) for name in schema.TABLES] + [quarantine_table_input(bucket)]
 
 
 def create_catalog(glue: Any, bucket: str, database: str = DEFAULT_DATABASE) -> list[str]:

@@ -82,6 +82,16 @@ def dagster_daemon(env: dict[str, str]) -> ChildSpec:
     return ChildSpec("dagster-daemon", daemon_command(), env, stop_timeout=15.0, cwd=REPO_ROOT)
 
 
-def dashboard(config: StackConfig, port: int, env: dict[str, str]) -> ChildSpec | None:
-    """The dashboard's slot: None until a dashboard exists in the project."""
-    return None
+def dashboard(config: StackConfig, port: int, env: dict[str, str]) -> ChildSpec:
+    """The dashboard on the stack's lake, through the same endpoint as everything else."""
+    url = f"http://{config.host}:{port}"
+    argv = _cli("dashboard", "--lake", f"s3://{config.bucket}", "--host", config.host,
+                "--port", str(port))  # fmt: skip
+    return ChildSpec(
+        name="dashboard",
+        argv=argv,
+        env=env,
+        ready=lambda: http_ok(f"{url}/_stcore/health"),
+        port=port,
+        cwd=REPO_ROOT,
+    )

@@ -211,13 +211,12 @@ class Stack:
             timeout=180,
         )
         self.record.urls["dagster"] = f"http://{host}:{dagster_port}"
+        self.record.urls["lake"] = f"s3://{config.bucket}"  # what `query` and `dashboard` find
         dashboard_port = choose_port(
             host, config.dashboard_port, "dashboard_port" in config.ports_pinned
         )
-        board = children.dashboard(config, dashboard_port, env)
-        if board is not None:
-            self.supervisor.start(board)
-            self.record.urls["dashboard"] = f"http://{host}:{dashboard_port}"
+        self.supervisor.start(children.dashboard(config, dashboard_port, env))
+        self.record.urls["dashboard"] = f"http://{host}:{dashboard_port}"
         self._check_stopping()
         self.record.phase = "loading"
         self._save_record()  # before the URLs are printed: whoever reads them finds the pids
@@ -238,11 +237,13 @@ class Stack:
         lines = [
             f"supermarket-lake is up; state in {config.state_dir}, logs in {config.logs_dir}",
             f"  Dagster UI   {urls['dagster']}",
-            f"  dashboard    {urls.get('dashboard', 'not built yet')}",
+            f"  dashboard    {urls['dashboard']}",
             f"  AWS          {endpoint or 'your AWS account'}  (bucket s3://{config.bucket})",
         ]
-        prefix = f"AWS_ENDPOINT_URL={endpoint} " if endpoint else ""
-        lines.append(f"  query        {prefix}.venv/bin/supermarket query --view freshness")
+        # `query` finds this stack's lake and endpoint from the state folder itself.
+        default_state = config.state_dir.resolve() == Path(".state").resolve()
+        state = "" if default_state else f"SUPERMARKET_STATE={config.state_dir} "
+        lines.append(f"  query        {state}.venv/bin/supermarket query --view freshness")
         lines.append(f"  live feed    {config.tps:g} transactions/s in {config.fps:g} files/s")
         for line in lines:
             self.printer.message(line)

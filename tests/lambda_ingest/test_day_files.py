@@ -6,10 +6,12 @@ import pyarrow.parquet as pq
 
 from lake_contract import schema
 from lake_contract.parquet import parquet_bytes, write_parquet
-from lake_contract.quarantine import quarantine_ndjson
+from lake_contract.quarantine import QUARANTINE_RECORD, quarantine_ndjson
 from lambda_ingest.day_files import split_by_day
 from lambda_ingest.transform import transform
 from tests.factories import ndjson, record
+
+REJECTED_AT = datetime(2026, 3, 1, 10, 15, 30, 250_000, tzinfo=UTC)
 
 
 def _at(transaction_id, stamp, items=1):
@@ -81,13 +83,15 @@ def test_quarantine_records_name_source_line_and_reason():
 
     lines = [
         json.loads(line)
-        for line in quarantine_ndjson("raw/x.ndjson", result.rejects).split(b"\n")
+        for line in quarantine_ndjson("raw/x.ndjson", result.rejects, REJECTED_AT).split(b"\n")
         if line
     ]
 
     assert [(q["line_number"], q["transaction_id"]) for q in lines] == [(2, "b"), (3, None)]
     assert all(q["source_key"] == "raw/x.ndjson" and q["reason"] for q in lines)
+    assert {q["ingested_at"] for q in lines} == {"2026-03-01T10:15:30.250Z"}
     assert lines[1]["raw"] == "nope"
+    assert [set(q) for q in lines] == [set(QUARANTINE_RECORD.names)] * 2
 
 
 def test_statistics_are_kept_where_queries_filter(tmp_path):

@@ -22,6 +22,7 @@ import pytest
 from lake_contract import layout
 from supermarket_cli.dagster_graphql import DagsterGraphQL
 from supermarket_cli.process_groups import group_alive, port_is_free
+from supermarket_cli.stack.processes import http_ok
 from tests.factories import ndjson, record
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -147,6 +148,7 @@ def test_up_runs_the_stack_and_ctrl_c_stops_every_process(tmp_path):
     output = Output(up)
     try:
         dagster_url = output.wait_for(r"Dagster UI\s+(http://\S+)", deadline)[1]
+        dashboard_url = output.wait_for(r"dashboard\s+(http://\S+)", deadline)[1]
         endpoint = output.wait_for(r"AWS\s+(http://\S+)", deadline)[1]
         record_file = json.loads((state / "stack.json").read_text())
         groups = {pid for pid in record_file["processes"].values() if pid}
@@ -156,7 +158,9 @@ def test_up_runs_the_stack_and_ctrl_c_stops_every_process(tmp_path):
             "payment-processor",
             "dagster-webserver",
             "dagster-daemon",
+            "dashboard",
         }
+        assert http_ok(f"{dashboard_url}/_stcore/health")
 
         # The UI answers and lists the assets.
         dagster = DagsterGraphQL(dagster_url)
@@ -204,6 +208,8 @@ def test_up_runs_the_stack_and_ctrl_c_stops_every_process(tmp_path):
             time.sleep(0.05)
         found = f"SELECT count(*) FROM transactions WHERE transaction_id = '{marker}'"
         assert count(found, query_env) == 1
+        # With no AWS_ENDPOINT_URL, `query` finds the stack from its state folder.
+        assert count(found, env) == 1
 
         # The payment processor's rows are there too, and the history in full.
         live = "SELECT count(*) FROM transactions WHERE source_key LIKE 'raw/incoming/%'"
@@ -225,7 +231,7 @@ def test_up_runs_the_stack_and_ctrl_c_stops_every_process(tmp_path):
     assert code == 0, "\n".join(output.lines)
     assert output.lines[-1] == "stopped"
     assert not processes_in_groups(groups), "processes left behind"
-    for url in (dagster_url, endpoint):
+    for url in (dagster_url, endpoint, dashboard_url):
         port = int(url.rsplit(":", 1)[1])
         assert port_is_free("127.0.0.1", port)
     assert all(not group_alive(pid) for pid in groups)

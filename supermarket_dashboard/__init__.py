@@ -1,0 +1,1 @@
+"""The analyst's dashboard: the curated views on one page that refreshes itself."""
