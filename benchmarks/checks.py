@@ -17,8 +17,9 @@ import time
 from datetime import date
 from pathlib import Path
 
+from supermarket_cli.stack.children import moto_server
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from realtime import start_moto
 
 ROOT = Path(__file__).resolve().parent.parent
 BUCKET = "checks-bench"
@@ -105,13 +106,12 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--live-files", type=int, default=0)
     args = parser.parse_args()
-    moto, endpoint = start_moto()
-    os.environ.update(AWS_ENDPOINT_URL=endpoint, AWS_DEFAULT_REGION="us-east-1",
-                      AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench")  # fmt: skip
-    sys.path.insert(0, str(ROOT))
-    import boto3
+    with moto_server() as endpoint:
+        os.environ.update(AWS_ENDPOINT_URL=endpoint, AWS_DEFAULT_REGION="us-east-1",
+                          AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench")  # fmt: skip
+        sys.path.insert(0, str(ROOT))
+        import boto3
 
-    try:
         print("| transactions | items | objects | read day | reconcile | all checks |")
         print("| ---: | ---: | ---: | ---: | ---: | ---: |")
         for n, size in enumerate(int(s) for s in args.sizes.split(",")):
@@ -123,9 +123,6 @@ def main() -> None:
             print(f"| {size + 25 * args.live_files:,} | {item_rows:,} | {objects:,} "
                   f"| {median['read day']:.3f} s | {median['reconcile']:.3f} s "
                   f"| **{median['all checks (day_results)']:.3f} s** |", flush=True)  # fmt: skip
-    finally:
-        moto.terminate()
-        moto.wait()
 
 
 if __name__ == "__main__":

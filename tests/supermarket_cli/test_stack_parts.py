@@ -14,10 +14,17 @@ from moto import mock_aws
 
 from lambda_ingest.events import SourceObject
 from lambda_ingest.handler import ingest
-from supermarket_cli.process_groups import free_port, group_alive
+from supermarket_cli.processes import (
+    ChildFailed,
+    ChildSpec,
+    Supervisor,
+    choose_port,
+    free_port,
+    group_alive,
+    wait_until,
+)
 from supermarket_cli.stack import snapshot
 from supermarket_cli.stack.config import from_environment, history_days
-from supermarket_cli.stack.processes import ChildFailed, ChildSpec, Supervisor, choose_port
 from supermarket_cli.stack.status import LakeWatch, StatusPrinter
 from tests.factories import ndjson, record
 from tests.moto_server import use_test_aws
@@ -84,10 +91,12 @@ def test_a_child_that_dies_is_reported_and_restarted(tmp_path):
     spec.after_restart = lambda: reprovisioned.append(child.pid)
     child = supervisor.start(spec)
     first_pid = child.pid
-    deadline = time.monotonic() + 10
-    while not any("restarted" in r for r in reports) and time.monotonic() < deadline:
+
+    def restarted() -> bool:
         supervisor.check()
-        time.sleep(0.1)
+        return any("restarted" in r for r in reports)
+
+    wait_until(restarted, timeout=10, describe=f"no restart reported: {reports}")
     assert any(
         f"flaky (pid {first_pid}) exited with code 3; restarting in 1s" in r for r in reports
     )

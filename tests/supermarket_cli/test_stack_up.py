@@ -21,7 +21,7 @@ import pytest
 
 from lake_contract import layout
 from supermarket_cli.dagster_graphql import DagsterGraphQL
-from supermarket_cli.process_groups import group_alive, port_is_free
+from supermarket_cli.processes import group_alive, group_members, port_is_free, wait_until
 from tests.factories import ndjson, record
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -96,16 +96,8 @@ def freshness(dagster: DagsterGraphQL) -> dict[str, str | None]:
     }
 
 
-def processes_in_groups(groups: set[int]) -> list[str]:
-    found = []
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if stat[0] != "Z" and int(stat[2]) in groups:
-            found.append(pid)
-    return found
+def processes_in_groups(groups: set[int]) -> list[int]:
+    return [pid for group in groups for pid in group_members(group)]
 
 
 @pytest.mark.slow
@@ -192,16 +184,18 @@ def test_up_runs_the_stack_and_ctrl_c_stops_every_process(tmp_path):
             aws_access_key_id="local",
             aws_secret_access_key="local",
         )
-        put_at = time.monotonic()
         s3.put_object(
             Bucket=BUCKET,
             Key=source,
             Body=ndjson(record(marker, transaction_datetime=now.isoformat())),
         )
         lake_key = layout.table_key("transactions", now.date(), source)
-        while not s3.list_objects_v2(Bucket=BUCKET, Prefix=lake_key).get("KeyCount"):
-            assert time.monotonic() - put_at < 5, "the put file did not reach the lake in 5 s"
-            time.sleep(0.05)
+        wait_until(
+            lambda: s3.list_objects_v2(Bucket=BUCKET, Prefix=lake_key).get("KeyCount"),
+            timeout=5,
+            interval=0.05,
+            describe="the put file did not reach the lake in 5 s",
+        )
         found = f"SELECT count(*) FROM transactions WHERE transaction_id = '{marker}'"
         assert count(found, query_env) == 1
 
@@ -216,9 +210,13 @@ def test_up_runs_the_stack_and_ctrl_c_stops_every_process(tmp_path):
         execution = latest_check(dagster, "transactions", "raw_records_reconcile", day)
         assert execution["status"] == "SUCCEEDED" and execution["evaluation"]["success"]
         # The live tables are fresh, as Dagster's freshness daemon judges them.
-        while freshness(dagster) != {"transactions": "HEALTHY", "transaction_items": "HEALTHY"}:
-            assert time.monotonic() < deadline, f"freshness: {freshness(dagster)}"
-            time.sleep(2)
+        healthy = {"transactions": "HEALTHY", "transaction_items": "HEALTHY"}
+        wait_until(
+            lambda: freshness(dagster) == healthy,
+            timeout=max(0.0, deadline - time.monotonic()),
+            interval=2,
+            describe=lambda: f"freshness: {freshness(dagster)}",
+        )
     finally:
         up.send_signal(signal.SIGINT)
         code = up.wait(timeout=60)
