@@ -5,7 +5,6 @@ Ctrl-C (SIGINT) leaving no process and no port behind."""
 
 import json
 import os
-import queue
 import re
 import signal
 import subprocess
@@ -35,26 +34,22 @@ class Output:
 
     def __init__(self, process: subprocess.Popen) -> None:
         self.lines: list[str] = []
-        self._new: queue.Queue[str] = queue.Queue()
         threading.Thread(target=self._read, args=(process,), daemon=True).start()
 
     def _read(self, process: subprocess.Popen) -> None:
         for line in process.stdout:
             self.lines.append(line.rstrip("\n"))
-            self._new.put(line)
 
     def wait_for(self, pattern: str, deadline: float) -> re.Match:
-        for line in self.lines:
-            if match := re.search(pattern, line):
-                return match
-        while time.monotonic() < deadline:
-            try:
-                line = self._new.get(timeout=0.5)
-            except queue.Empty:
-                continue
-            if match := re.search(pattern, line):
-                return match
-        raise AssertionError(f"no line matching {pattern!r} in:\n" + "\n".join(self.lines))
+        def matched() -> re.Match | None:
+            return next(filter(None, (re.search(pattern, line) for line in list(self.lines))), None)
+
+        return wait_until(
+            matched,
+            max(0.0, deadline - time.monotonic()),
+            interval=0.1,
+            describe=lambda: f"no line matching {pattern!r} in:\n" + "\n".join(self.lines),
+        )
 
 
 def query(sql: str, env: dict[str, str]) -> str:
