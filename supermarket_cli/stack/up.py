@@ -18,6 +18,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 from lake_contract.s3 import LakeBucket
 from supermarket_cli.processes import (
     ChildFailed,
@@ -63,16 +65,6 @@ class StackRecord:
             return cls(**json.loads(path.read_text()))
         except (OSError, ValueError, TypeError):
             return None
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _aws_environment(config: StackConfig, endpoint: str | None) -> dict[str, str]:
@@ -129,7 +121,8 @@ class Stack:
         config = self.config
         config.state_dir.mkdir(parents=True, exist_ok=True)
         running = StackRecord.read(config.stack_file)
-        if running and pid_alive(running.supervisor_pid) and running.supervisor_pid != os.getpid():
+        other = running and running.supervisor_pid != os.getpid()
+        if other and psutil.pid_exists(running.supervisor_pid):
             raise ChildFailed(
                 f"a stack is already running (pid {running.supervisor_pid}, state in "
                 f"{config.state_dir}); stop it with `supermarket down`"
@@ -384,12 +377,12 @@ def detach(config: StackConfig, argv: list[str], timeout: float = 600.0) -> int:
 
 def status(config: StackConfig) -> int:
     record = StackRecord.read(config.stack_file)
-    if record is None or not pid_alive(record.supervisor_pid):
+    if record is None or not psutil.pid_exists(record.supervisor_pid):
         print(f"no stack running (state in {config.state_dir})")
         return 3
     print(f"stack {record.phase}, supervisor pid {record.supervisor_pid}")
     for name, pid in record.processes.items():
-        state = "running" if pid and pid_alive(pid) else "down"
+        state = "running" if pid and psutil.pid_exists(pid) else "down"
         print(f"  {name:18} pid {pid}  {state}")
     for name, url in record.urls.items():
         print(f"  {name:18} {url}")
@@ -405,11 +398,11 @@ def down(config: StackConfig, timeout: float = 180.0) -> int:
     if record is None:
         print(f"no stack running (state in {config.state_dir})")
         return 0
-    if pid_alive(record.supervisor_pid):
+    if psutil.pid_exists(record.supervisor_pid):
         os.kill(record.supervisor_pid, signal.SIGTERM)
         try:
             wait_until(
-                lambda: not pid_alive(record.supervisor_pid),
+                lambda: not psutil.pid_exists(record.supervisor_pid),
                 timeout,
                 0.2,
                 f"supervisor {record.supervisor_pid} still running after {timeout:.0f}s",
