@@ -17,6 +17,7 @@ import time
 from datetime import date
 from pathlib import Path
 
+from simulator.defaults import DEFAULT_TRANSACTIONS_PER_DAY
 from supermarket_cli.stack.children import moto_server
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -32,18 +33,19 @@ def build_day(transactions: int, live_files: int, bucket: str) -> None:
     from lake_contract.s3 import LakeBucket
     from lambda_ingest.events import SourceObject
     from lambda_ingest.handler import ingest
+    from simulator.defaults import DEFAULT_SEED, DEFAULT_SKUS, DEFAULT_STORES
     from simulator.history import HistoryOptions, history_key, plan_files, render_file
     from simulator.reference import build_reference, generate_skus, generate_supermarkets
     from tests.factories import ndjson, record
 
     lake = LakeBucket(bucket)
     lake.objects().write(layout.reference_key("supermarkets"),
-                 parquet_bytes(generate_supermarkets(5, 0)), "application/x-parquet")  # fmt: skip
-    lake.objects().write(layout.reference_key("skus"), parquet_bytes(generate_skus(12_000, 0)),
+                 parquet_bytes(generate_supermarkets()), "application/x-parquet")  # fmt: skip
+    lake.objects().write(layout.reference_key("skus"), parquet_bytes(generate_skus()),
                  "application/x-parquet")  # fmt: skip
     options = HistoryOptions(location=f"s3://{bucket}", transactions=transactions, start=DAY,
                              end=DAY)  # fmt: skip
-    reference = build_reference(5, 12_000, 0)
+    reference = build_reference(DEFAULT_STORES, DEFAULT_SKUS, DEFAULT_SEED)
     keys = []
     for file in plan_files(options):
         key = history_key(options, file)
@@ -102,7 +104,9 @@ def time_checks(bucket: str, runs: int) -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--sizes", default="3334,33340,333400")
+    # The demo's day, and ten and a hundred times it.
+    day = DEFAULT_TRANSACTIONS_PER_DAY
+    parser.add_argument("--sizes", default=",".join(str(day * k) for k in (1, 10, 100)))
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--live-files", type=int, default=0)
     args = parser.parse_args()
