@@ -30,11 +30,12 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import boto3
-from realtime import free_port, start_moto
 
 from lake_contract import layout
 from supermarket_cli.dagster_graphql import DagsterGraphQL
 from supermarket_cli.dagster_instance import running_dagster, write_instance_config
+from supermarket_cli.processes import free_port
+from supermarket_cli.stack.children import moto_server
 
 ROOT = Path(__file__).resolve().parent.parent
 BUCKET = "bench-backfill"
@@ -137,25 +138,24 @@ def main() -> None:
 
     days = [(FIRST_DAY + timedelta(days=i)).isoformat() for i in range(args.days)]
     per_day = -(-args.transactions // args.days)
-    moto, endpoint = start_moto()
-    aws = {"AWS_ENDPOINT_URL": endpoint, "AWS_DEFAULT_REGION": "us-east-1",
-           "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench"}  # fmt: skip
-    os.environ.update(aws)
-    s3 = boto3.client("s3")
-    s3.create_bucket(Bucket=BUCKET)
-    env = {**os.environ, **aws, "LAKE_BUCKET": BUCKET}
-    try:
+    with moto_server() as endpoint:
+        aws = {"AWS_ENDPOINT_URL": endpoint, "AWS_DEFAULT_REGION": "us-east-1",
+               "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench"}  # fmt: skip
+        os.environ.update(aws)
+        s3 = boto3.client("s3")
+        s3.create_bucket(Bucket=BUCKET)
+        env = {**os.environ, **aws, "LAKE_BUCKET": BUCKET}
         with tempfile.TemporaryDirectory(prefix="supermarket-backfill-") as tmp:
             work = args.keep or Path(tmp)
             home = work / "dagster_home"
             write_instance_config(home, max_concurrent_runs=args.max_concurrent_runs)
+            began = time.perf_counter()  # started as `up` starts them: ready = assets loaded
             servers_cm = running_dagster(
                 home, free_port(), env, log_dir=work, workspace=args.workspace
             )
             with servers_cm as servers:
                 dagster = DagsterGraphQL(servers.url)
-                began = time.perf_counter()
-                dagster.wait_ready(timeout=300)
+                dagster.wait_ready(timeout=0)
                 print(f"webserver ready in {time.perf_counter() - began:.1f} s; "
                       f"{args.transactions:,} transactions over {args.days} days "
                       f"({per_day:,}/day), "
@@ -184,9 +184,6 @@ def main() -> None:
                 sample = next(r for r in tables["runs"] if middle in r["partitions"])
                 sample_steps = step_seconds(dagster, sample["run_id"])
             convert_seconds, transactions = convert_days(s3, sample["partitions"], work)
-    finally:
-        moto.terminate()
-        moto.wait(timeout=30)
 
     for label, result in (("history", history), ("tables-only", tables)):
         print(f"{label}: {args.transactions / result['wall']:,.0f} txn/s over the whole backfill "

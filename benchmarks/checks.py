@@ -17,8 +17,10 @@ import time
 from datetime import date
 from pathlib import Path
 
+from simulator.defaults import DEFAULT_TRANSACTIONS_PER_DAY
+from supermarket_cli.stack.children import moto_server
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from realtime import start_moto
 
 ROOT = Path(__file__).resolve().parent.parent
 BUCKET = "checks-bench"
@@ -31,18 +33,19 @@ def build_day(transactions: int, live_files: int, bucket: str) -> None:
     from lake_contract.s3 import LakeBucket
     from lambda_ingest.events import SourceObject
     from lambda_ingest.handler import ingest
+    from simulator.defaults import DEFAULT_SEED, DEFAULT_SKUS, DEFAULT_STORES
     from simulator.history import HistoryOptions, history_key, plan_files, render_file
     from simulator.reference import build_reference, generate_skus, generate_supermarkets
     from tests.factories import ndjson, record
 
     lake = LakeBucket(bucket)
     lake.objects().write(layout.reference_key("supermarkets"),
-                 parquet_bytes(generate_supermarkets(5, 0)), "application/x-parquet")  # fmt: skip
-    lake.objects().write(layout.reference_key("skus"), parquet_bytes(generate_skus(12_000, 0)),
+                 parquet_bytes(generate_supermarkets()), "application/x-parquet")  # fmt: skip
+    lake.objects().write(layout.reference_key("skus"), parquet_bytes(generate_skus()),
                  "application/x-parquet")  # fmt: skip
     options = HistoryOptions(location=f"s3://{bucket}", transactions=transactions, start=DAY,
                              end=DAY)  # fmt: skip
-    reference = build_reference(5, 12_000, 0)
+    reference = build_reference(DEFAULT_STORES, DEFAULT_SKUS, DEFAULT_SEED)
     keys = []
     for file in plan_files(options):
         key = history_key(options, file)
@@ -101,17 +104,18 @@ def time_checks(bucket: str, runs: int) -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--sizes", default="3334,33340,333400")
+    # The demo's day, and ten and a hundred times it.
+    day = DEFAULT_TRANSACTIONS_PER_DAY
+    parser.add_argument("--sizes", default=",".join(str(day * k) for k in (1, 10, 100)))
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--live-files", type=int, default=0)
     args = parser.parse_args()
-    moto, endpoint = start_moto()
-    os.environ.update(AWS_ENDPOINT_URL=endpoint, AWS_DEFAULT_REGION="us-east-1",
-                      AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench")  # fmt: skip
-    sys.path.insert(0, str(ROOT))
-    import boto3
+    with moto_server() as endpoint:
+        os.environ.update(AWS_ENDPOINT_URL=endpoint, AWS_DEFAULT_REGION="us-east-1",
+                          AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench")  # fmt: skip
+        sys.path.insert(0, str(ROOT))
+        import boto3
 
-    try:
         print("| transactions | items | objects | read day | reconcile | all checks |")
         print("| ---: | ---: | ---: | ---: | ---: | ---: |")
         for n, size in enumerate(int(s) for s in args.sizes.split(",")):
@@ -123,9 +127,6 @@ def main() -> None:
             print(f"| {size + 25 * args.live_files:,} | {item_rows:,} | {objects:,} "
                   f"| {median['read day']:.3f} s | {median['reconcile']:.3f} s "
                   f"| **{median['all checks (day_results)']:.3f} s** |", flush=True)  # fmt: skip
-    finally:
-        moto.terminate()
-        moto.wait()
 
 
 if __name__ == "__main__":

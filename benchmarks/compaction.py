@@ -20,8 +20,9 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from pathlib import Path
 
+from supermarket_cli.stack.children import moto_server
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from realtime import start_moto
 
 BUCKET = "compaction-bench"
 DAY = date(2026, 3, 2)
@@ -90,11 +91,10 @@ def main() -> None:
     parser.add_argument("--transactions", type=int, default=50)
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
-    moto, endpoint = start_moto()
-    os.environ.update(AWS_ENDPOINT_URL=endpoint, AWS_DEFAULT_REGION="us-east-1",
-                      AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench")  # fmt: skip
-    os.environ.pop("LAKE_BUCKET", None)
-    try:
+    with moto_server() as endpoint:
+        os.environ.update(AWS_ENDPOINT_URL=endpoint, AWS_DEFAULT_REGION="us-east-1",
+                          AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench")  # fmt: skip
+        os.environ.pop("LAKE_BUCKET", None)
         from lake_contract.s3 import LakeBucket
         from supermarket_dagster.compaction import compact_day
 
@@ -117,9 +117,6 @@ def main() -> None:
         done.set()
         reader.join()
         after = measure(args.runs)
-    finally:
-        moto.terminate()
-        moto.wait(timeout=30)
 
     metadata = compaction.metadata()
     print(f"\ncompaction: {metadata['duration_s']:.2f} s in all, of which "

@@ -20,7 +20,6 @@ import os
 import re
 import shutil
 import statistics
-import subprocess
 import sys
 import time
 from datetime import UTC, date, datetime
@@ -129,34 +128,18 @@ OBSERVE = """() => {
 def browser(lake: Path, runs: int, refresh_seconds: float) -> dict[str, float]:
     from playwright.sync_api import sync_playwright
 
-    from supermarket_cli.process_groups import free_port, signal_group
-    from supermarket_cli.stack.processes import http_ok
+    from supermarket_cli.processes import Supervisor, free_port
+    from supermarket_cli.stack import children
 
     port = free_port()
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "supermarket_cli.main",
-            "dashboard",
-            "--lake",
-            str(lake),
-            "--port",
-            str(port),
-            "--refresh-seconds",
-            str(refresh_seconds),
-        ],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
+    supervisor = Supervisor(None)  # as `supermarket up` starts it
+    server = supervisor.start(
+        children.dashboard(str(lake), "127.0.0.1", port, os.environ, refresh_seconds)
     )
     url = f"http://127.0.0.1:{port}/?start={START}&end={TODAY}"
     figures: dict[str, float] = {}
     land_a_file(lake, 0)
     try:
-        while not http_ok(f"http://127.0.0.1:{port}/_stcore/health"):
-            time.sleep(0.1)
         with sync_playwright() as pw:
             chromium = pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
             renders = []
@@ -198,8 +181,7 @@ def browser(lake: Path, runs: int, refresh_seconds: float) -> dict[str, float]:
         }
     finally:
         clean(lake)
-        signal_group(server.pid, 15)
-        server.wait(timeout=30)
+        supervisor.stop_all()
     return figures
 
 

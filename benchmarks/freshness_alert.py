@@ -2,8 +2,9 @@
 
     .venv/bin/python benchmarks/freshness_alert.py [--feed-seconds 60] [--after-alert 90]
 
-moto server runs as its own process on a free loopback port, and `dagster dev` (webserver and
-daemon, from workspace.yaml) as another, with a fresh DAGSTER_HOME and no dagster.yaml. For
+moto server, the Dagster webserver and the daemon (from workspace.yaml) run as their own
+processes on free loopback ports, started as `supermarket up` starts them, on a fresh
+DAGSTER_HOME with the project's dagster.yaml. For
 --feed-seconds a small log lands every 2 s and the Lambda's handler ingests it; then the feed
 stops. Every 5 s the drill asks the webserver's GraphQL for each live table's freshness status
 (what the asset page shows) and reads the SQS queue subscribed to the alert topic. It prints
@@ -13,11 +14,9 @@ file lands, and it prints how long the UI and the recovery message take to follo
 """
 
 import argparse
+import contextlib
 import json
 import os
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -25,23 +24,13 @@ import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
 
-from supermarket_cli.process_groups import free_port
+from supermarket_cli.dagster_instance import start_dagster, write_instance_config
+from supermarket_cli.processes import Supervisor, TimedOut, free_port, wait_until
+from supermarket_cli.stack import children
 
-ROOT = Path(__file__).resolve().parent.parent
 BUCKET = "drill-lake"
 LIVE = ("transactions", "transaction_items")
 QUERY = "{ assetNodes { assetKey { path } freshnessStatusInfo { freshnessStatus } } }"
-
-
-def wait_for_port(port: int, seconds: float) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return
-        except OSError:
-            time.sleep(0.2)
-    raise SystemExit(f"nothing listens on 127.0.0.1:{port}")
 
 
 def basket(transaction_id: str, at: datetime) -> str:
@@ -50,15 +39,6 @@ def basket(transaction_id: str, at: datetime) -> str:
     return json.dumps({"transaction_id": transaction_id, "store_id": "STORE0001",
                        "transaction_datetime": at.isoformat(), "payment_method": "cash",
                        "items": items}) + "\n"  # fmt: skip
-
-
-def start(command: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
-    """A child in its own process group, so stopping it stops what it started too."""
-    with open(log, "w") as stream:
-        return subprocess.Popen(
-            command, cwd=ROOT, env=env, stdout=stream, stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )  # fmt: skip
 
 
 def freshness_in_ui(port: int) -> dict[str, str]:
@@ -86,23 +66,21 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=600)
     args = parser.parse_args()
 
-    moto_port, ui_port = free_port(), free_port()
-    endpoint = f"http://127.0.0.1:{moto_port}"
-    env = {
-        **os.environ,
-        "AWS_ENDPOINT_URL": endpoint,
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "LAKE_BUCKET": BUCKET,
-    }
-    os.environ.update(env)
-    processes: list[subprocess.Popen] = []
-    home = tempfile.mkdtemp(prefix="drill-dagster-")
-    try:
-        moto = [str(ROOT / ".venv/bin/moto_server"), "-H", "127.0.0.1", "-p", str(moto_port)]
-        processes.append(start(moto, env, Path(home) / "moto.log"))
-        wait_for_port(moto_port, 30)
+    work = Path(tempfile.mkdtemp(prefix="drill-"))
+    print(f"logs and the Dagster home in {work}", file=sys.stderr)
+    # moto and Dagster as `supermarket up` runs them, their logs in the work folder.
+    with Supervisor(work) as supervisor:
+        moto_port = free_port()
+        supervisor.start(children.moto("127.0.0.1", moto_port, os.environ))
+        env = {
+            **os.environ,
+            "AWS_ENDPOINT_URL": f"http://127.0.0.1:{moto_port}",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "LAKE_BUCKET": BUCKET,
+        }
+        os.environ.update(env)
         import boto3
 
         from lambda_ingest.handler import lambda_handler
@@ -117,12 +95,11 @@ def main() -> None:
             TopicArn=topic, Protocol="sqs", Endpoint=inbox_arn["Attributes"]["QueueArn"]
         )
         started = time.monotonic()
-        dev = [str(ROOT / ".venv/bin/dagster"), "dev", "-w", "workspace.yaml",
-               "-h", "127.0.0.1", "-p", str(ui_port)]  # fmt: skip
-        dev_env = {**env, "DAGSTER_HOME": home, "ALERT_TOPIC_ARN": topic}
-        processes.append(start(dev, dev_env, Path(home) / "dev.log"))
-        wait_for_port(ui_port, 120)
-        print(f"dagster dev listening after {time.monotonic() - started:.1f} s")
+        home = work / "dagster_home"
+        write_instance_config(home)
+        ui_port = free_port()
+        start_dagster(supervisor, home, "127.0.0.1", ui_port, {**env, "ALERT_TOPIC_ARN": topic})
+        print(f"Dagster webserver and daemon loaded after {time.monotonic() - started:.1f} s")
 
         def land(number: int) -> None:
             """One small live log, ingested by the Lambda's own handler."""
@@ -155,15 +132,18 @@ def main() -> None:
         seen: dict[str, float] = {}
         alerts: list[dict] = []
         alert_at = None
-        while time.monotonic() - stopped < args.timeout:
+
+        def watched_after_alert() -> bool:
+            nonlocal alert_at
             for status in set(freshness_in_ui(ui_port).values()):
                 seen.setdefault(status, time.monotonic() - stopped)
-            alerts += take()
+            alerts.extend(take())
             if alerts and alert_at is None:
                 alert_at = time.monotonic() - stopped
-            if alert_at and time.monotonic() - stopped > alert_at + args.after_alert:
-                break
-            time.sleep(5)
+            return bool(alert_at and time.monotonic() - stopped > alert_at + args.after_alert)
+
+        with contextlib.suppress(TimedOut):  # what was seen by then is printed below
+            wait_until(watched_after_alert, args.timeout, interval=5)
         for status, seconds in sorted(seen.items(), key=lambda item: item[1]):
             print(f"UI freshness {status}: {seconds:.0f} s after the last file")
         if alert_at is None:
@@ -176,25 +156,21 @@ def main() -> None:
         resumed = time.monotonic()
         land(files)
         healthy_at = recovered_at = None
-        while time.monotonic() - resumed < 180 and not (healthy_at and recovered_at):
+
+        def recovered() -> bool:
+            nonlocal healthy_at, recovered_at
             if healthy_at is None and set(freshness_in_ui(ui_port).values()) == {"HEALTHY"}:
                 healthy_at = time.monotonic() - resumed
             if recovered_at is None and any("fresh again" in m["Subject"] for m in take()):
                 recovered_at = time.monotonic() - resumed
-            time.sleep(2)
-        if healthy_at is None or recovered_at is None:
-            raise SystemExit("no recovery within 180 s of the feed resuming")
+            return healthy_at is not None and recovered_at is not None
+
+        try:
+            wait_until(recovered, 180, interval=2)
+        except TimedOut:
+            raise SystemExit("no recovery within 180 s of the feed resuming") from None
         print(f"feed resumed: UI HEALTHY after {healthy_at:.0f} s, recovery message after "
               f"{recovered_at:.0f} s")  # fmt: skip
-    finally:
-        for process in reversed(processes):
-            os.killpg(process.pid, signal.SIGTERM)
-        for process in processes:
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-        print(f"dagster home kept for inspection: {home}", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -21,8 +21,9 @@ import time
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+from supermarket_cli.stack.children import moto_server
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from realtime import start_moto
 
 ROOT = Path(__file__).resolve().parent.parent
 BUCKET = "query-bench"
@@ -143,10 +144,9 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--keep", type=Path, help="build the lake here once and reuse it after")
     args = parser.parse_args()
-    moto, endpoint = start_moto()
-    os.environ.update(AWS_ENDPOINT_URL=endpoint, AWS_DEFAULT_REGION="us-east-1",
-                      AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench")  # fmt: skip
-    try:
+    with moto_server() as endpoint:
+        os.environ.update(AWS_ENDPOINT_URL=endpoint, AWS_DEFAULT_REGION="us-east-1",
+                          AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench")  # fmt: skip
         with tempfile.TemporaryDirectory(prefix="supermarket-q-") as work:
             began = time.perf_counter()
             lake = args.keep or Path(work)
@@ -169,9 +169,6 @@ def main() -> None:
             local = measure(str(lake), args.runs)
             remote = measure(f"s3://{BUCKET}", args.runs)
             local |= top_skus_without_rollup(lake, days[-1], args.runs)
-    finally:
-        moto.terminate()
-        moto.wait(timeout=30)
     print(f"\n{'view':24} {'rows':>7} {'local cold':>11} {'local warm':>11} "
           f"{'moto cold':>10} {'moto warm':>10} {'warm ratio':>11}")  # fmt: skip
     for name, (s3_cold, s3_warm, _) in remote.items():

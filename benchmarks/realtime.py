@@ -13,7 +13,6 @@ compared with `supermarket convert` on the same file, in the same run.
 
 import argparse
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -23,27 +22,12 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
-from supermarket_cli.process_groups import free_port
+from supermarket_cli.processes import Supervisor
+from supermarket_cli.stack import children
+from supermarket_cli.stack.children import moto_server
 
 ROOT = Path(__file__).resolve().parent.parent
 BUCKET = "bench-lake"
-
-
-def start_moto() -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    moto = subprocess.Popen(
-        [str(ROOT / ".venv/bin/moto_server"), "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    endpoint = f"http://127.0.0.1:{port}"
-    for _ in range(200):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.1).close()
-            return moto, endpoint
-        except OSError:
-            time.sleep(0.05)
-    raise SystemExit("moto server did not start")
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -61,11 +45,8 @@ def steady_feed(args: argparse.Namespace) -> None:
     from supermarket_cli.local_aws import provision_ingest
 
     queues = provision_ingest(BUCKET)
-    runtime = subprocess.Popen(
-        [sys.executable, "-m", "supermarket_cli.main", "lambda-runtime",
-         "--queue-url", queues.queue_url],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+    runtime = Supervisor(None)  # the runtime as the stack runs it, its output discarded
+    runtime.start(children.lambda_runtime(queues.queue_url, os.environ))
     s3 = boto3.client("s3")
     feed = PaymentProcessor(
         FeedOptions(
@@ -109,8 +90,7 @@ def steady_feed(args: argparse.Namespace) -> None:
         time.sleep(max(0.0, next_at - time.perf_counter()))
     done.set()
     watcher.join(timeout=60)
-    runtime.terminate()
-    runtime.wait(timeout=30)
+    runtime.stop_all()
 
     latencies = [visible_at[k] - put_at[k] for k in put_at if k in visible_at]
     rows = 0
@@ -176,18 +156,14 @@ def main() -> None:
     parser.add_argument("--transactions", type=int, default=25, help="per file")
     parser.add_argument("--large", type=int, default=500_000)
     args = parser.parse_args()
-    moto, endpoint = start_moto()
-    os.environ.update(
-        AWS_ENDPOINT_URL=endpoint, AWS_DEFAULT_REGION="us-east-1",
-        AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench",
-    )  # fmt: skip
-    try:
+    with moto_server() as endpoint:
+        os.environ.update(
+            AWS_ENDPOINT_URL=endpoint, AWS_DEFAULT_REGION="us-east-1",
+            AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench",
+        )  # fmt: skip
         with tempfile.TemporaryDirectory(prefix="supermarket-rt-") as work:
             steady_feed(args)
             large_file(args, Path(work))
-    finally:
-        moto.terminate()
-        moto.wait(timeout=30)
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ rate unless flags say otherwise) and waits until it has loaded. Then:
 
 - idle: the payment processor is paused (SIGSTOP) for --idle-seconds; everything else runs
   (Dagster's daemon and sensors, the Lambda runtime polling, moto). RSS and CPU are summed over
-  every process of the stack, read from /proc.
+  every process of the stack (psutil, over the children's process groups).
 - load: the feed runs at its rate for --seconds. Beside it, a probe PUTs a one-transaction file
   to raw/incoming/ --probe-rate times a second, and a DuckDB engine (the `supermarket query`
   engine) queries today's transactions for the probes' source keys back to back; a probe's
@@ -33,10 +33,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-PAGE = os.sysconf("SC_PAGE_SIZE")
+from supermarket_cli.processes import group_members  # noqa: E402 (after the path is set)
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -44,26 +45,21 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
 
 
-def _stat(pid: int) -> list[str] | None:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-
-
 def stack_processes(supervisor: int, groups: dict[int, str]) -> dict[int, tuple[str, float, int]]:
     """pid -> (stack process it belongs to, CPU seconds so far, RSS bytes) for the supervisor
     and every live process in the children's process groups (Dagster's run workers included)."""
+    owners = {supervisor: "supervisor"}
+    for group, name in groups.items():
+        owners |= dict.fromkeys(group_members(group), name)
     found = {}
-    for entry in os.listdir("/proc"):
-        stat = _stat(int(entry)) if entry.isdigit() else None
-        if not stat or stat[0] == "Z":
+    for pid, owner in owners.items():
+        try:
+            process = psutil.Process(pid)
+            with process.oneshot():
+                cpu = process.cpu_times()
+                found[pid] = (owner, cpu.user + cpu.system, process.memory_info().rss)
+        except psutil.Error:  # it ended between the listing and now
             continue
-        pid, group = int(entry), int(stat[2])
-        owner = "supervisor" if pid == supervisor else groups.get(group)
-        if owner:
-            cpu = (int(stat[11]) + int(stat[12])) / CLOCK_TICKS  # utime + stime
-            found[pid] = (owner, cpu, int(stat[21]) * PAGE)
     return found
 
 

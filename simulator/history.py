@@ -17,12 +17,17 @@ import numpy as np
 from lake_contract import layout
 from simulator import catalog
 from simulator.baskets import draw_baskets, sequence_ids, to_ndjson
-from simulator.reference import DEFAULT_SKUS, DEFAULT_STORES, Reference, build_reference
+from simulator.defaults import (
+    DEFAULT_DAYS,
+    DEFAULT_FILE_TRANSACTIONS,
+    DEFAULT_SEED,
+    DEFAULT_SKUS,
+    DEFAULT_STORES,
+    DEFAULT_TRANSACTIONS,
+)
+from simulator.reference import Reference, build_reference
 from simulator.sink import Sink, open_sink
 
-DEFAULT_TRANSACTIONS = 100_000
-DEFAULT_DAYS = 30
-DEFAULT_FILE_TRANSACTIONS = 50_000
 # Monday..Sunday: weekends are busier.
 WEEKDAY_TRAFFIC = [1.0, 0.95, 0.97, 1.0, 1.1, 1.3, 1.2]
 _DAY_MS = 86_400_000
@@ -43,7 +48,7 @@ class HistoryOptions:
     transactions: int = DEFAULT_TRANSACTIONS
     start: date | None = None  # default: DEFAULT_DAYS days ending yesterday (UTC)
     end: date | None = None  # inclusive
-    seed: int = 0
+    seed: int = DEFAULT_SEED
     stores: int = DEFAULT_STORES
     skus: int = DEFAULT_SKUS
     file_transactions: int = DEFAULT_FILE_TRANSACTIONS

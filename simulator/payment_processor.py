@@ -16,13 +16,17 @@ import numpy as np
 
 from lake_contract import layout
 from simulator.baskets import draw_baskets, sequence_ids, to_ndjson
-from simulator.reference import DEFAULT_SKUS, DEFAULT_STORES, build_reference
+from simulator.defaults import (
+    DEFAULT_FILES_PER_SECOND,
+    DEFAULT_SEED,
+    DEFAULT_SKUS,
+    DEFAULT_STORES,
+    DEFAULT_TRANSACTIONS_PER_SECOND,
+)
+from simulator.reference import build_reference
 from simulator.sink import open_sink
 
 logger = logging.getLogger("supermarket.payment_processor")
-
-DEFAULT_TRANSACTIONS_PER_SECOND = 50.0
-DEFAULT_FILES_PER_SECOND = 2.0
 
 
 @dataclass(frozen=True)
@@ -30,7 +34,7 @@ class FeedOptions:
     location: str  # s3://bucket[/prefix] or a folder
     transactions_per_second: float = DEFAULT_TRANSACTIONS_PER_SECOND
     files_per_second: float = DEFAULT_FILES_PER_SECOND
-    seed: int = 0  # of the reference data, so prices match the lake's skus
+    seed: int = DEFAULT_SEED  # of the reference data, so prices match the lake's skus
     stores: int = DEFAULT_STORES
     skus: int = DEFAULT_SKUS
     producer_id: str | None = None

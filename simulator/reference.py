@@ -8,9 +8,8 @@ import pyarrow.compute as pc
 
 from lake_contract import money, schema
 from simulator import catalog
+from simulator.defaults import DEFAULT_SEED, DEFAULT_SKUS, DEFAULT_STORES
 
-DEFAULT_STORES = 5
-DEFAULT_SKUS = 12_000
 MIN_ID_DIGITS = 4
 
 
@@ -38,7 +37,7 @@ def _join(*parts: pa.Array | str, separator: str = " ") -> pa.Array:
     return pc.binary_join_element_wise(*parts, separator)
 
 
-def generate_supermarkets(count: int = DEFAULT_STORES, seed: int = 0) -> pa.Table:
+def generate_supermarkets(count: int = DEFAULT_STORES, seed: int = DEFAULT_SEED) -> pa.Table:
     """`count` stores of the chain, named after a banner and a neighbourhood."""
     if count < 1:
         raise ValueError(f"need at least one store, got {count}")
@@ -52,7 +51,7 @@ def generate_supermarkets(count: int = DEFAULT_STORES, seed: int = 0) -> pa.Tabl
     )
 
 
-def generate_skus(count: int = DEFAULT_SKUS, seed: int = 0) -> pa.Table:
+def generate_skus(count: int = DEFAULT_SKUS, seed: int = DEFAULT_SEED) -> pa.Table:
     """`count` products across the catalog's categories, priced like a shelf (x.x9)."""
     if count < 1:
         raise ValueError(f"need at least one SKU, got {count}")

@@ -6,12 +6,15 @@ GraphQL error, a Python error raised in Dagster, a failed run's own error, or a 
 """
 
 import json
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
+
+from supermarket_cli.processes import TimedOut, wait_until
+
+T = TypeVar("T")
 
 REPOSITORY = "__repository__"  # the repository a Definitions object loads as
 FINISHED_RUN = {"SUCCESS", "FAILURE", "CANCELED"}
@@ -42,6 +45,16 @@ def _asset_key(key: str) -> dict:
 
 def _key_text(key: dict) -> str:
     return "/".join(key["path"])
+
+
+def _wait(
+    predicate: Callable[[], T], timeout: float, interval: float, describe: Callable[[], str]
+) -> T:
+    """wait_until, failing as everything here fails: with one DagsterGraphQLError."""
+    try:
+        return wait_until(predicate, timeout, interval, describe)
+    except TimedOut as exc:
+        raise DagsterGraphQLError(str(exc)) from None
 
 
 def _raise_if_error(result: dict, doing: str) -> dict:
@@ -156,37 +169,41 @@ class DagsterGraphQL:
     def wait_ready(self, timeout: float) -> None:
         """Return once the server answers and its code location has loaded; raise with the
         location's load error if it failed, or when timeout seconds have passed."""
-        deadline = time.monotonic() + timeout
         last = "no answer yet"
-        while True:
+
+        def loaded() -> bool:
+            nonlocal last
             try:
                 entries = self._locations()
             except DagsterGraphQLError as error:
                 last = str(error)
-            else:
-                for entry in entries:
-                    loaded = entry["locationOrLoadError"]
-                    if loaded and loaded["__typename"] == "PythonError":
-                        raise DagsterGraphQLError(
-                            f"code location {entry['name']} failed to load: "
-                            f"{loaded.get('className') or 'Error'}: {_one_line(loaded['message'])}"
-                        )
-                ready = [
-                    e
-                    for e in entries
-                    if e["loadStatus"] == "LOADED"
-                    and e["locationOrLoadError"]
-                    and e["locationOrLoadError"]["__typename"] == "RepositoryLocation"
-                ]
-                if ready:
-                    self._location = ready[0]["name"]
-                    return
-                last = "code location still loading" if entries else "no code location"
-            if time.monotonic() >= deadline:
-                raise DagsterGraphQLError(
-                    f"Dagster at {self.url} not ready after {timeout:.0f} s: {last}"
-                )
-            time.sleep(0.5)
+                return False
+            for entry in entries:
+                loaded = entry["locationOrLoadError"]
+                if loaded and loaded["__typename"] == "PythonError":
+                    raise DagsterGraphQLError(
+                        f"code location {entry['name']} failed to load: "
+                        f"{loaded.get('className') or 'Error'}: {_one_line(loaded['message'])}"
+                    )
+            ready = [
+                e
+                for e in entries
+                if e["loadStatus"] == "LOADED"
+                and e["locationOrLoadError"]
+                and e["locationOrLoadError"]["__typename"] == "RepositoryLocation"
+            ]
+            if ready:
+                self._location = ready[0]["name"]
+                return True
+            last = "code location still loading" if entries else "no code location"
+            return False
+
+        _wait(
+            loaded,
+            timeout,
+            0.5,
+            lambda: f"Dagster at {self.url} not ready after {timeout:.0f} s: {last}",
+        )
 
     def location(self) -> str:
         if self._location is None:
@@ -328,21 +345,25 @@ class DagsterGraphQL:
     def wait_run(self, run_id: str, timeout: float) -> str:
         """Block until the run finishes; its final status. A failed or canceled run raises
         with its error; so does a run still going after timeout seconds."""
-        deadline = time.monotonic() + timeout
-        while True:
+        status = "unknown"
+
+        def succeeded() -> bool:
+            nonlocal status
             run = self.run(run_id)
             status = run["status"]
-            if status == "SUCCESS":
-                return status
-            if status in FINISHED_RUN:
+            if status in FINISHED_RUN - {"SUCCESS"}:
                 raise DagsterGraphQLError(
                     f"run {run_id} ({run['jobName']}) {status.lower()}: {self.run_failure(run_id)}"
                 )
-            if time.monotonic() >= deadline:
-                raise DagsterGraphQLError(
-                    f"run {run_id} still {status.lower()} after {timeout:.0f} s"
-                )
-            time.sleep(0.5)
+            return status == "SUCCESS"
+
+        _wait(
+            succeeded,
+            timeout,
+            0.5,
+            lambda: f"run {run_id} still {status.lower()} after {timeout:.0f} s",
+        )
+        return status
 
     # -- backfills ---------------------------------------------------------------------------
 
@@ -415,18 +436,24 @@ class DagsterGraphQL:
         ended). Returns BackfillProgress.as_dict(): status, per-partition states, done and
         failed counts, runs. Raises on timeout, and if any partition failed, with the failed
         runs' errors. progress, if given, is called on every change."""
-        deadline = time.monotonic() + timeout
         shown = None
-        while True:
+        state = None
+
+        def finished() -> bool:
+            nonlocal shown, state
             state = self.backfill_progress(backfill_id)
             if progress is not None and state.line() != shown:
                 shown = state.line()
                 progress(state)
-            if state.finished:
-                break
-            if time.monotonic() >= deadline:
-                raise DagsterGraphQLError(f"not finished after {timeout:.0f} s: {state.line()}")
-            time.sleep(poll_seconds)
+            return state.finished
+
+        _wait(
+            finished,
+            timeout,
+            poll_seconds,
+            lambda: f"not finished after {timeout:.0f} s: {state and state.line()}",
+        )
+        assert state is not None
         if state.failed or state.done < len(state.partitions):
             failed_runs = [r for r in state.runs if r["status"] in {"FAILURE", "CANCELED"}]
             reasons = [f"run {r['run_id']}: {self.run_failure(r['run_id'])}" for r in failed_runs]

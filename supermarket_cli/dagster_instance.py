@@ -2,20 +2,20 @@
 
 Nothing here imports Dagster: the instance is a YAML file and the servers are subprocesses
 of the venv's own `dagster-webserver` and `dagster-daemon`, run from the repository root so
-that `workspace.yaml` loads `supermarket_dagster.definitions`.
+that `workspace.yaml` loads `supermarket_dagster.definitions`. `supermarket up`, the tests and
+the benchmarks all start them with `start_dagster`, as children of the process layer.
 """
 
 import json
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from supermarket_cli.process_groups import port_is_free, stop_process_group
+from supermarket_cli.processes import ChildFailed, ChildSpec, Supervisor, http_ok
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 WORKSPACE = "workspace.yaml"
@@ -107,6 +107,65 @@ def daemon_command(workspace: str = WORKSPACE) -> list[str]:
     return [_venv_bin("dagster-daemon"), "run", "-w", workspace]
 
 
+def webserver_spec(
+    host: str, port: int, env: Mapping[str, str], workspace: str = WORKSPACE
+) -> ChildSpec:
+    """The webserver as a child; ready once it answers HTTP (its code location may still load)."""
+    url = f"http://{host}:{port}"
+    return ChildSpec(
+        name="dagster-webserver",
+        argv=webserver_command(host, port, workspace),
+        env=dict(env),
+        ready=lambda: http_ok(f"{url}/server_info"),
+        stop_timeout=20.0,
+        address=(host, port),
+        cwd=REPO_ROOT,
+    )
+
+
+def daemon_spec(env: Mapping[str, str], workspace: str = WORKSPACE) -> ChildSpec:
+    return ChildSpec(
+        "dagster-daemon", daemon_command(workspace), dict(env), stop_timeout=15.0, cwd=REPO_ROOT
+    )
+
+
+def code_location_loaded(url: str) -> bool:
+    """Ready means the UI lists the assets, not just that the server answers."""
+    from supermarket_cli.dagster_graphql import DagsterGraphQL, DagsterGraphQLError
+
+    if not http_ok(f"{url}/server_info"):
+        return False
+    try:
+        DagsterGraphQL(url, request_timeout=10).wait_ready(timeout=0)
+    except DagsterGraphQLError as exc:
+        if "failed to load" in str(exc):
+            raise ChildFailed(str(exc)) from None
+        return False
+    return True
+
+
+def start_dagster(
+    supervisor: Supervisor,
+    dagster_home: Path,
+    host: str,
+    port: int,
+    env: Mapping[str, str],
+    workspace: str = WORKSPACE,
+    timeout: float = 180.0,
+) -> str:
+    """Starts the webserver and the daemon on this instance (written beforehand by
+    write_instance_config) as children of supervisor; returns the UI's URL once the code
+    location has loaded. env is the whole environment (LAKE_BUCKET, AWS_ENDPOINT_URL, ...);
+    DAGSTER_HOME is added."""
+    env = {**env, "DAGSTER_HOME": str(dagster_home.resolve())}
+    url = f"http://{host}:{port}"
+    # The daemon once the webserver answers; it then starts while the code location loads.
+    supervisor.start(webserver_spec(host, port, env, workspace), ready_timeout=timeout)
+    supervisor.start(daemon_spec(env, workspace))
+    supervisor.wait_ready("dagster-webserver", lambda: code_location_loaded(url), timeout)
+    return url
+
+
 @dataclass(frozen=True)
 class DagsterServers:
     url: str
@@ -123,36 +182,15 @@ def running_dagster(
     log_dir: Path | None = None,
     workspace: str = WORKSPACE,
 ) -> Iterator[DagsterServers]:
-    """The webserver and the daemon on this instance, each in its own process group, stopped
-    on exit. env is the whole environment (LAKE_BUCKET, AWS_ENDPOINT_URL, ...); DAGSTER_HOME
-    is added. Output goes to log_dir/{webserver,daemon}.log, or is discarded."""
-    full_env = {**env, "DAGSTER_HOME": str(dagster_home.resolve())}
-    started: list[subprocess.Popen] = []
-
-    def start(name: str, argv: list[str]) -> subprocess.Popen:
-        out = open(log_dir / f"{name}.log", "wb") if log_dir else subprocess.DEVNULL  # noqa: SIM115
-        try:
-            process = subprocess.Popen(
-                argv,
-                cwd=REPO_ROOT,
-                env=full_env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        finally:
-            if log_dir:
-                out.close()
-        started.append(process)
-        return process
-
-    try:
-        webserver = start("webserver", webserver_command(host, port, workspace))
-        daemon = start("daemon", daemon_command(workspace))
-        yield DagsterServers(url=f"http://{host}:{port}", webserver=webserver, daemon=daemon)
-    finally:
-        for process in reversed(started):
-            stop_process_group(process)
-        deadline = time.monotonic() + 10
-        while not port_is_free(host, port) and time.monotonic() < deadline:
-            time.sleep(0.1)
+    """The webserver and the daemon, started as `supermarket up` starts them and stopped on
+    exit by the same stop policy. Output goes to log_dir/dagster-{webserver,daemon}.log, or is
+    discarded."""
+    with Supervisor(log_dir) as supervisor:
+        url = start_dagster(supervisor, dagster_home, host, port, env, workspace)
+        children = supervisor.children
+        webserver, daemon = (
+            children["dagster-webserver"].process,
+            children["dagster-daemon"].process,
+        )
+        assert webserver is not None and daemon is not None
+        yield DagsterServers(url=url, webserver=webserver, daemon=daemon)

@@ -2,6 +2,7 @@
 
 import os
 
+from supermarket_cli.defaults import DEFAULT_DASHBOARD_PORT
 from supermarket_cli.stack.discovery import choose_lake
 from supermarket_dashboard.settings import (
     DEFAULT_REFRESH_SECONDS,
@@ -13,7 +14,7 @@ from supermarket_dashboard.settings import (
 def run(
     lake: str | None,
     host: str = "127.0.0.1",
-    port: int = 8050,
+    port: int = DEFAULT_DASHBOARD_PORT,
     refresh_seconds: float = DEFAULT_REFRESH_SECONDS,
 ) -> int:
     """Serves the dashboard on host:port; the server replaces this process, so a stop signal

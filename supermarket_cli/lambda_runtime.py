@@ -17,6 +17,7 @@ from typing import Any
 import boto3
 
 from lambda_ingest.handler import lambda_handler
+from supermarket_cli.defaults import DEFAULT_BATCH_SIZE, DEFAULT_WAIT_SECONDS
 
 logger = logging.getLogger("supermarket.lambda_runtime")
 
@@ -47,8 +48,8 @@ class LocalLambdaRuntime:
     def __init__(
         self,
         queue_url: str,
-        batch_size: int = 10,
-        wait_seconds: int = 1,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        wait_seconds: int = DEFAULT_WAIT_SECONDS,
         handler: Handler = lambda_handler,
     ) -> None:
         if not 1 <= batch_size <= 10:

@@ -10,9 +10,7 @@ import boto3
 
 from lake_contract import layout
 from lake_contract.s3 import LakeBucket
-
-DEFAULT_QUEUE = "supermarket-ingest"
-DEFAULT_ALERT_TOPIC = "supermarket-alerts"
+from supermarket_cli.defaults import DEFAULT_ALERT_TOPIC, DEFAULT_QUEUE
 
 
 @dataclass(frozen=True)

@@ -1,18 +1,16 @@
 """moto for tests: the test AWS environment, and a real moto server on a free loopback port."""
 
-import socket
-import subprocess
-import sys
-import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 from moto.server import ThreadedMotoServer
 
 from lake_contract import s3
-from supermarket_cli.process_groups import free_port
+from supermarket_cli.processes import free_port
+from supermarket_cli.stack.children import moto_server as moto_server_process
+
+__all__ = ["free_port", "moto_server_process", "running_moto", "use_test_aws"]
 
 
 def use_test_aws(monkeypatch, endpoint: str | None = None) -> None:
@@ -46,34 +44,3 @@ def running_moto(monkeypatch) -> Iterator[str]:
     finally:
         s3.s3_client.cache_clear()
         server.stop()
-
-
-@contextmanager
-def moto_server_process() -> Iterator[str]:
-    """moto server as its own process (other processes, e.g. Dagster's, can reach it), in its
-    own process group, stopped on exit. Yields the endpoint URL."""
-    port = free_port()
-    server = subprocess.Popen(
-        [str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("moto server did not start") from None
-                time.sleep(0.05)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()

@@ -1,12 +1,14 @@
-"""The stack's processes: what each runs, with which environment, and how it shows it is ready."""
+"""The stack's processes: what each runs, with which environment, and how it shows it is ready.
+The Dagster webserver and daemon are specified beside their instance, in dagster_instance."""
 
+import os
 import sys
-from pathlib import Path
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 
+from supermarket_cli.processes import ChildSpec, Supervisor, free_port, http_ok
 from supermarket_cli.stack.config import StackConfig
-from supermarket_cli.stack.processes import ChildFailed, ChildSpec, http_ok
-
-REPO_ROOT = Path(__file__).resolve().parent.parent.parent
+from supermarket_dashboard.settings import DEFAULT_REFRESH_SECONDS
 
 # Stop order on Ctrl-C: the feed first (it finishes the file in hand), the Lambda runtime once
 # the queue is drained, then the rest; moto last, after the lake is saved.
@@ -18,22 +20,32 @@ def _cli(*args: str) -> list[str]:
     return [sys.executable, "-m", "supermarket_cli.main", *args]
 
 
-def moto(config: StackConfig, port: int, env: dict[str, str]) -> ChildSpec:
-    url = f"http://{config.host}:{port}"
+def moto(host: str, port: int, env: Mapping[str, str]) -> ChildSpec:
+    url = f"http://{host}:{port}"
     return ChildSpec(
         name="moto",
-        argv=[sys.executable, "-m", "moto.server", "-H", config.host, "-p", str(port)],
-        env=env,
+        argv=[sys.executable, "-m", "moto.server", "-H", host, "-p", str(port)],
+        env=dict(env),
         ready=lambda: http_ok(f"{url}/moto-api/"),
-        port=port,
+        address=(host, port),
     )
 
 
-def lambda_runtime(queue_url: str, env: dict[str, str]) -> ChildSpec:
-    return ChildSpec("lambda-runtime", _cli("lambda-runtime", "--queue-url", queue_url), env)
+@contextmanager
+def moto_server(host: str = "127.0.0.1") -> Iterator[str]:
+    """moto server as the stack runs it, on a free port, for tests and benchmarks: its own
+    process (others, e.g. Dagster's, can reach it), stopped on exit. Yields the endpoint."""
+    port = free_port(host)
+    with Supervisor(None) as supervisor:
+        supervisor.start(moto(host, port, os.environ))
+        yield f"http://{host}:{port}"
 
 
-def payment_processor(config: StackConfig, env: dict[str, str]) -> ChildSpec:
+def lambda_runtime(queue_url: str, env: Mapping[str, str]) -> ChildSpec:
+    return ChildSpec("lambda-runtime", _cli("lambda-runtime", "--queue-url", queue_url), dict(env))
+
+
+def payment_processor(config: StackConfig, env: Mapping[str, str]) -> ChildSpec:
     argv = _cli(
         "payment-processor",
         "--out", f"s3://{config.bucket}",
@@ -43,55 +55,24 @@ def payment_processor(config: StackConfig, env: dict[str, str]) -> ChildSpec:
         "--stores", str(config.stores),
         "--skus", str(config.skus),
     )  # fmt: skip
-    return ChildSpec("payment-processor", argv, env)
+    return ChildSpec("payment-processor", argv, dict(env))
 
 
-def dagster_webserver(config: StackConfig, port: int, env: dict[str, str]) -> ChildSpec:
-    from supermarket_cli.dagster_instance import webserver_command
-
-    url = f"http://{config.host}:{port}"
-    return ChildSpec(
-        name="dagster-webserver",
-        argv=webserver_command(config.host, port),
-        env=env,
-        ready=lambda: http_ok(f"{url}/server_info"),
-        stop_timeout=20.0,
-        port=port,
-        cwd=REPO_ROOT,
-    )
-
-
-def code_location_loaded(url: str) -> bool:
-    """Ready means the UI lists the assets, not just that the server answers."""
-    from supermarket_cli.dagster_graphql import DagsterGraphQL, DagsterGraphQLError
-
-    if not http_ok(f"{url}/server_info"):
-        return False
-    try:
-        DagsterGraphQL(url, request_timeout=10).wait_ready(timeout=0)
-    except DagsterGraphQLError as exc:
-        if "failed to load" in str(exc):
-            raise ChildFailed(str(exc)) from None
-        return False
-    return True
-
-
-def dagster_daemon(env: dict[str, str]) -> ChildSpec:
-    from supermarket_cli.dagster_instance import daemon_command
-
-    return ChildSpec("dagster-daemon", daemon_command(), env, stop_timeout=15.0, cwd=REPO_ROOT)
-
-
-def dashboard(config: StackConfig, port: int, env: dict[str, str]) -> ChildSpec:
-    """The dashboard on the stack's lake, through the same endpoint as everything else."""
-    url = f"http://{config.host}:{port}"
-    argv = _cli("dashboard", "--lake", f"s3://{config.bucket}", "--host", config.host,
-                "--port", str(port))  # fmt: skip
+def dashboard(
+    lake: str,
+    host: str,
+    port: int,
+    env: Mapping[str, str],
+    refresh_seconds: float = DEFAULT_REFRESH_SECONDS,
+) -> ChildSpec:
+    """The dashboard on a lake (the stack's: s3://bucket, through the stack's endpoint)."""
+    url = f"http://{host}:{port}"
+    argv = _cli("dashboard", "--lake", lake, "--host", host, "--port", str(port),
+                "--refresh-seconds", str(refresh_seconds))  # fmt: skip
     return ChildSpec(
         name="dashboard",
         argv=argv,
-        env=env,
+        env=dict(env),
         ready=lambda: http_ok(f"{url}/_stcore/health"),
-        port=port,
-        cwd=REPO_ROOT,
+        address=(host, port),
     )

@@ -3,55 +3,86 @@ default; command-line flags override them. Nothing else in the stack reads os.en
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from supermarket_cli.local_aws import DEFAULT_ALERT_TOPIC, DEFAULT_QUEUE
+from simulator import defaults as demo
+from supermarket_cli import defaults as names
+from supermarket_queries.glue import DEFAULT_DATABASE
 
 LOCAL_REGION = "us-east-1"
 LOCAL_CREDENTIAL = "local"  # moto accepts any credentials; these never reach AWS
 
-# (environment variable, StackConfig field, default, help) for the README's table and `--help`.
-VARIABLES: list[tuple[str, str, Any, str]] = [
-    ("SUPERMARKET_STATE", "state_dir", ".state", "state folder: logs, Dagster home, lake snapshot"),
-    ("SUPERMARKET_HOST", "host", "127.0.0.1", "address every local server binds"),
-    ("SUPERMARKET_MOTO_PORT", "moto_port", 5000, "moto server port (0: any free port)"),
-    ("SUPERMARKET_DAGSTER_PORT", "dagster_port", 3000, "Dagster UI port (0: any free port)"),
-    ("SUPERMARKET_DASHBOARD_PORT", "dashboard_port", 8050, "dashboard port (0: any free port)"),
-    ("LAKE_BUCKET", "bucket", "supermarket-lake", "the lake bucket"),
-    ("INGEST_QUEUE", "queue", DEFAULT_QUEUE, "SQS queue fed by raw/incoming/ (and its -dlq)"),
-    ("ALERT_TOPIC", "alert_topic", DEFAULT_ALERT_TOPIC, "SNS topic for freshness alerts"),
-    ("GLUE_DATABASE", "glue_database", "supermarket_lake", "Glue database of the four tables"),
-    ("FEED_TPS", "tps", 50.0, "live transactions per second"),
-    ("FEED_FPS", "fps", 2.0, "live log files per second"),
-    ("HISTORY_DAYS", "history_days", 30, "days of history loaded, ending yesterday (UTC)"),
-    ("HISTORY_TRANSACTIONS_PER_DAY", "history_per_day", 3_334, "historical transactions a day"),
-    ("SUPERMARKET_STORES", "stores", 5, "stores in the reference data"),
-    ("SUPERMARKET_SKUS", "skus", 12_000, "SKUs in the reference data"),
-    ("SUPERMARKET_SEED", "seed", 0, "seed of reference data, history and prices"),
-]
+
+def _from(variable: str, help: str) -> dict[str, str]:
+    """A field's metadata: the environment variable it is read from, and what it is."""
+    return {"variable": variable, "help": help}
 
 
 @dataclass(frozen=True)
 class StackConfig:
-    state_dir: Path = Path(".state")
-    host: str = "127.0.0.1"
-    moto_port: int = 5000
-    dagster_port: int = 3000
-    dashboard_port: int = 8050
-    bucket: str = "supermarket-lake"
-    queue: str = DEFAULT_QUEUE
-    alert_topic: str = "supermarket-alerts"
-    glue_database: str = "supermarket_lake"
-    tps: float = 50.0
-    fps: float = 2.0
-    history_days: int = 30
-    history_per_day: int = 3_334
-    stores: int = 5
-    skus: int = 12_000
-    seed: int = 0
+    state_dir: Path = field(
+        default=Path(".state"),
+        metadata=_from("SUPERMARKET_STATE", "state folder: logs, Dagster home, lake snapshot"),
+    )
+    host: str = field(
+        default="127.0.0.1", metadata=_from("SUPERMARKET_HOST", "address every local server binds")
+    )
+    moto_port: int = field(
+        default=5000, metadata=_from("SUPERMARKET_MOTO_PORT", "moto server port (0: any free port)")
+    )
+    dagster_port: int = field(
+        default=3000,
+        metadata=_from("SUPERMARKET_DAGSTER_PORT", "Dagster UI port (0: any free port)"),
+    )
+    dashboard_port: int = field(
+        default=names.DEFAULT_DASHBOARD_PORT,
+        metadata=_from("SUPERMARKET_DASHBOARD_PORT", "dashboard port (0: any free port)"),
+    )
+    bucket: str = field(
+        default=names.DEFAULT_BUCKET, metadata=_from("LAKE_BUCKET", "the lake bucket")
+    )
+    queue: str = field(
+        default=names.DEFAULT_QUEUE,
+        metadata=_from("INGEST_QUEUE", "SQS queue fed by raw/incoming/ (and its -dlq)"),
+    )
+    alert_topic: str = field(
+        default=names.DEFAULT_ALERT_TOPIC,
+        metadata=_from("ALERT_TOPIC", "SNS topic for freshness alerts"),
+    )
+    glue_database: str = field(
+        default=DEFAULT_DATABASE,
+        metadata=_from("GLUE_DATABASE", "Glue database of the four tables"),
+    )
+    tps: float = field(
+        default=demo.DEFAULT_TRANSACTIONS_PER_SECOND,
+        metadata=_from("FEED_TPS", "live transactions per second"),
+    )
+    fps: float = field(
+        default=demo.DEFAULT_FILES_PER_SECOND,
+        metadata=_from("FEED_FPS", "live log files per second"),
+    )
+    history_days: int = field(
+        default=demo.DEFAULT_DAYS,
+        metadata=_from("HISTORY_DAYS", "days of history loaded, ending yesterday (UTC)"),
+    )
+    history_per_day: int = field(
+        default=demo.DEFAULT_TRANSACTIONS_PER_DAY,
+        metadata=_from("HISTORY_TRANSACTIONS_PER_DAY", "historical transactions a day"),
+    )
+    stores: int = field(
+        default=demo.DEFAULT_STORES,
+        metadata=_from("SUPERMARKET_STORES", "stores in the reference data"),
+    )
+    skus: int = field(
+        default=demo.DEFAULT_SKUS, metadata=_from("SUPERMARKET_SKUS", "SKUs in the reference data")
+    )
+    seed: int = field(
+        default=demo.DEFAULT_SEED,
+        metadata=_from("SUPERMARKET_SEED", "seed of reference data, history and prices"),
+    )
     # None: start moto and point everything at it. A URL: use that endpoint as it is (another
     # moto, LocalStack). "" (with --aws): no endpoint at all, so boto3 reaches real AWS.
     endpoint: str | None = None
@@ -82,6 +113,15 @@ class StackConfig:
         return replace(self, **{k: v for k, v in overrides.items() if v is not None})
 
 
+# (environment variable, StackConfig field, default, help), from the fields: for the README's
+# table and for reading the environment.
+VARIABLES: list[tuple[str, str, Any, str]] = [
+    (f.metadata["variable"], f.name, f.default, f.metadata["help"])
+    for f in fields(StackConfig)
+    if "variable" in f.metadata
+]
+
+
 def from_environment(environ: Mapping[str, str] | None = None) -> StackConfig:
     """The stack's settings: each variable of VARIABLES, or its default."""
     environ = os.environ if environ is None else environ
@@ -98,8 +138,6 @@ def from_environment(environ: Mapping[str, str] | None = None) -> StackConfig:
             raise ValueError(f"{name}={raw!r}: expected a {type(default).__name__}") from None
         if attribute.endswith("_port") and values[attribute] != 0:
             pinned.add(attribute)
-    if "state_dir" in values:
-        values["state_dir"] = Path(values["state_dir"])
     endpoint = environ.get("AWS_ENDPOINT_URL") or None
     return StackConfig(**values, endpoint=endpoint, ports_pinned=frozenset(pinned))
 

@@ -6,6 +6,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import psutil
+
+from supermarket_cli.defaults import DEFAULT_BUCKET
 from supermarket_cli.stack.config import from_environment
 
 
@@ -16,16 +19,6 @@ class RunningStack:
     endpoint: str | None  # moto's URL; None when the stack runs against AWS itself
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def running_stack(state_dir: Path) -> RunningStack | None:
     """The stack whose supervisor is alive in the state folder; None when there is none."""
     try:
@@ -33,7 +26,7 @@ def running_stack(state_dir: Path) -> RunningStack | None:
         pid, urls = int(record["supervisor_pid"]), dict(record["urls"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    if not _alive(pid) or "lake" not in urls:
+    if not psutil.pid_exists(pid) or "lake" not in urls:
         return None
     return RunningStack(state_dir, urls["lake"], urls.get("aws"))
 
@@ -54,7 +47,7 @@ def choose_lake(lake: str | None) -> LakeChoice:
     if lake:
         on = f" on {endpoint}" if lake.startswith("s3://") and endpoint else ""
         return LakeChoice(lake, endpoint, None, f"reading {lake}{on}")
-    bucket = os.environ.get("LAKE_BUCKET", "supermarket-lake")
+    bucket = os.environ.get("LAKE_BUCKET", DEFAULT_BUCKET)
     if endpoint:
         return LakeChoice(f"s3://{bucket}", endpoint, None, f"reading s3://{bucket} on {endpoint}")
     stack = running_stack(state_dir)

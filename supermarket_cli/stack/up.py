@@ -18,14 +18,24 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 from lake_contract.s3 import LakeBucket
+from supermarket_cli.processes import (
+    ChildFailed,
+    Supervisor,
+    TimedOut,
+    choose_port,
+    group_alive,
+    kill_group,
+    wait_until,
+)
 from supermarket_cli.stack import children, snapshot
 from supermarket_cli.stack.config import (
     LOCAL_CREDENTIAL,
     LOCAL_REGION,
     StackConfig,
 )
-from supermarket_cli.stack.processes import ChildFailed, Supervisor, choose_port, group_alive
 from supermarket_cli.stack.status import LakeWatch, StatusPrinter
 
 DRAIN_SECONDS = 20.0  # the longest the Lambda runtime gets to empty the queue on a stop
@@ -55,16 +65,6 @@ class StackRecord:
             return cls(**json.loads(path.read_text()))
         except (OSError, ValueError, TypeError):
             return None
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _aws_environment(config: StackConfig, endpoint: str | None) -> dict[str, str]:
@@ -121,7 +121,8 @@ class Stack:
         config = self.config
         config.state_dir.mkdir(parents=True, exist_ok=True)
         running = StackRecord.read(config.stack_file)
-        if running and pid_alive(running.supervisor_pid) and running.supervisor_pid != os.getpid():
+        other = running and running.supervisor_pid != os.getpid()
+        if other and psutil.pid_exists(running.supervisor_pid):
             raise ChildFailed(
                 f"a stack is already running (pid {running.supervisor_pid}, state in "
                 f"{config.state_dir}); stop it with `supermarket down`"
@@ -153,7 +154,7 @@ class Stack:
             self._shutdown()
 
     def _start(self) -> None:
-        from supermarket_cli.dagster_instance import write_instance_config
+        from supermarket_cli.dagster_instance import start_dagster, write_instance_config
         from supermarket_cli.stack import provision
 
         config = self.config
@@ -164,7 +165,7 @@ class Stack:
             port = choose_port(host, config.moto_port, "moto_port" in config.ports_pinned)
             endpoint = f"http://{host}:{port}"
             aws = _aws_environment(config, endpoint)
-            moto = children.moto(config, port, {**env, **aws})
+            moto = children.moto(host, port, {**env, **aws})
             moto.after_restart = self._reprovision
             self.supervisor.start(moto)
             self.record.urls["aws"] = endpoint
@@ -198,24 +199,15 @@ class Stack:
 
         dagster_port = choose_port(host, config.dagster_port, "dagster_port" in config.ports_pinned)
         write_instance_config(config.dagster_home)
-        dagster_env = {**env, "DAGSTER_HOME": str(config.dagster_home)}
-        # The daemon only once the webserver answers: both would create the instance's SQLite
-        # schema on a fresh home (a race). It then starts while the code location loads.
-        self.supervisor.start(
-            children.dagster_webserver(config, dagster_port, dagster_env), ready_timeout=180
+        self.record.urls["dagster"] = start_dagster(
+            self.supervisor, config.dagster_home, host, dagster_port, env
         )
-        self.supervisor.start(children.dagster_daemon(dagster_env))
-        self.supervisor.wait_ready(
-            "dagster-webserver",
-            lambda: children.code_location_loaded(f"http://{host}:{dagster_port}"),
-            timeout=180,
-        )
-        self.record.urls["dagster"] = f"http://{host}:{dagster_port}"
         self.record.urls["lake"] = f"s3://{config.bucket}"  # what `query` and `dashboard` find
         dashboard_port = choose_port(
             host, config.dashboard_port, "dashboard_port" in config.ports_pinned
         )
-        self.supervisor.start(children.dashboard(config, dashboard_port, env))
+        lake = f"s3://{config.bucket}"
+        self.supervisor.start(children.dashboard(lake, host, dashboard_port, env))
         self.record.urls["dashboard"] = f"http://{host}:{dashboard_port}"
         self._check_stopping()
         self.record.phase = "loading"
@@ -307,14 +299,15 @@ class Stack:
         self.printer.message("stopping ...")
         self.supervisor.stop("payment-processor")
         if self.queue_url and "lambda-runtime" in self.supervisor.children:
-            deadline = time.monotonic() + DRAIN_SECONDS
-            while time.monotonic() < deadline and not self.hurry.is_set():
+
+            def drained() -> bool:
                 try:
-                    if provision.queue_depth(self.queue_url) == 0:
-                        break
+                    return self.hurry.is_set() or provision.queue_depth(self.queue_url) == 0
                 except Exception:
-                    break  # the queue is gone (moto died): nothing left to drain
-                time.sleep(0.2)
+                    return True  # the queue is gone (moto died): nothing left to drain
+
+            with contextlib.suppress(TimedOut):
+                wait_until(drained, DRAIN_SECONDS, 0.2)
         self.supervisor.stop("lambda-runtime")
         # The rest hold no lake data in flight: stopped together, as each takes seconds.
         together = [
@@ -358,32 +351,40 @@ def detach(config: StackConfig, argv: list[str], timeout: float = 600.0) -> int:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+
+    def loaded() -> StackRecord | None:
         if process.poll() is not None:
-            print(log.read_text()[-2000:], file=sys.stderr)
-            print(f"supermarket up: the stack exited (code {process.returncode})", file=sys.stderr)
-            return 1
+            raise ChildFailed(f"supermarket up: the stack exited (code {process.returncode})")
         record = StackRecord.read(config.stack_file)
-        if record and record.supervisor_pid == process.pid and record.phase == "running":
-            for name, url in record.urls.items():
-                print(f"{name:10} {url}")
-            print(f"running in the background (pid {process.pid}); output in {log}")
-            print("`supermarket status` shows it, `supermarket down` stops it")
-            return 0
-        time.sleep(0.5)
-    print(f"supermarket up: not running after {timeout:.0f}s; see {log}", file=sys.stderr)
-    return 1
+        running = record and record.supervisor_pid == process.pid and record.phase == "running"
+        return record if running else None
+
+    try:
+        record = wait_until(
+            loaded, timeout, 0.5, f"supermarket up: not running after {timeout:.0f}s; see {log}"
+        )
+    except ChildFailed as exc:
+        print(log.read_text()[-2000:], file=sys.stderr)
+        print(exc, file=sys.stderr)
+        return 1
+    except TimedOut as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    for name, url in record.urls.items():
+        print(f"{name:10} {url}")
+    print(f"running in the background (pid {process.pid}); output in {log}")
+    print("`supermarket status` shows it, `supermarket down` stops it")
+    return 0
 
 
 def status(config: StackConfig) -> int:
     record = StackRecord.read(config.stack_file)
-    if record is None or not pid_alive(record.supervisor_pid):
+    if record is None or not psutil.pid_exists(record.supervisor_pid):
         print(f"no stack running (state in {config.state_dir})")
         return 3
     print(f"stack {record.phase}, supervisor pid {record.supervisor_pid}")
     for name, pid in record.processes.items():
-        state = "running" if pid and pid_alive(pid) else "down"
+        state = "running" if pid and psutil.pid_exists(pid) else "down"
         print(f"  {name:18} pid {pid}  {state}")
     for name, url in record.urls.items():
         print(f"  {name:18} {url}")
@@ -399,19 +400,22 @@ def down(config: StackConfig, timeout: float = 180.0) -> int:
     if record is None:
         print(f"no stack running (state in {config.state_dir})")
         return 0
-    if pid_alive(record.supervisor_pid):
+    if psutil.pid_exists(record.supervisor_pid):
         os.kill(record.supervisor_pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        while pid_alive(record.supervisor_pid) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        if pid_alive(record.supervisor_pid):
-            print(f"supervisor {record.supervisor_pid} still running after {timeout:.0f}s")
+        try:
+            wait_until(
+                lambda: not psutil.pid_exists(record.supervisor_pid),
+                timeout,
+                0.2,
+                f"supervisor {record.supervisor_pid} still running after {timeout:.0f}s",
+            )
+        except TimedOut as exc:
+            print(exc)
             return 1
     # A supervisor killed outright leaves its children: end their groups too.
     for pid in record.processes.values():
-        if pid and group_alive(pid):
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(pid, signal.SIGKILL)
+        if pid:
+            kill_group(pid)
     with contextlib.suppress(FileNotFoundError):
         config.stack_file.unlink()
     print("stopped")

@@ -17,7 +17,7 @@ import pytest
 from lake_contract import layout
 from supermarket_cli.dagster_graphql import DagsterGraphQL, DagsterGraphQLError
 from supermarket_cli.dagster_instance import running_dagster, write_instance_config
-from supermarket_cli.process_groups import port_is_free
+from supermarket_cli.processes import port_is_free
 from tests.moto_server import free_port, moto_server_process
 
 BUCKET = "backfill-lake"

@@ -6,7 +6,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import boto3
@@ -16,6 +15,7 @@ import pytest
 
 from supermarket_cli.lambda_runtime import LocalLambdaRuntime
 from supermarket_cli.local_aws import provision_ingest
+from supermarket_cli.processes import wait_until
 from tests.factories import ndjson, record
 from tests.moto_server import running_moto
 
@@ -27,16 +27,6 @@ ROOT = Path(__file__).resolve().parents[2]
 def stack(monkeypatch):
     with running_moto(monkeypatch) as endpoint:
         yield endpoint
-
-
-def wait_for(predicate, timeout=15.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError("timed out waiting")
 
 
 def lake_keys(prefix):
@@ -63,7 +53,7 @@ def test_a_put_object_becomes_lake_rows_through_the_queue(stack):
                       Body=ndjson(record("a"), record("b")))  # fmt: skip
         s3.put_object(Bucket=BUCKET, Key="raw/history/dt=2026-03-01/h.ndjson", Body=b"x")
 
-        wait_for(lambda: lake_keys("audit/"))
+        wait_until(lambda: lake_keys("audit/"), 15, 0.05, "no audit record")
         (transactions,) = lake_keys("lake/transactions/")
         body = s3.get_object(Bucket=BUCKET, Key=transactions)["Body"].read()
         rows = pq.read_table(pa.BufferReader(body)).to_pylist()
@@ -87,7 +77,9 @@ def test_a_poison_message_ends_in_the_dead_letter_queue(stack):
     poller = threading.Thread(target=runtime.run, args=(stop,))
     poller.start()
     try:
-        wait_for(lambda: queue_depth(queues.dead_letter_url) == 1, timeout=20)
+        wait_until(
+            lambda: queue_depth(queues.dead_letter_url) == 1, 20, 0.05, "nothing dead-lettered"
+        )
     finally:
         stop.set()
         poller.join(timeout=10)
@@ -118,7 +110,7 @@ def test_the_runtime_process_stops_cleanly_on_sigterm_after_its_batch(stack):
         boto3.client("s3").put_object(
             Bucket=BUCKET, Key="raw/incoming/dt=2026-03-01/a.ndjson", Body=ndjson(record("a"))
         )
-        wait_for(lambda: lake_keys("audit/"))
+        wait_until(lambda: lake_keys("audit/"), 15, 0.05, "no audit record")
     finally:
         process.send_signal(signal.SIGTERM)
         out, err = process.communicate(timeout=15)

@@ -14,10 +14,18 @@ from moto import mock_aws
 
 from lambda_ingest.events import SourceObject
 from lambda_ingest.handler import ingest
-from supermarket_cli.process_groups import free_port, group_alive
+from supermarket_cli.processes import (
+    ChildFailed,
+    ChildSpec,
+    Supervisor,
+    TimedOut,
+    choose_port,
+    free_port,
+    group_alive,
+    wait_until,
+)
 from supermarket_cli.stack import snapshot
 from supermarket_cli.stack.config import from_environment, history_days
-from supermarket_cli.stack.processes import ChildFailed, ChildSpec, Supervisor, choose_port
 from supermarket_cli.stack.status import LakeWatch, StatusPrinter
 from tests.factories import ndjson, record
 from tests.moto_server import use_test_aws
@@ -84,10 +92,12 @@ def test_a_child_that_dies_is_reported_and_restarted(tmp_path):
     spec.after_restart = lambda: reprovisioned.append(child.pid)
     child = supervisor.start(spec)
     first_pid = child.pid
-    deadline = time.monotonic() + 10
-    while not any("restarted" in r for r in reports) and time.monotonic() < deadline:
+
+    def restarted() -> bool:
         supervisor.check()
-        time.sleep(0.1)
+        return any("restarted" in r for r in reports)
+
+    wait_until(restarted, timeout=10, describe=f"no restart reported: {reports}")
     assert any(
         f"flaky (pid {first_pid}) exited with code 3; restarting in 1s" in r for r in reports
     )
@@ -113,6 +123,50 @@ def test_stop_reaches_what_a_child_started(tmp_path):
     assert group_alive(child.pid)
     supervisor.stop("parent")
     assert not group_alive(child.pid)
+
+
+def test_the_leader_is_asked_first_and_stops_what_it_started(tmp_path):
+    # Given a leader that, asked to stop, stops its own child (as Dagster shuts its code server
+    # down over gRPC), and a child that records who stopped it
+    marker = tmp_path / "child"
+    child = (
+        "import pathlib, signal, sys, time\n"
+        f"p = pathlib.Path({str(marker)!r})\n"
+        "def by(who): p.write_text(who); sys.exit(0)\n"
+        "signal.signal(signal.SIGTERM, lambda *_: by('signalled by the stop'))\n"
+        "signal.signal(signal.SIGUSR1, lambda *_: by('stopped by its leader'))\n"
+        "p.write_text('running'); time.sleep(60)\n"
+    )
+    leader = (
+        "import signal, subprocess, sys, time\n"
+        f"c = subprocess.Popen([sys.executable, '-c', {child!r}])\n"
+        "def stop(*_): c.send_signal(signal.SIGUSR1); c.wait(); sys.exit(0)\n"
+        "signal.signal(signal.SIGTERM, stop)\n"
+        "time.sleep(60)\n"
+    )
+    supervisor = Supervisor(tmp_path)
+    started = supervisor.start(ChildSpec("leader", python(leader), {}, stop_timeout=10))
+    wait_until(lambda: marker.exists() and marker.read_text() == "running", 10, 0.05)
+
+    # When it is stopped
+    code = supervisor.stop("leader")
+
+    # Then the child heard from its leader only, the leader exited cleanly, the group is gone
+    assert marker.read_text() == "stopped by its leader"
+    assert code == 0
+    assert not group_alive(started.pid)
+
+
+def test_wait_until_returns_the_value_or_says_what_it_last_saw():
+    answers = iter([None, 0, "ready"])
+    assert wait_until(lambda: next(answers), timeout=5, interval=0.01) == "ready"
+
+    tries = []
+    with pytest.raises(TimedOut) as timed_out:
+        wait_until(lambda: tries.append(1), 0.05, 0.01, lambda: f"not yet after {len(tries)} tries")
+    assert len(tries) >= 2
+    assert str(timed_out.value) == f"not yet after {len(tries)} tries"  # the state at the end
+    assert wait_until(lambda: "at once", timeout=0) == "at once"  # a zero timeout still asks once
 
 
 def test_a_child_that_never_gets_ready_fails_the_start(tmp_path):

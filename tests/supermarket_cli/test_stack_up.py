@@ -5,7 +5,6 @@ Ctrl-C (SIGINT) leaving no process and no port behind."""
 
 import json
 import os
-import queue
 import re
 import signal
 import subprocess
@@ -21,8 +20,7 @@ import pytest
 
 from lake_contract import layout
 from supermarket_cli.dagster_graphql import DagsterGraphQL
-from supermarket_cli.process_groups import group_alive, port_is_free
-from supermarket_cli.stack.processes import http_ok
+from supermarket_cli.processes import group_alive, group_members, http_ok, port_is_free, wait_until
 from tests.factories import ndjson, record
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -36,26 +34,22 @@ class Output:
 
     def __init__(self, process: subprocess.Popen) -> None:
         self.lines: list[str] = []
-        self._new: queue.Queue[str] = queue.Queue()
         threading.Thread(target=self._read, args=(process,), daemon=True).start()
 
     def _read(self, process: subprocess.Popen) -> None:
         for line in process.stdout:
             self.lines.append(line.rstrip("\n"))
-            self._new.put(line)
 
     def wait_for(self, pattern: str, deadline: float) -> re.Match:
-        for line in self.lines:
-            if match := re.search(pattern, line):
-                return match
-        while time.monotonic() < deadline:
-            try:
-                line = self._new.get(timeout=0.5)
-            except queue.Empty:
-                continue
-            if match := re.search(pattern, line):
-                return match
-        raise AssertionError(f"no line matching {pattern!r} in:\n" + "\n".join(self.lines))
+        def matched() -> re.Match | None:
+            return next(filter(None, (re.search(pattern, line) for line in list(self.lines))), None)
+
+        return wait_until(
+            matched,
+            max(0.0, deadline - time.monotonic()),
+            interval=0.1,
+            describe=lambda: f"no line matching {pattern!r} in:\n" + "\n".join(self.lines),
+        )
 
 
 def query(sql: str, env: dict[str, str]) -> str:
@@ -97,16 +91,8 @@ def freshness(dagster: DagsterGraphQL) -> dict[str, str | None]:
     }
 
 
-def processes_in_groups(groups: set[int]) -> list[str]:
-    found = []
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if stat[0] != "Z" and int(stat[2]) in groups:
-            found.append(pid)
-    return found
+def processes_in_groups(groups: set[int]) -> list[int]:
+    return [pid for group in groups for pid in group_members(group)]
 
 
 @pytest.mark.slow
@@ -196,16 +182,18 @@ def test_up_runs_the_stack_and_ctrl_c_stops_every_process(tmp_path):
             aws_access_key_id="local",
             aws_secret_access_key="local",
         )
-        put_at = time.monotonic()
         s3.put_object(
             Bucket=BUCKET,
             Key=source,
             Body=ndjson(record(marker, transaction_datetime=now.isoformat())),
         )
         lake_key = layout.table_key("transactions", now.date(), source)
-        while not s3.list_objects_v2(Bucket=BUCKET, Prefix=lake_key).get("KeyCount"):
-            assert time.monotonic() - put_at < 5, "the put file did not reach the lake in 5 s"
-            time.sleep(0.05)
+        wait_until(
+            lambda: s3.list_objects_v2(Bucket=BUCKET, Prefix=lake_key).get("KeyCount"),
+            timeout=5,
+            interval=0.05,
+            describe="the put file did not reach the lake in 5 s",
+        )
         found = f"SELECT count(*) FROM transactions WHERE transaction_id = '{marker}'"
         assert count(found, query_env) == 1
         # With no AWS_ENDPOINT_URL, `query` finds the stack from its state folder.
@@ -222,9 +210,13 @@ def test_up_runs_the_stack_and_ctrl_c_stops_every_process(tmp_path):
         execution = latest_check(dagster, "transactions", "raw_records_reconcile", day)
         assert execution["status"] == "SUCCEEDED" and execution["evaluation"]["success"]
         # The live tables are fresh, as Dagster's freshness daemon judges them.
-        while freshness(dagster) != {"transactions": "HEALTHY", "transaction_items": "HEALTHY"}:
-            assert time.monotonic() < deadline, f"freshness: {freshness(dagster)}"
-            time.sleep(2)
+        healthy = {"transactions": "HEALTHY", "transaction_items": "HEALTHY"}
+        wait_until(
+            lambda: freshness(dagster) == healthy,
+            timeout=max(0.0, deadline - time.monotonic()),
+            interval=2,
+            describe=lambda: f"freshness: {freshness(dagster)}",
+        )
     finally:
         up.send_signal(signal.SIGINT)
         code = up.wait(timeout=60)

@@ -5,8 +5,6 @@ indicator amber then red, and a file through the Lambda path showing up without 
 import json
 import os
 import shutil
-import subprocess
-import sys
 import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -21,8 +19,8 @@ from lake_contract.freshness import FAIL_AFTER_SECONDS, WARN_AFTER_SECONDS
 from lambda_ingest.handler import lambda_handler
 from supermarket_cli.convert import convert, find_sources
 from supermarket_cli.main import main
-from supermarket_cli.process_groups import free_port, signal_group
-from supermarket_cli.stack.processes import http_ok
+from supermarket_cli.processes import Supervisor, free_port
+from supermarket_cli.stack import children
 from tests.factories import ndjson, record
 from tests.moto_server import moto_server_process, use_test_aws
 from tests.supermarket_dashboard import expected
@@ -68,35 +66,11 @@ def dashboard(tmp_path_factory):
         _upload(work)  # reference tables
         _load_history(work, landed_seconds_ago=WARN_AFTER_SECONDS - 25)  # green for a while
         port = free_port()
-        server = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "supermarket_cli.main",
-                "dashboard",
-                "--lake",
-                f"s3://{BUCKET}",
-                "--port",
-                str(port),
-                "--refresh-seconds",
-                str(REFRESH_SECONDS),
-            ],
-            cwd=ROOT,
-            env={**os.environ, "STORE_TIMEZONE": "UTC"},
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        url = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 30
-            while not http_ok(f"{url}/_stcore/health"):
-                assert server.poll() is None and time.monotonic() < deadline, "no dashboard"
-                time.sleep(0.1)
-            yield url, work, expected.transactions(work / "raw" / "history")
-        finally:
-            signal_group(server.pid, 15)
-            server.wait(timeout=20)
+        env = {**os.environ, "STORE_TIMEZONE": "UTC"}
+        board = children.dashboard(f"s3://{BUCKET}", "127.0.0.1", port, env, REFRESH_SECONDS)
+        with Supervisor(work / "logs") as supervisor:  # as `supermarket up` starts it
+            supervisor.start(board)
+            yield f"http://127.0.0.1:{port}", work, expected.transactions(work / "raw" / "history")
     monkeypatch.undo()
 
 

@@ -12,20 +12,24 @@ import dagster as dg
 from lake_contract import layout
 from lambda_ingest.events import SourceObject
 from lambda_ingest.handler import ingest
+from simulator.defaults import (
+    DEFAULT_SEED,
+    DEFAULT_SKUS,
+    DEFAULT_STORES,
+    DEFAULT_TRANSACTIONS_PER_DAY,
+)
 from simulator.history import HistoryOptions, history_key, plan_files, render_file
-from simulator.reference import DEFAULT_SKUS, DEFAULT_STORES, build_reference
+from simulator.reference import build_reference
 from supermarket_dagster.compaction import compact_day, day_is_compacted
 from supermarket_dagster.defs.maintenance.assets import compaction_metadata
 from supermarket_dagster.partitions import day_partitions
 from supermarket_dagster.policies import live_freshness_policy
 from supermarket_dagster.resources import LakeResource
 
-DEFAULT_TRANSACTIONS_PER_DAY = 3_334  # the demo's 100,000 over 30 days
-
 
 class HistoryConfig(dg.Config):
     transactions_per_day: int = DEFAULT_TRANSACTIONS_PER_DAY
-    seed: int = 0
+    seed: int = DEFAULT_SEED
     stores: int = DEFAULT_STORES
     skus: int = DEFAULT_SKUS
 

@@ -5,14 +5,15 @@ import pyarrow as pa
 
 from lake_contract import layout
 from lake_contract.parquet import parquet_bytes
-from simulator.reference import DEFAULT_SKUS, DEFAULT_STORES, generate_skus, generate_supermarkets
+from simulator.defaults import DEFAULT_SEED, DEFAULT_SKUS, DEFAULT_STORES
+from simulator.reference import generate_skus, generate_supermarkets
 from supermarket_dagster.resources import LakeResource
 
 
 class ReferenceConfig(dg.Config):
     stores: int = DEFAULT_STORES
     skus: int = DEFAULT_SKUS
-    seed: int = 0  # history and the live feed must use the same seed for prices to match
+    seed: int = DEFAULT_SEED  # history and the live feed must use the same seed for prices to match
 
 
 def _write(lake: LakeResource, table_name: str, table: pa.Table) -> dg.MaterializeResult:

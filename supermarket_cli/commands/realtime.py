@@ -1,0 +1,113 @@
+"""`supermarket lambda-runtime` and `payment-processor`: the real-time path's two long-running
+processes. Both stop cleanly on SIGINT or SIGTERM, after the work in hand."""
+
+import logging
+import signal
+import threading
+
+import click
+
+from simulator.defaults import DEFAULT_FILES_PER_SECOND, DEFAULT_TRANSACTIONS_PER_SECOND
+from supermarket_cli.commands.options import POSITIVE, catalog_options
+from supermarket_cli.defaults import (
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_BUCKET,
+    DEFAULT_QUEUE,
+    DEFAULT_WAIT_SECONDS,
+)
+
+DEFAULT_FEED = f"s3://{DEFAULT_BUCKET}"
+
+
+def _stop_on_signals() -> threading.Event:
+    """SIGINT and SIGTERM ask the loop to stop after the work in hand, never in the middle."""
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    return stop
+
+
+@click.command(short_help="poll the ingest queue and run the Lambda handler locally")
+@click.option("--queue", default=None, help=f"queue name (default {DEFAULT_QUEUE})")
+@click.option("--queue-url", default=None, help="queue URL (overrides --queue)")
+@click.option(
+    "--batch-size",
+    type=POSITIVE,
+    default=DEFAULT_BATCH_SIZE,
+    help=f"1..10 (default {DEFAULT_BATCH_SIZE})",
+)
+@click.option(
+    "--wait",
+    type=int,
+    default=DEFAULT_WAIT_SECONDS,
+    help=f"long-poll seconds (default {DEFAULT_WAIT_SECONDS})",
+)
+def lambda_runtime(queue: str | None, queue_url: str | None, batch_size: int, wait: int) -> None:
+    """Poll the ingest queue and call the Lambda handler with SQS batch events, as Lambda's
+    event source mapping does, until stopped."""
+    import boto3
+
+    from supermarket_cli.lambda_runtime import LocalLambdaRuntime
+
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    queue_url = (
+        queue_url or boto3.client("sqs").get_queue_url(QueueName=queue or DEFAULT_QUEUE)["QueueUrl"]
+    )
+    runtime = LocalLambdaRuntime(queue_url, batch_size, wait)
+    stop = _stop_on_signals()
+    print(f"lambda-runtime polling {queue_url}", flush=True)
+    stats = runtime.run(stop)
+    print(
+        f"lambda-runtime stopped: {stats.batches} batches, {stats.messages} messages, "
+        f"{stats.failed} failed",
+        flush=True,
+    )
+
+
+@click.command(short_help="write live NDJSON logs to raw/incoming/ until stopped")
+@click.option("--out", default=DEFAULT_FEED, help=f"default {DEFAULT_FEED}")
+@click.option(
+    "--tps", type=float, default=DEFAULT_TRANSACTIONS_PER_SECOND, help="transactions per second"
+)
+@click.option("--fps", type=float, default=DEFAULT_FILES_PER_SECOND, help="files per second")
+@catalog_options
+@click.option("--producer-id", help="names this producer (default: random)")
+@click.option("--duration", type=float, help="stop after this many seconds")
+def payment_processor(
+    out: str,
+    tps: float,
+    fps: float,
+    seed: int,
+    stores: int,
+    skus: int,
+    producer_id: str | None,
+    duration: float | None,
+) -> None:
+    """Write small live NDJSON logs to raw/incoming/dt=YYYY-MM-DD/ on a fixed schedule until
+    stopped; prices come from the same seeded SKUs as the lake."""
+    from simulator.payment_processor import FeedOptions, PaymentProcessor
+
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    processor = PaymentProcessor(
+        FeedOptions(
+            location=out,
+            transactions_per_second=tps,
+            files_per_second=fps,
+            seed=seed,
+            stores=stores,
+            skus=skus,
+            producer_id=producer_id,
+        )
+    )
+    stop = _stop_on_signals()
+    if duration is not None:
+        timer = threading.Timer(duration, stop.set)
+        timer.daemon = True  # an earlier Ctrl-C must not wait for it
+        timer.start()
+    print(f"payment-processor {processor.producer_id} writing to {out}", flush=True)
+    stats = processor.run(stop)
+    print(
+        f"payment-processor {processor.producer_id} stopped: "
+        f"{stats.files} files, {stats.transactions} transactions",
+        flush=True,
+    )
