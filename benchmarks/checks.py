@@ -39,9 +39,9 @@ def build_day(transactions: int, live_files: int, bucket: str) -> None:
     from tests.factories import ndjson, record
 
     lake = LakeBucket(bucket)
-    lake.objects().write(layout.reference_key("supermarkets"),
+    lake.write(layout.reference_key("supermarkets"),
                  parquet_bytes(generate_supermarkets()), "application/x-parquet")  # fmt: skip
-    lake.objects().write(layout.reference_key("skus"), parquet_bytes(generate_skus()),
+    lake.write(layout.reference_key("skus"), parquet_bytes(generate_skus()),
                  "application/x-parquet")  # fmt: skip
     options = HistoryOptions(location=f"s3://{bucket}", transactions=transactions, start=DAY,
                              end=DAY)  # fmt: skip
@@ -49,14 +49,14 @@ def build_day(transactions: int, live_files: int, bucket: str) -> None:
     keys = []
     for file in plan_files(options):
         key = history_key(options, file)
-        lake.objects().write(key, render_file(options, reference, file), "application/x-ndjson")
+        lake.write(key, render_file(options, reference, file), "application/x-ndjson")
         keys.append(key)
     items = [{"sku_id": "SKU00001", "quantity": 1, "unit_price": 1}]
     for n in range(live_files):
         key = f"{layout.day_prefix(layout.RAW_INCOMING, DAY)}live-{n:05d}.ndjson"
         lines = [record(f"L{n}-{i}", transaction_datetime=f"{DAY}T12:00:00Z", items=items)
                  for i in range(25)]  # fmt: skip
-        lake.objects().write(key, ndjson(*lines), "application/x-ndjson")
+        lake.write(key, ndjson(*lines), "application/x-ndjson")
         keys.append(key)
     for key in keys:
         ingest(SourceObject(bucket=bucket, key=key, size=None, event_time=None), bucket)
