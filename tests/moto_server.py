@@ -3,14 +3,25 @@
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
+import pyarrow as pa
 from moto.server import ThreadedMotoServer
 
-from lake_contract import s3
+from lake_contract import s3, tables
+from lake_contract.s3 import LakeBucket
+from lambda_ingest import handler
 from supermarket_cli.processes import free_port
 from supermarket_cli.stack.children import moto_server as moto_server_process
 
-__all__ = ["free_port", "moto_server_process", "running_moto", "use_test_aws"]
+__all__ = [
+    "free_port",
+    "iceberg_lake",
+    "moto_server_process",
+    "running_moto",
+    "table_rows",
+    "use_test_aws",
+]
 
 
 def use_test_aws(monkeypatch, endpoint: str | None = None) -> None:
@@ -27,7 +38,10 @@ def use_test_aws(monkeypatch, endpoint: str | None = None) -> None:
     else:
         monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     monkeypatch.delenv("LAKE_BUCKET", raising=False)
-    s3.s3_client.cache_clear()
+    monkeypatch.delenv(tables.COMMIT_LOCK_VARIABLE, raising=False)
+    monkeypatch.delenv(tables.DATABASE_VARIABLE, raising=False)
+    s3.aws_client.cache_clear()
+    handler.lake_tables.cache_clear()  # its catalog knows the endpoint it was made for
 
 
 @contextmanager
@@ -42,5 +56,22 @@ def running_moto(monkeypatch) -> Iterator[str]:
     try:
         yield endpoint
     finally:
-        s3.s3_client.cache_clear()
+        s3.aws_client.cache_clear()
         server.stop()
+
+
+@contextmanager
+def iceberg_lake(monkeypatch, bucket: str) -> Iterator[str]:
+    """A moto server holding the lake bucket and its Iceberg tables in the Glue catalog, with
+    the test AWS environment pointed at it. pyarrow's S3 client (Iceberg's file IO) is not
+    boto3, so in-process mock_aws cannot serve it: a server can. Yields the endpoint."""
+    with running_moto(monkeypatch) as endpoint:
+        LakeBucket(bucket).create()
+        tables.create_tables(tables.glue_catalog(), bucket)
+        yield endpoint
+
+
+def table_rows(table: str, **scan: Any) -> pa.Table:
+    """Every row of an Iceberg table of the lake (or the rows scan(**scan) selects)."""
+    catalog = tables.glue_catalog()
+    return catalog.load_table((tables.database_from_environment(), table)).scan(**scan).to_arrow()

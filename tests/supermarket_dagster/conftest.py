@@ -16,4 +16,4 @@ def lake(monkeypatch):
     with mock_aws():
         boto3.client("s3").create_bucket(Bucket=BUCKET)
         yield LakeResource(bucket=BUCKET)
-    s3.s3_client.cache_clear()
+    s3.aws_client.cache_clear()

@@ -102,7 +102,7 @@ def backfilled():
                 assert result.success
                 runs[day] = _evaluations(result)
             yield lake, {key: lake.objects().read(key) for key in lake.objects().keys("")}, runs
-        s3.s3_client.cache_clear()
+        s3.aws_client.cache_clear()
 
 
 @pytest.fixture
