@@ -118,13 +118,14 @@ def database_from_environment() -> str:
     return os.environ.get(DATABASE_VARIABLE) or DEFAULT_DATABASE
 
 
-def table_location(bucket: str, table: str) -> str:
-    return f"s3://{bucket}/{layout.table_prefix(table).rstrip('/')}"
+def table_location(warehouse: str, table: str) -> str:
+    return f"{warehouse.rstrip('/')}/{layout.table_prefix(table).rstrip('/')}"
 
 
-def create_tables(catalog: Any, bucket: str, database: str = DEFAULT_DATABASE) -> list[str]:
-    """Creates the database and the Iceberg tables under s3://bucket/lake/<table>/, leaving a
-    table that exists as it is (its data and history are the lake)."""
+def create_tables(catalog: Any, warehouse: str, database: str = DEFAULT_DATABASE) -> list[str]:
+    """Creates the database and the Iceberg tables under <warehouse>/lake/<table>/ (the lake
+    is s3://bucket; a test's may be file://dir), leaving a table that exists as it is: its
+    data and history are the lake."""
     catalog.create_namespace_if_not_exists(database)
     for table in ICEBERG_TABLES:
         iceberg = iceberg_schema(table)
@@ -132,7 +133,7 @@ def create_tables(catalog: Any, bucket: str, database: str = DEFAULT_DATABASE) -
             (database, table),
             schema=iceberg,
             partition_spec=partition_spec(table, iceberg),
-            location=table_location(bucket, table),
+            location=table_location(warehouse, table),
             properties=TABLE_PROPERTIES,
         )
     return list(ICEBERG_TABLES)
@@ -142,6 +143,24 @@ def as_table_rows(table: str, rows: pa.Table) -> pa.Table:
     """Rows shaped as the Iceberg table takes them: plain (not dictionary) columns, non-null
     fields, timestamps in us. `rows` must hold every column, dt included."""
     return rows.select(arrow_schema(table).names).cast(arrow_schema(table))
+
+
+class LakeTables:
+    """The process's Iceberg tables, loaded once and refreshed before each commit (a Lambda
+    container keeps them between invocations)."""
+
+    def __init__(self, catalog: Any, database: str) -> None:
+        self.catalog = catalog
+        self.database = database
+        self._tables: dict[str, Any] = {}
+
+    def table(self, name: str) -> Any:
+        if name not in self._tables:
+            self._tables[name] = self.catalog.load_table((self.database, name))
+        return self._tables[name]
+
+    def current(self, name: str) -> Any:
+        return self.table(name).refresh()
 
 
 @contextlib.contextmanager

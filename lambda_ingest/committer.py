@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from lake_contract import schema, tables
+from lake_contract.tables import LakeTables
 from lambda_ingest.transform import TransformResult
 
 # Written first: see the module doc.
@@ -30,24 +31,6 @@ class Committed:
 
     snapshots: dict[str, int] = field(default_factory=dict)
     replaced_sources: frozenset[str] = frozenset()
-
-
-class LakeTables:
-    """The process's Iceberg tables, loaded once and refreshed before each commit (a Lambda
-    container keeps them between invocations)."""
-
-    def __init__(self, catalog: Any, database: str) -> None:
-        self.catalog = catalog
-        self.database = database
-        self._tables: dict[str, Any] = {}
-
-    def table(self, name: str) -> Any:
-        if name not in self._tables:
-            self._tables[name] = self.catalog.load_table((self.database, name))
-        return self._tables[name]
-
-    def current(self, name: str) -> Any:
-        return self.table(name).refresh()
 
 
 def _rows(name: str, results: list[tuple[str, TransformResult]]) -> pa.Table:

@@ -21,9 +21,10 @@ import pyarrow.compute as pc
 from lake_contract import layout, s3, schema, tables
 from lake_contract.audit import AuditRecord
 from lake_contract.quarantine import quarantine_ndjson
+from lake_contract.tables import LakeTables
 from lambda_ingest import events
 from lambda_ingest.audit import audit_record
-from lambda_ingest.committer import Committed, LakeTables, commit_sources
+from lambda_ingest.committer import Committed, commit_sources
 from lambda_ingest.transform import TransformResult, transform
 
 logger = logging.getLogger("lambda_ingest")

@@ -1,5 +1,6 @@
 """moto for tests: the test AWS environment, and a real moto server on a free loopback port."""
 
+import logging
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -46,6 +47,7 @@ def use_test_aws(monkeypatch, endpoint: str | None = None) -> None:
 
 @contextmanager
 def running_moto(monkeypatch) -> Iterator[str]:
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # a line per request otherwise
     port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
@@ -67,7 +69,7 @@ def iceberg_lake(monkeypatch, bucket: str) -> Iterator[str]:
     boto3, so in-process mock_aws cannot serve it: a server can. Yields the endpoint."""
     with running_moto(monkeypatch) as endpoint:
         LakeBucket(bucket).create()
-        tables.create_tables(tables.glue_catalog(), bucket)
+        tables.create_tables(tables.glue_catalog(), f"s3://{bucket}")
         yield endpoint
 
 
@@ -75,3 +77,24 @@ def table_rows(table: str, **scan: Any) -> pa.Table:
     """Every row of an Iceberg table of the lake (or the rows scan(**scan) selects)."""
     catalog = tables.glue_catalog()
     return catalog.load_table((tables.database_from_environment(), table)).scan(**scan).to_arrow()
+
+
+def catalog_entries() -> dict[str, dict[str, Any]]:
+    """Each Iceberg table's Glue entry as it is now, to put back with restore_catalog_entries."""
+    glue = s3.aws_client("glue")
+    database = tables.database_from_environment()
+    return {
+        name: glue.get_table(DatabaseName=database, Name=name)["Table"]
+        for name in tables.ICEBERG_TABLES
+    }
+
+
+def restore_catalog_entries(entries: dict[str, dict[str, Any]]) -> None:
+    """Points each table back at the metadata file it had (its files restored beside)."""
+    glue = s3.aws_client("glue")
+    for table in entries.values():
+        table_input = {
+            k: table[k] for k in ("Name", "TableType", "Parameters", "StorageDescriptor")
+        }
+        glue.update_table(DatabaseName=table["DatabaseName"], TableInput=table_input)
+    handler.lake_tables.cache_clear()
