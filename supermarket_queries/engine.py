@@ -167,8 +167,10 @@ class LocalEngine:
     def as_of(self, table: str, snapshot_id: int) -> None:
         """Pins `table` to an earlier snapshot until the next query that follows commits: for
         a query as of then, e.g. engine.as_of(...) then engine.query(sql, follow=False)."""
-        scan = self._scan_iceberg(table, self.metadata_location(table), snapshot_id)
+        location = self.metadata_location(table)
+        scan = self._scan_iceberg(table, location, snapshot_id)
         self.connection.execute(f"CREATE OR REPLACE VIEW {table} AS {scan}")
+        self.snapshots[table] = f"{location}@{snapshot_id}"  # the next follow binds now again
 
     def _scan_quarantine(self) -> str:
         """The quarantine NDJSON objects as rows, typed by the record's schema."""
