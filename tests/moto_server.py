@@ -1,6 +1,7 @@
 """moto for tests: the test AWS environment, and a real moto server on a free loopback port."""
 
 import logging
+import tempfile
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -67,7 +68,9 @@ def iceberg_lake(monkeypatch, bucket: str) -> Iterator[str]:
     """A moto server holding the lake bucket and its Iceberg tables in the Glue catalog, with
     the test AWS environment pointed at it. pyarrow's S3 client (Iceberg's file IO) is not
     boto3, so in-process mock_aws cannot serve it: a server can. Yields the endpoint."""
-    with running_moto(monkeypatch) as endpoint:
+    with running_moto(monkeypatch) as endpoint, tempfile.TemporaryDirectory() as lock_folder:
+        # moto's Glue cannot refuse a stale commit: committers take turns, as in the stack.
+        monkeypatch.setenv(tables.COMMIT_LOCK_VARIABLE, f"{lock_folder}/commit.lock")
         LakeBucket(bucket).create()
         tables.create_tables(tables.glue_catalog(), f"s3://{bucket}")
         yield endpoint
