@@ -39,14 +39,18 @@ _TRANSIENT_CODES = frozenset(
 
 
 @functools.cache
-def s3_client(endpoint_url: str | None = None) -> Any:
-    """Created once per process (a Lambda container) and endpoint, and shared by threads (boto3
-    clients are thread-safe); building one loads botocore's models, 0.05-0.5 s each. None is
-    boto3's own resolution (AWS_ENDPOINT_URL, else AWS)."""
+def aws_client(service: str, endpoint_url: str | None = None) -> Any:
+    """Created once per process (a Lambda container), service and endpoint, and shared by
+    threads (boto3 clients are thread-safe); building one loads botocore's models, 0.05-0.5 s
+    each. None is boto3's own resolution (AWS_ENDPOINT_URL, else AWS)."""
     config = Config(
         retries={"mode": "standard", "max_attempts": 4}, max_pool_connections=MAX_CONNECTIONS
     )
-    return boto3.client("s3", config=config, endpoint_url=endpoint_url)
+    return boto3.client(service, config=config, endpoint_url=endpoint_url)
+
+
+def s3_client(endpoint_url: str | None = None) -> Any:
+    return aws_client("s3", endpoint_url)
 
 
 def is_missing(error: Exception) -> bool:

@@ -1,25 +1,31 @@
 """The Lambda entry point: S3 notifications (direct or via SQS) -> lake rows, quarantine, audit.
 
-Thin on purpose: events.py unpacks, transform.py converts, lake_contract.s3 talks to S3. Bad data is
+Thin on purpose: events.py unpacks, transform.py converts, committer.py commits a batch's rows
+to the Iceberg tables in one snapshot per table, lake_contract.s3 talks to S3. Bad data is
 never an error (it goes to quarantine); only failures worth a retry fail a message.
 """
 
+import functools
 import json
 import logging
 import os
 import time
+from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from lake_contract import layout, s3
+import pyarrow.compute as pc
+
+from lake_contract import layout, s3, schema, tables
 from lake_contract.audit import AuditRecord
-from lake_contract.parquet import parquet_bytes
 from lake_contract.quarantine import quarantine_ndjson
+from lake_contract.tables import LakeTables
 from lambda_ingest import events
 from lambda_ingest.audit import audit_record
-from lambda_ingest.day_files import split_by_day
-from lambda_ingest.transform import transform
+from lambda_ingest.committer import Committed, commit_sources
+from lambda_ingest.transform import TransformResult, transform
 
 logger = logging.getLogger("lambda_ingest")
 logger.setLevel(logging.INFO)
@@ -33,93 +39,141 @@ def _log(level: int, event: str, **fields: Any) -> None:
     logger.log(level, json.dumps({"event": event, **fields}, default=str))
 
 
-def ingest(source: events.SourceObject, lake_bucket: str) -> AuditRecord | None:
-    """Ingests one raw log; returns its audit record (None when there was nothing to do).
+@functools.cache
+def lake_tables(database: str) -> LakeTables:
+    """Loaded once per container and database: a table's load costs a catalog call and a
+    metadata read, a refresh before each commit only the latter when nothing changed."""
+    return LakeTables(tables.glue_catalog(), database)
 
-    Every output key derives from the source key, so a redelivery overwrites, never adds.
-    """
+
+@dataclass(frozen=True)
+class Converted:
+    """One source read and transformed, not yet in the lake."""
+
+    source: events.SourceObject
+    lake_bucket: str
+    size: int
+    started_at: datetime
+    result: TransformResult
+
+
+def convert(source: events.SourceObject, lake_bucket: str) -> Converted | None:
+    """Reads and transforms one raw log; None when there is nothing to ingest."""
     if source.key.startswith(layout.OUTPUT_PREFIXES):
         _log(logging.WARNING, "skipped_own_output", key=source.key)  # never recurse
         return None
     started = datetime.now(UTC)
-    clock = time.perf_counter()
-    lake = s3.LakeBucket(lake_bucket)
     data = s3.LakeBucket(source.bucket).read_if_present(source.key)
     if data is None:
         _log(logging.WARNING, "source_missing", bucket=source.bucket, key=source.key)
         return None
-    result = transform(data, source.key, started)
+    return Converted(source, lake_bucket, len(data), started, transform(data, source.key, started))
 
-    days = split_by_day(result)
-    writes = [
-        (layout.table_key(table, day.day, source.key), parquet_bytes(rows))
-        for day in days
-        for table, rows in day.tables().items()
-    ]
-    quarantine_key = layout.quarantine_key(source.key)
-    pending = [
-        _writes.submit(lake.write, key, body, "application/x-parquet") for key, body in writes
-    ]
-    if result.rejects:
-        body = quarantine_ndjson(source.key, result.rejects, started)
-        pending.append(_writes.submit(lake.write, quarantine_key, body, "application/x-ndjson"))
+
+def _rows_per_day(result: TransformResult) -> dict[str, dict[str, int]]:
+    per_day: dict[str, dict[str, int]] = defaultdict(dict)
+    for name in ("transactions", "transaction_items"):
+        counts = pc.value_counts(getattr(result, name)[schema.PARTITION.name]).to_pylist()
+        for entry in counts:
+            per_day[entry["values"].isoformat()][name] = entry["counts"]
+    return dict(per_day)
+
+
+def _write_quarantine(item: Converted) -> None:
+    lake, key = s3.LakeBucket(item.lake_bucket), layout.quarantine_key(item.source.key)
+    if item.result.rejects:
+        body = quarantine_ndjson(item.source.key, item.result.rejects, item.started_at)
+        lake.write(key, body, "application/x-ndjson")
     else:  # a source rewritten since its last ingestion must not keep stale rejects
-        pending.append(_writes.submit(lake.delete, quarantine_key))
-    for write in pending:
-        write.result()  # raises the first failure: the audit record is written only on success
+        lake.delete(key)
 
+
+def land(batch: list[Converted], database: str) -> list[AuditRecord]:
+    """Quarantine, one commit for every source's rows, then one audit record per source: the
+    audit record says the rows are in, so it is written only after the commit succeeded."""
+    if not batch:
+        return []
+    # One source twice in a batch (a redelivery beside the first delivery) is committed once.
+    batch = list({item.source.key: item for item in batch}.values())
+    clock = time.perf_counter()
+    for pending in [_writes.submit(_write_quarantine, item) for item in batch]:
+        pending.result()  # raises the first failure: nothing is committed without its rejects
+    committed: Committed = commit_sources(
+        lake_tables(database), [(item.source.key, item.result) for item in batch], {}
+    )
     finished = datetime.now(UTC)
-    outputs = [key for key, _ in writes] + ([quarantine_key] if result.rejects else [])
-    record = audit_record(
-        bucket=source.bucket,
-        source_key=source.key,
-        size=len(data),
-        event_time=source.event_time,
-        started_at=started,
-        finished_at=finished,
-        result=result,
-        outputs=outputs,
-        rows_per_day={
-            day.day.isoformat(): {t: rows.num_rows for t, rows in day.tables().items()}
-            for day in days
-        },
-    )
-    lake.write(record.key, record.to_json(), "application/json")
-    _log(
-        logging.INFO,
-        "ingested",
-        key=source.key,
-        records=result.records_read,
-        transactions=record.rows_written["transactions"],
-        items=record.rows_written["transaction_items"],
-        quarantined=record.records_quarantined,
-        duration_ms=round((time.perf_counter() - clock) * 1000, 1),
-        lag_seconds=record.lag_seconds,
-    )
-    return record
+    outputs = [f"{database}.{t}@{snapshot}" for t, snapshot in committed.snapshots.items()]
+    records = [
+        audit_record(
+            bucket=item.source.bucket,
+            source_key=item.source.key,
+            size=item.size,
+            event_time=item.source.event_time,
+            started_at=item.started_at,
+            finished_at=finished,
+            result=item.result,
+            outputs=outputs
+            + ([layout.quarantine_key(item.source.key)] if item.result.rejects else []),
+            rows_per_day=_rows_per_day(item.result),
+        )
+        for item in batch
+    ]
+    audits = [
+        _writes.submit(
+            s3.LakeBucket(item.lake_bucket).write, r.key, r.to_json(), "application/json"
+        )
+        for item, r in zip(batch, records, strict=True)
+    ]
+    for pending in audits:
+        pending.result()
+    for record in records:
+        _log(
+            logging.INFO,
+            "ingested",
+            key=record.source_key,
+            records=record.records_read,
+            transactions=record.rows_written["transactions"],
+            items=record.rows_written["transaction_items"],
+            quarantined=record.records_quarantined,
+            replaced=record.source_key in committed.replaced_sources,
+            batch_sources=len(batch),
+            batch_ms=round((time.perf_counter() - clock) * 1000, 1),
+            lag_seconds=record.lag_seconds,
+        )
+    return records
+
+
+def ingest(source: events.SourceObject, lake_bucket: str) -> AuditRecord | None:
+    """Ingests one raw log on its own; returns its audit record (None: nothing to do)."""
+    converted = convert(source, lake_bucket)
+    records = land([converted], tables.database_from_environment()) if converted else []
+    return records[0] if records else None
 
 
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    """Ingests every object the event names; reports SQS messages that should be retried."""
+    """Ingests every object the event names in one commit; reports SQS messages to retry."""
     lake_bucket_override = os.environ.get("LAKE_BUCKET") or None
     objects, unreadable = events.sources(event)
     failed: dict[str, str] = {u.message_id: u.reason for u in unreadable}
     for u in unreadable:
         _log(logging.ERROR, "unreadable_message", message_id=u.message_id, reason=u.reason)
 
-    def attempt(source: events.SourceObject) -> BaseException | None:
+    def attempt(source: events.SourceObject) -> Converted | BaseException | None:
         try:
-            ingest(source, lake_bucket_override or source.bucket)
+            return convert(source, lake_bucket_override or source.bucket)
         except Exception as exc:
-            kind = "transient" if s3.is_transient(exc) else "unexpected"
-            _log(logging.ERROR, f"{kind}_failure", key=source.key, error=repr(exc))
             return exc
-        return None
 
     outcomes = list(_sources.map(attempt, objects))
-    for source, error in zip(objects, outcomes, strict=True):
-        if error is None:
-            continue
+    batch = [c for c in outcomes if isinstance(c, Converted)]
+    errors = [(s, e) for s, e in zip(objects, outcomes, strict=True) if isinstance(e, Exception)]
+    try:
+        land(batch, tables.database_from_environment())
+    except Exception as exc:  # the commit or a write failed: none of the batch is in
+        errors += [(item.source, exc) for item in batch]
+    for source, error in errors:
+        kind = "transient" if s3.is_transient(error) else "unexpected"
+        _log(logging.ERROR, f"{kind}_failure", key=source.key, error=repr(error))
         if source.message_id is None:
             raise error  # direct invocation: let Lambda's own retry run it again
         failed[source.message_id] = repr(error)

@@ -1,351 +1,217 @@
-"""Compaction: a closed day's many small per-source objects rewritten as a few large ones.
+"""Keeping the Iceberg tables fast and small: a day's small data files rewritten as few large
+ones in one replace commit, snapshots expired, files no snapshot references removed.
 
-S3 has no multi-object transaction and every reader (DuckDB's glob, Athena's partition
-location) lists the day's prefix, so the swap is ordered never to hide a row: every new object
-is written before any old one is deleted. A reader listing inside that window sees the moved
-rows twice, never fewer; outside it, exactly once. Every row carries its source_key, so a source
-with rows in two places is detectable (compaction_kept_every_row), and compacting the day again
-repairs it (late_files_sensor asks for that when a Lambda file lands in a compacted day).
-
-Which rows a compaction keeps, per source: a per-source object (the Lambda's or the backfill's,
-always the freshest copy) over any compacted copy; otherwise the copy in one complete earlier
-generation; an incomplete generation's rows only when no other copy exists.
+Compaction replaces exact files: the commit deletes the small files it read and adds the files
+it wrote, nothing else, so a file the Lambda appends meanwhile stays (snapshot isolation is
+enough). Readers see the day before or after the commit, never a mix: nothing is missing or
+twice at any moment. The open day is compacted too, on a short schedule, so its query time
+stays flat however many batches land in it. Every compaction proves before its commit that the
+rows it writes are exactly the rows it read (count, sums, multiset of row keys).
 """
 
-import hashlib
-import json
-import math
+import itertools
 import time
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
-from lake_contract import layout, schema
-from lake_contract.parquet import parquet_bytes
-from lake_contract.s3 import LakeBucket, StoredObject
+from lake_contract import layout, schema, tables
+from lake_contract.s3 import LakeBucket
+from lake_contract.tables import LakeTables
 from supermarket_dagster.fingerprint import Fingerprint, fingerprint
 
-TABLES = ("transactions", "transaction_items")
-DEFAULT_TARGET_BYTES = 128 * 1024 * 1024
-DEFAULT_GRACE = timedelta(hours=6)
-FOOTER_KEY = "supermarket.compaction"
-MAX_PARTS = 9_999  # the part count is four digits in the key
+# A file under this many bytes is rewritten by the next compaction of its day; a day's
+# compacted files grow up to TARGET_BYTES, and the largest stop being rewritten.
+SMALL_FILE_BYTES = 32 * 1024 * 1024
+TARGET_BYTES = 128 * 1024 * 1024
+MIN_FILES = 4  # fewer small files than this: not worth a commit
+# A data file younger than this may belong to a commit still in flight: never an orphan yet.
+ORPHAN_MIN_AGE = timedelta(hours=1)
 
-# Time first, so each part and row group covers a narrow time range that min/max statistics
-# prune; the other columns make the order total, so the same rows always give the same bytes.
-_LEADING_SORT = {
+# Time first, so each file and row group covers a narrow time range that min/max statistics
+# prune; the key columns make the order total, so the same rows always give the same bytes.
+_SORT = {
     "transactions": ("transaction_datetime", "transaction_id"),
     "transaction_items": ("transaction_id", "line_number"),
+    "sku_daily_sales": ("sku_id",),
 }
-# Leaves room for the estimate of bytes per row to be a little low.
-_FILL = 0.9
-_SAMPLE_ROWS = 65_536
-
-
-class OpenDay(ValueError):
-    """A day that may still receive files: compacting it would race the Lambda."""
-
-
-def closes_at(day: date, grace: timedelta = DEFAULT_GRACE) -> datetime:
-    """When a day is closed: its last UTC instant plus the grace for late files and retries."""
-    return datetime(day.year, day.month, day.day, tzinfo=UTC) + timedelta(days=1) + grace
-
-
-def require_closed(day: date, grace: timedelta, now: datetime | None = None) -> None:
-    closes = closes_at(day, grace)
-    if (now or datetime.now(UTC)) < closes:
-        raise OpenDay(
-            f"dt={day} is open until {closes:%Y-%m-%d %H:%M} UTC (the day's end plus "
-            f"{grace.total_seconds() / 3600:g} h of grace for late files and redeliveries); "
-            "compaction leaves it alone"
-        )
-
-
-def day_parquet(objects: LakeBucket, table: str, day: date) -> list[StoredObject]:
-    """The Parquet objects readers see for one day of one table."""
-    listed = objects.listing(layout.day_prefix(layout.table_prefix(table), day))
-    return [o for o in listed if o.key.endswith(".parquet")]
-
-
-def _bodies(objects: LakeBucket, listed: list[StoredObject]) -> dict[str, bytes]:
-    keys = [o.key for o in listed]
-    return dict(zip(keys, objects.read_many(keys), strict=True))
-
-
-@dataclass(frozen=True)
-class TablePlan:
-    """One table's compaction of one day, computed before anything in the lake changes."""
-
-    table: str
-    day: date
-    objects: list[StoredObject]  # what readers list now
-    generation: str
-    parts: dict[str, bytes]  # the new objects, by key
-    obsolete_compacted: list[str]  # deleted first (see swap)
-    obsolete_sources: list[str]
-    before: Fingerprint  # every row readers see now, duplicates included
-    superseded: Fingerprint  # compacted rows with a fresher per-source copy or a twin elsewhere
-    after: Fingerprint  # the rows of the new objects
-
-    @property
-    def noop(self) -> bool:
-        return not self.obsolete_compacted and not self.obsolete_sources
-
-    def metadata(self) -> dict[str, Any]:
-        return {
-            "objects_before": len(self.objects),
-            "objects_after": len(self.parts),
-            "bytes_before": sum(o.size for o in self.objects),
-            "bytes_after": sum(len(b) for b in self.parts.values()),
-            "rows_before": self.before.rows,
-            "rows_superseded": self.superseded.rows,
-            "rows_after": self.after.rows,
-            "generation": self.generation,
-            "largest_part_bytes": max((len(b) for b in self.parts.values()), default=0),
-        }
-
-
-def plan_table(
-    table: str,
-    day: date,
-    objects: list[StoredObject],
-    bodies: dict[str, bytes],
-    target_bytes: int | None = None,
-) -> TablePlan:
-    """Merges one day of one table (the listed objects and their bytes) into parts of about
-    `target_bytes` (None: the target the day was last compacted with, else the default)."""
-    compacted, sources = _classify(objects)
-    read = {o.key: _read(bodies[o.key]) for o in objects}
-    if target_bytes is None:
-        target_bytes = _recorded_target(read, compacted) or DEFAULT_TARGET_BYTES
-    if target_bytes <= 0:
-        raise ValueError(f"target_bytes must be positive, got {target_bytes}")
-    # Counted on everything read, independently of which copies are kept below.
-    before = fingerprint(table, _concat(table, [rows for rows, _ in read.values()]))
-    generations = _generations(compacted)
-    if not sources and len(generations) == 1 and _complete(next(iter(generations.values()))):
-        return TablePlan(table, day, objects, next(iter(generations)),
-                         {k: bodies[k] for k in compacted}, [], [], before, Fingerprint(),
-                         before)  # fmt: skip
-
-    kept = [read[o.key][0] for o in sources]
-    placed = _source_keys(kept)
-    ordered = sorted(generations.items(), key=lambda g: (not _complete(g[1]), g[0]))
-    superseded = Fingerprint()
-    for _, members in ordered:
-        rows = _concat(table, [read[key][0] for key in sorted(members)])
-        # a source already placed has a fresher copy, or the same rows in another generation
-        repeated = pc.is_in(rows["source_key"], value_set=pa.array(sorted(placed), pa.string()))
-        superseded += fingerprint(table, rows.filter(repeated))
-        kept.append(rows.filter(pc.invert(repeated)))
-        placed |= _source_keys([rows])
-    merged = _sorted(table, _concat(table, kept))
-    after = fingerprint(table, merged)
-    if after != before - superseded:  # the arithmetic proof; the check repeats it on the lake
-        raise AssertionError(f"{table} dt={day}: kept {after} != read {before} - {superseded}")
-
-    generation = _generation_digest(objects, target_bytes)
-    parts = _cut(table, day, merged, generation, target_bytes, len(objects))
-    return TablePlan(
-        table, day, objects, generation, parts,
-        obsolete_compacted=sorted(k for k in compacted if k not in parts),
-        obsolete_sources=sorted(o.key for o in sources),
-        before=before, superseded=superseded, after=after,
-    )  # fmt: skip
-
-
-def _classify(objects: list[StoredObject]) -> tuple[list[str], list[StoredObject]]:
-    compacted = [o.key for o in objects if layout.parse_compacted_key(o.key)]
-    sources = [o for o in objects if not layout.parse_compacted_key(o.key)]
-    return compacted, sources
-
-
-def _generations(compacted: list[str]) -> dict[str, list[str]]:
-    groups: dict[str, list[str]] = {}
-    for key in compacted:
-        generation, _, _ = layout.parse_compacted_key(key)
-        groups.setdefault(generation, []).append(key)
-    return groups
-
-
-def _complete(members: list[str]) -> bool:
-    parsed = [layout.parse_compacted_key(k) for k in members]
-    return {p[1] for p in parsed} == set(range(parsed[0][2]))
-
-
-def _read(body: bytes) -> tuple[pa.Table, dict[str, Any]]:
-    parquet = pq.ParquetFile(pa.BufferReader(body))
-    footer = (parquet.metadata.metadata or {}).get(FOOTER_KEY.encode())
-    return parquet.read(), json.loads(footer) if footer else {}
-
-
-def _recorded_target(read: dict[str, tuple[pa.Table, dict]], compacted: list[str]) -> int | None:
-    """The target an earlier compaction of the day recorded in its footers, if any."""
-    return max((read[k][1].get("target_bytes") or 0 for k in compacted), default=0) or None
-
-
-def _source_keys(tables: list[pa.Table]) -> set[str]:
-    return {s for t in tables for s in pc.unique(t["source_key"]).to_pylist()}
-
-
-def _concat(table: str, parts: list[pa.Table]) -> pa.Table:
-    """Rows in the lake's own schema, whatever encoding each file was read with."""
-    target = schema.TABLES[table].remove_metadata()
-    if not parts:
-        return target.empty_table()
-    # One chunk: sorting thousands of small chunks costs many times more time and memory.
-    return pa.concat_tables([p.select(target.names).cast(target) for p in parts]).combine_chunks()
-
-
-def _sorted(table: str, rows: pa.Table) -> pa.Table:
-    leading = _LEADING_SORT[table]
-    keys = [*leading, *(n for n in rows.column_names if n not in leading)]
-    return rows.take(pc.sort_indices(rows, sort_keys=[(k, "ascending") for k in keys]))
-
-
-def _generation_digest(objects: list[StoredObject], target_bytes: int) -> str:
-    """Names what this compaction replaced: the same objects (same ETags) give the same name."""
-    listing = "\n".join(f"{o.key} {o.etag}" for o in sorted(objects, key=lambda o: o.key))
-    return hashlib.sha256(f"{listing}\ntarget={target_bytes}".encode()).hexdigest()[:16]
-
-
-def _cut(
-    table: str, day: date, rows: pa.Table, generation: str, target_bytes: int, replaced: int
-) -> dict[str, bytes]:
-    """Cuts sorted rows into the fewest even parts that each stay within target_bytes."""
-    if rows.num_rows == 0:
-        return {}
-    sample = rows.slice(0, _SAMPLE_ROWS)
-    per_row = len(parquet_bytes(sample)) / sample.num_rows
-    count = max(1, math.ceil(rows.num_rows * per_row / (target_bytes * _FILL)))
-    while True:
-        count = min(count, rows.num_rows)
-        if count > MAX_PARTS:
-            raise ValueError(f"{table} dt={day} needs {count} parts; raise target_bytes")
-        size = math.ceil(rows.num_rows / count)
-        bodies = {}
-        for part in range(count):
-            piece = rows.slice(part * size, size)
-            footer = {
-                "table": table,
-                "dt": day.isoformat(),
-                "generation": generation,
-                "part": part,
-                "parts": count,
-                "rows": piece.num_rows,
-                "target_bytes": target_bytes,
-                "replaced_objects": replaced,
-            }
-            key = layout.compacted_key(table, day, generation, part, count)
-            bodies[key] = parquet_bytes(piece, {FOOTER_KEY: json.dumps(footer, sort_keys=True)})
-        largest = max(len(b) for b in bodies.values())
-        if largest <= target_bytes or size == 1:
-            return bodies
-        count = max(count + 1, math.ceil(count * largest / (target_bytes * _FILL)))
 
 
 @dataclass(frozen=True)
 class DayCompaction:
+    table: str
     day: date
-    plans: list[TablePlan]
-    listed_at: float  # time.time() before the listing: a file landing later may be left out
+    files_before: int  # the day's data files when planned
+    files_rewritten: int
+    files_written: int
+    rows: int
+    bytes_rewritten: int
+    bytes_written: int
     seconds: float
-    read_seconds: float  # listing and GETs, the part that grows with the number of objects
-    swap_started: float  # time.time() when the first new object was sent
-    swap_finished: float  # time.time() when the last old object was gone
+    fingerprint: Fingerprint  # the rows rewritten, the same before and after
+    snapshot_id: int | None = None  # None: nothing to do
 
     @property
     def noop(self) -> bool:
-        return all(p.noop for p in self.plans)
-
-    def fingerprints(self) -> dict[str, dict[str, Any]]:
-        return {p.table: p.after.to_json() for p in self.plans}
+        return self.snapshot_id is None
 
     def metadata(self) -> dict[str, Any]:
-        flat: dict[str, Any] = {
+        return {
+            "table": self.table,
             "dt": self.day.isoformat(),
             "noop": self.noop,
-            "listed_at": datetime.fromtimestamp(self.listed_at, UTC).isoformat(),
+            "files_before": self.files_before,
+            "files_rewritten": self.files_rewritten,
+            "files_written": self.files_written,
+            "rows": self.rows,
+            "bytes_rewritten": self.bytes_rewritten,
+            "bytes_written": self.bytes_written,
             "duration_s": round(self.seconds, 3),
-            "read_s": round(self.read_seconds, 3),
-            "swap_window_ms": round((self.swap_finished - self.swap_started) * 1000, 1),
+            "snapshot_id": self.snapshot_id,
+            "fingerprint": self.fingerprint.to_json(),
         }
-        for plan in self.plans:
-            for name, value in plan.metadata().items():
-                flat[f"{plan.table}.{name}"] = value
-        flat["fingerprint_before"] = {p.table: p.before.to_json() for p in self.plans}
-        flat["fingerprint_superseded"] = {p.table: p.superseded.to_json() for p in self.plans}
-        flat["fingerprint_after"] = self.fingerprints()
-        return flat
 
 
-def day_is_compacted(objects: LakeBucket, day: date) -> bool:
-    return any(
-        layout.parse_compacted_key(o.key)
-        for table in TABLES
-        for o in day_parquet(objects, table, day)
+def day_filter(table: str, day: date) -> Any:
+    """The rows of one day, said so that the manifest prunes by the table's partitioning."""
+    from pyiceberg.expressions import And, EqualTo, GreaterThanOrEqual, LessThan
+
+    on_day = EqualTo(schema.PARTITION.name, day.isoformat())
+    if table != "transactions":
+        return on_day
+    start = datetime(day.year, day.month, day.day, tzinfo=UTC)
+    return And(
+        on_day,
+        And(
+            GreaterThanOrEqual("transaction_datetime", start.isoformat()),
+            LessThan("transaction_datetime", (start + timedelta(days=1)).isoformat()),
+        ),
     )
 
 
-def compact_day(objects: LakeBucket, day: date, target_bytes: int | None = None) -> DayCompaction:
-    """Compacts both tables of one day; plans everything first, then swaps (see module doc)."""
-    clock, listed_at = time.perf_counter(), time.time()
-    plans, reading = [], 0.0
-    for table in TABLES:
-        began = time.perf_counter()
-        listed = day_parquet(objects, table, day)
-        bodies = _bodies(objects, listed)
-        reading += time.perf_counter() - began
-        plans.append(plan_table(table, day, listed, bodies, target_bytes))
-    started, finished = swap(objects, plans)
-    elapsed = time.perf_counter() - clock
-    return DayCompaction(day, plans, listed_at, elapsed, reading, started, finished)
+def compact_day(
+    lake: LakeTables,
+    table: str,
+    day: date,
+    small_bytes: int = SMALL_FILE_BYTES,
+    min_files: int = MIN_FILES,
+) -> DayCompaction:
+    """Rewrites the day's small files of `table` as files of up to TARGET_BYTES, in one commit."""
+    from pyiceberg.io.pyarrow import ArrowScan, _dataframe_to_data_files
+
+    clock = time.perf_counter()
+    iceberg = lake.current(table)
+    where = day_filter(table, day)
+    planned = list(iceberg.scan(row_filter=where).plan_files())
+    small = [task for task in planned if task.file.file_size_in_bytes < small_bytes]
+    if len(small) < min_files:
+        return DayCompaction(table, day, len(planned), 0, 0, 0, 0, 0,
+                             time.perf_counter() - clock, Fingerprint())  # fmt: skip
+    # Every row of these files is the day's (a file holds one partition): read them whole.
+    rows = ArrowScan(iceberg.metadata, iceberg.io, iceberg.schema(), row_filter=where).to_table(
+        small
+    )
+    read = fingerprint(table, rows)
+    ordered = rows.take(pc.sort_indices(rows, sort_keys=[(k, "ascending") for k in _SORT[table]]))
+    commit_uuid = uuid.uuid4()
+    written = list(
+        _dataframe_to_data_files(
+            iceberg.metadata, ordered, iceberg.io, commit_uuid, itertools.count()
+        )
+    )
+    kept = fingerprint(table, pa.concat_tables(_read_files(iceberg, written)))
+    if kept != read:  # the proof: refuse to commit a rewrite that changed the rows
+        raise AssertionError(f"{table} dt={day}: wrote {kept.to_json()}, read {read.to_json()}")
+    with tables.commit_lock():
+        iceberg = lake.current(table)
+        with (
+            iceberg.transaction() as replace,
+            replace.update_snapshot().overwrite(commit_uuid=commit_uuid) as overwrite,
+        ):
+            overwrite.delete_by_predicate(where)  # selects the day's manifests; the files decide
+            for task in small:
+                overwrite.delete_data_file(task.file)
+            for data_file in written:
+                overwrite.append_data_file(data_file)
+        snapshot = iceberg.current_snapshot().snapshot_id
+    return DayCompaction(
+        table, day, len(planned), len(small), len(written), rows.num_rows,
+        sum(task.file.file_size_in_bytes for task in small),
+        sum(f.file_size_in_bytes for f in written),
+        time.perf_counter() - clock, read, snapshot,
+    )  # fmt: skip
 
 
-def swap(objects: LakeBucket, plans: list[TablePlan]) -> tuple[float, float]:
-    """Writes every new part, then deletes the old compacted parts, then the per-source objects.
+def _read_files(iceberg: Any, data_files: list[Any]) -> list[pa.Table]:
+    import pyarrow.parquet as pq
 
-    New before old: a reader never misses a row. Old compacted before per-source: should this
-    stop half-way, whatever remains still holds each source's freshest rows, so the next
-    compaction picks them up (a per-source object outranks every compacted copy).
-    """
-    started = time.time()
-    if all(p.noop for p in plans):
-        return started, started
-    new_parts = {k: b for p in plans if not p.noop for k, b in p.parts.items()}
-    objects.write_many(new_parts, "application/x-parquet")
-    objects.delete_many([k for p in plans for k in p.obsolete_compacted])
-    objects.delete_many([k for p in plans for k in p.obsolete_sources])
-    return started, time.time()
+    return [pq.read_table(iceberg.io.new_input(f.file_path).open()) for f in data_files]
+
+
+def expire_snapshots(lake: LakeTables, table: str, keep: int = tables.SNAPSHOTS_KEPT) -> int:
+    """Keeps the newest `keep` snapshots of `table`; returns how many were expired."""
+    with tables.commit_lock():
+        return tables.expire_old_snapshots(lake.current(table), keep)
+
+
+def referenced_files(iceberg: Any) -> set[str]:
+    """Every file a snapshot still kept reaches: metadata, manifest lists, manifests, data."""
+    found = {iceberg.metadata_location}
+    found |= {entry.metadata_file for entry in iceberg.metadata.metadata_log}
+    manifests = {}
+    for snapshot in iceberg.metadata.snapshots:
+        found.add(snapshot.manifest_list)
+        manifests |= {m.manifest_path: m for m in snapshot.manifests(iceberg.io)}
+    for path, manifest in manifests.items():  # shared by many snapshots: each read once
+        found.add(path)
+        found |= {
+            entry.data_file.file_path
+            for entry in manifest.fetch_manifest_entry(iceberg.io, discard_deleted=True)
+        }
+    return found
+
+
+def added_rows(iceberg: Any, snapshot_id: int) -> pa.Table | None:
+    """The rows of the data files a snapshot added; None once it has been expired."""
+    snapshot = iceberg.snapshot_by_id(snapshot_id)
+    if snapshot is None:
+        return None
+    added = [
+        entry.data_file
+        for manifest in snapshot.manifests(iceberg.io)
+        if manifest.added_snapshot_id == snapshot_id
+        for entry in manifest.fetch_manifest_entry(iceberg.io, discard_deleted=True)
+        if entry.snapshot_id == snapshot_id
+    ]
+    parts = _read_files(iceberg, added)
+    return (
+        pa.concat_tables(parts) if parts else tables.arrow_schema(iceberg.name()[-1]).empty_table()
+    )
 
 
 @dataclass(frozen=True)
-class TableSurvey:
-    """What readers of one table's day see now, and any source they would see twice."""
-
+class OrphanSweep:
     table: str
-    objects: int
-    rows: Fingerprint
-    sources_in_several_places: list[str]  # source_keys with rows in two objects or generations
+    objects: int  # under the table's prefix
+    removed: int
+    bytes_removed: int
 
 
-def survey_day(objects: LakeBucket, day: date) -> list[TableSurvey]:
-    surveys = []
-    for table in TABLES:
-        listed = day_parquet(objects, table, day)
-        bodies = _bodies(objects, listed)
-        found, places = Fingerprint(), {}
-        for item in listed:
-            rows, _ = _read(bodies[item.key])
-            found += fingerprint(table, rows)
-            parsed = layout.parse_compacted_key(item.key)
-            place = f"generation {parsed[0]}" if parsed else item.key  # parts of one generation
-            for source in pc.unique(rows["source_key"]).to_pylist():
-                places.setdefault(source, set()).add(place)
-        several = sorted(s for s, p in places.items() if len(p) > 1)
-        surveys.append(TableSurvey(table, len(listed), found, several))
-    return surveys
+def remove_orphans(
+    lake: LakeTables, objects: LakeBucket, table: str, now: datetime | None = None
+) -> OrphanSweep:
+    """Deletes the table's objects that no kept snapshot references and that are older than
+    ORPHAN_MIN_AGE (files of expired snapshots and replaced metadata; an aborted write)."""
+    iceberg = lake.current(table)
+    referenced = referenced_files(iceberg)
+    horizon = (now or datetime.now(UTC)) - ORPHAN_MIN_AGE
+    listed = objects.listing(layout.table_prefix(table))
+    orphans = [
+        o for o in listed if objects.url(o.key) not in referenced and o.last_modified < horizon
+    ]
+    objects.delete_many([o.key for o in orphans])
+    return OrphanSweep(table, len(listed), len(orphans), sum(o.size for o in orphans))

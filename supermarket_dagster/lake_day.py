@@ -1,10 +1,10 @@
-"""One day of the fact tables as the lake holds it, object by object, and the counts that
-reconcile it (raw records = lake rows + quarantined records), read through the one S3 layer.
-The day checks (defs/history/checks.py) run the rules of quality.py over it."""
+"""One day of the fact tables as their current Iceberg snapshots hold it, and the counts that
+reconcile it (raw records = lake rows + quarantined records): the raw logs, audit records and
+quarantine objects read through the one S3 layer. The day checks (defs/history/checks.py) run
+the rules of quality.py over it."""
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from functools import cached_property
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -14,6 +14,7 @@ from lake_contract import layout, schema
 from lake_contract.audit import AuditRecord
 from lake_contract.quarantine import quarantine_records
 from lake_contract.s3 import LakeBucket
+from lake_contract.tables import LakeTables
 from supermarket_dagster import quality
 
 SLACK = timedelta(minutes=5)  # an audit record lands this close to its rows' ingested_at
@@ -21,54 +22,29 @@ IN_FLIGHT = timedelta(minutes=2)  # past the queue's 3 tries x 30 s, a log not i
 
 
 @dataclass(frozen=True)
-class ParquetObject:
-    key: str
-    schema_problem: str | None
-    rows: pa.Table  # all columns when the schema is right; else only what could be read
-
-
-@dataclass(frozen=True)
 class LakeDay:
-    """One day of one fact table as the lake holds it, object by object."""
+    """One day of one fact table as its current Iceberg snapshot holds it."""
 
     table: str
-    objects: list[ParquetObject]
-
-    @cached_property
-    def rows(self) -> pa.Table:
-        """The rows of every object with the right schema (the others fail schema_matches)."""
-        good = [o.rows for o in self.objects if o.schema_problem is None]
-        empty = schema.TABLES[self.table].empty_table()
-        return pa.concat_tables(good) if good else empty
+    rows: pa.Table
+    schema_problem: str | None  # how the table's schema differs from the contract's, if it does
 
     def rows_by_source(self) -> dict[str, int]:
-        counts: dict[str, int] = {}
-        for obj in self.objects:
-            if "source_key" not in obj.rows.column_names:
-                counts[f"(no source_key column) {obj.key}"] = obj.rows.num_rows
-                continue
-            for entry in pc.value_counts(obj.rows["source_key"]).to_pylist():
-                counts[str(entry["values"])] = counts.get(str(entry["values"]), 0) + entry["counts"]
-        return counts
+        counts = pc.value_counts(self.rows["source_key"]).to_pylist() if self.rows.num_rows else []
+        return {str(entry["values"]): entry["counts"] for entry in counts}
 
 
-def _parquet_object(table: str, key: str, body: bytes) -> ParquetObject:
+def read_day(lake: LakeTables, table: str, day: date) -> LakeDay:
+    """The day's rows, planned from the table's manifest (only that day's files are read)."""
+    from pyiceberg.expressions import EqualTo
+
+    iceberg = lake.current(table)
+    found = iceberg.schema().as_arrow()
     try:
-        file = pq.ParquetFile(pa.BufferReader(body))
-    except (pa.ArrowInvalid, OSError) as exc:  # its rows are unaccounted for: reconcile says so
-        return ParquetObject(key, f"not a readable Parquet file: {exc}", pa.table({}))
-    problem = quality.schema_difference(file.schema_arrow, table)
-    if problem is None:
-        return ParquetObject(key, None, file.read())
-    readable = [c for c in ("source_key", "ingested_at") if c in file.schema_arrow.names]
-    return ParquetObject(key, problem, file.read(columns=readable))
-
-
-def read_day(lake: LakeBucket, table: str, day: date) -> LakeDay:
-    """Every object under lake/<table>/dt=<day>/, fetched concurrently (one GET each)."""
-    keys = lake.keys(layout.day_prefix(layout.table_prefix(table), day))
-    bodies = lake.read_many(keys)
-    return LakeDay(table, [_parquet_object(table, k, b) for k, b in zip(keys, bodies, strict=True)])
+        rows = iceberg.scan(row_filter=EqualTo(schema.PARTITION.name, day.isoformat())).to_arrow()
+    except (OSError, pa.ArrowInvalid) as exc:  # a data file lost or damaged: its rows are gone
+        return LakeDay(table, found.empty_table(), f"unreadable: {exc}"[:500])
+    return LakeDay(table, rows, quality.schema_difference(found, table))
 
 
 def reference_ids(lake: LakeBucket, table: str, column: str) -> pa.ChunkedArray | None:
@@ -109,14 +85,11 @@ def _ingested_at_by_source(days: list[LakeDay]) -> dict[str, datetime]:
     """The latest ingested_at of each source's rows on the day."""
     latest: dict[str, datetime] = {}
     for table_day in days:
-        for obj in table_day.objects:
-            if not {"source_key", "ingested_at"} <= set(obj.rows.column_names):
-                continue
-            grouped = obj.rows.group_by("source_key").aggregate([("ingested_at", "max")])
-            pairs = zip(grouped["source_key"].to_pylist(), grouped["ingested_at_max"].to_pylist(),
-                        strict=True)  # fmt: skip
-            for source, at in pairs:
-                latest[source] = max(latest.get(source, at), at)
+        grouped = table_day.rows.group_by("source_key").aggregate([("ingested_at", "max")])
+        pairs = zip(grouped["source_key"].to_pylist(), grouped["ingested_at_max"].to_pylist(),
+                    strict=True)  # fmt: skip
+        for source, at in pairs:
+            latest[source] = max(latest.get(source, at), at)
     return latest
 
 

@@ -12,7 +12,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from lake_contract import money, schema
+from lake_contract import money, schema, tables
 from lake_contract.audit import AuditRecord
 
 SAMPLE = 5  # offending ids or keys shown in a check's metadata
@@ -92,12 +92,9 @@ def _offenders(ids: pa.ChunkedArray, mask: pa.Array) -> Offenders:
 
 
 def schema_difference(found: pa.Schema, table: str) -> str | None:
-    """How a Parquet object's schema differs from schema.py's, or None when it does not.
-
-    The lake writes Parquet without the Arrow schema, so field descriptions are not in the
-    file: compare names, types and nullability, as the writer's own tests do.
-    """
-    expected = schema.TABLES[table].remove_metadata()
+    """How an Iceberg table's schema (as Arrow) differs from the contract's, or None when it
+    does not: names, types and nullability (descriptions are docs, not compared)."""
+    expected = tables.iceberg_schema(table).as_arrow().remove_metadata()
     found = found.remove_metadata()
     if found.equals(expected):
         return None

@@ -4,22 +4,37 @@ import boto3
 import dagster as dg
 from pydantic import PrivateAttr
 
+from lake_contract import tables
 from lake_contract.s3 import LakeBucket
 from lake_contract.stores import DEFAULT_STORE_TIMEZONE
+from lake_contract.tables import LakeTables
 
 
 class LakeResource(dg.ConfigurableResource):
-    """The lake bucket, reached through the project's one S3 layer (lake_contract.s3): its
-    client resolves the endpoint as boto3 does, AWS_ENDPOINT_URL for the local stack, else AWS."""
+    """The lake: its bucket, reached through the project's one S3 layer (lake_contract.s3), and
+    its Iceberg tables in the Glue catalog. Both resolve the endpoint as boto3 does:
+    AWS_ENDPOINT_URL for the local stack, else AWS."""
 
     bucket: str
+    database: str | None = None  # None: GLUE_DATABASE, else supermarket_lake
     _objects: LakeBucket | None = PrivateAttr(default=None)
+    _tables: LakeTables | None = PrivateAttr(default=None)
 
     def objects(self) -> LakeBucket:
         """The bucket's objects: reads, writes, deletes and listings (thread-safe)."""
         if self._objects is None:
             self._objects = LakeBucket(self.bucket)
         return self._objects
+
+    @property
+    def glue_database(self) -> str:
+        return self.database or tables.database_from_environment()
+
+    def tables(self) -> LakeTables:
+        """The Iceberg tables, loaded once and refreshed before each commit."""
+        if self._tables is None:
+            self._tables = LakeTables(tables.glue_catalog(), self.glue_database)
+        return self._tables
 
 
 def lake_from_environment() -> LakeResource:

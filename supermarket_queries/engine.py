@@ -1,28 +1,47 @@
-"""The local query engine: DuckDB over the lake's Parquet, in S3 (moto) or a local folder.
+"""The local query engine: DuckDB over the lake, in S3 (moto or AWS) or a local folder.
 
-Tables are views over the objects themselves (hive-partitioned by dt), so a file the Lambda
-wrote a moment ago is in the next query's result, with no refresh step.
+In S3 the fact tables are Iceberg tables: each query first asks the Glue catalog for every
+table's current metadata file (a GetTable each, transactions before transaction_items, so a
+transaction is never seen without its items) and scans that snapshot, with no S3 listing. A
+commit the Lambda made a moment ago is therefore in the next query. The reference tables are
+one Parquet object each, and quarantine is NDJSON objects.
+
+A local folder is the plain Parquet layout that `supermarket convert` writes
+(lake/<table>/dt=.../*.parquet, hive-partitioned by dt).
 """
 
 import os
 from pathlib import Path
+from types import ModuleType
+from typing import Any
 from urllib.parse import urlparse
 
 import duckdb
+import duckdb_extension_avro
 import duckdb_extension_httpfs
+import duckdb_extension_iceberg
 import pyarrow as pa
 
-from lake_contract import layout, schema
+from lake_contract import layout, schema, tables
 from lake_contract.quarantine import QUARANTINE_RECORD, QUARANTINE_TABLE
 from supermarket_queries import views
 from supermarket_queries.watermark import FolderWatermark, S3Watermark
 
-HTTPFS = (
-    Path(duckdb_extension_httpfs.__file__).parent
-    / "extensions"
-    / f"v{duckdb.__version__}"
-    / "httpfs.duckdb_extension"
-)
+
+def _extension(package: ModuleType, name: str) -> Path:
+    """An extension shipped inside its wheel, so nothing is ever downloaded."""
+    return (
+        Path(package.__file__).parent
+        / "extensions"
+        / f"v{duckdb.__version__}"
+        / f"{name}.duckdb_extension"
+    )
+
+
+HTTPFS = _extension(duckdb_extension_httpfs, "httpfs")
+# iceberg loads avro itself unless it is loaded first, and that would mean a download.
+S3_EXTENSIONS = (HTTPFS, _extension(duckdb_extension_avro, "avro"),
+                 _extension(duckdb_extension_iceberg, "iceberg"))  # fmt: skip
 
 
 class QueryError(Exception):
@@ -64,15 +83,18 @@ def _duckdb_type(type_: pa.DataType) -> str:
 class LocalEngine:
     """DuckDB with every lake table and curated view, over s3://bucket or a folder."""
 
-    def __init__(self, lake: str, endpoint: str | None = None) -> None:
+    def __init__(self, lake: str, endpoint: str | None = None, database: str | None = None) -> None:
         self.lake = lake.rstrip("/")
         self.connection = duckdb.connect()
         self.connection.execute("SET autoinstall_known_extensions = false")
         self.connection.execute("SET autoload_known_extensions = false")
         self.connection.execute("SET TimeZone = 'UTC'")
         self.endpoint = endpoint
-        if self.lake.startswith("s3://"):
-            self.connection.execute(f"LOAD '{HTTPFS}'")  # shipped in a package: no download
+        self.database = database or tables.database_from_environment()
+        self.snapshots: dict[str, str | None] = {}  # Iceberg table -> metadata file now bound
+        if self.in_s3:
+            for extension in S3_EXTENSIONS:
+                self.connection.execute(f"LOAD '{extension}'")
             self.endpoint = endpoint or os.environ.get("AWS_ENDPOINT_URL")
             if self.endpoint:
                 self.connection.execute(_s3_secret(self.endpoint))
@@ -86,9 +108,32 @@ class LocalEngine:
     def _bind(self, table: str) -> None:
         self.connection.execute(f"CREATE OR REPLACE VIEW {table} AS {self._scan(table)}")
 
+    @property
+    def in_s3(self) -> bool:
+        return self.lake.startswith("s3://")
+
+    @property
+    def iceberg(self) -> bool:
+        return self.in_s3
+
+    def _glue(self) -> Any:
+        from lake_contract.s3 import aws_client
+
+        return aws_client("glue", self.endpoint or None)
+
+    def metadata_location(self, table: str) -> str | None:
+        """The table's current Iceberg metadata file, from the catalog; None before it exists."""
+        try:
+            found = self._glue().get_table(DatabaseName=self.database, Name=table)
+        except self._glue().exceptions.EntityNotFoundException:
+            return None
+        return found["Table"].get("Parameters", {}).get("metadata_location")
+
     def _scan(self, table: str) -> str:
         if table == QUARANTINE_TABLE:
             return self._scan_quarantine()
+        if self.iceberg and table in tables.ICEBERG_TABLES:
+            return self._scan_iceberg(table, self.metadata_location(table))
         prefix = f"{self.lake}/{layout.table_prefix(table)}"
         if table in schema.PARTITIONED_TABLES:
             files = f"{prefix}{schema.PARTITION.name}=*/*.parquet"
@@ -101,6 +146,31 @@ class LocalEngine:
             return scan
         self._stand_ins.add(table)
         return self._empty(table)
+
+    def _scan_iceberg(self, table: str, location: str | None, snapshot: int | None = None) -> str:
+        self.snapshots[table] = location
+        if location is None:
+            self._stand_ins.add(table)
+            return self._empty(table)
+        self._stand_ins.discard(table)
+        as_of = f", snapshot_from_id = {int(snapshot)}" if snapshot is not None else ""
+        return f"SELECT {_athena_columns(table)} FROM iceberg_scan('{location}'{as_of})"
+
+    def _follow_commits(self) -> None:
+        """Rebinds each Iceberg table whose current snapshot moved (transactions first)."""
+        for table in tables.ICEBERG_TABLES:
+            location = self.metadata_location(table)
+            if location != self.snapshots.get(table):
+                scan = self._scan_iceberg(table, location)
+                self.connection.execute(f"CREATE OR REPLACE VIEW {table} AS {scan}")
+
+    def as_of(self, table: str, snapshot_id: int) -> None:
+        """Pins `table` to an earlier snapshot until the next query that follows commits: for
+        a query as of then, e.g. engine.as_of(...) then engine.query(sql, follow=False)."""
+        location = self.metadata_location(table)
+        scan = self._scan_iceberg(table, location, snapshot_id)
+        self.connection.execute(f"CREATE OR REPLACE VIEW {table} AS {scan}")
+        self.snapshots[table] = f"{location}@{snapshot_id}"  # the next follow binds now again
 
     def _scan_quarantine(self) -> str:
         """The quarantine NDJSON objects as rows, typed by the record's schema."""
@@ -129,9 +199,13 @@ class LocalEngine:
         self.connection.register(name, empty)
         return f"SELECT {_athena_columns(table)} FROM {name}"
 
-    def query(self, sql: str) -> pa.Table:
+    def query(self, sql: str, follow: bool = True) -> pa.Table:
+        """Runs SQL on the lake as it is now (follow=False: on the snapshots bound before)."""
+        if follow and self.iceberg:
+            self._follow_commits()
         for table in list(self._stand_ins):  # a first file may have landed since
-            self._bind(table)
+            if not (self.iceberg and table in tables.ICEBERG_TABLES):
+                self._bind(table)
         try:
             return self.connection.execute(sql).arrow().read_all()
         except duckdb.Error as exc:
@@ -139,14 +213,18 @@ class LocalEngine:
 
     def data_version(self) -> str:
         """A token that changes whenever any table's content changes; cheap enough to call
-        every few seconds (a few listings in S3), so a caller re-runs a view only when new."""
+        every few seconds (catalog lookups and a few listings in S3), so a caller re-runs a
+        view only when something is new."""
         if self._watermark is None:
             if self.lake.startswith("s3://"):
                 from lake_contract.s3 import LakeBucket, s3_client
 
                 # The engine's endpoint, which may differ from the process's AWS_ENDPOINT_URL.
                 client = s3_client(self.endpoint or None)
-                self._watermark = S3Watermark(LakeBucket(urlparse(self.lake).netloc, client))
+                self._watermark = S3Watermark(
+                    LakeBucket(urlparse(self.lake).netloc, client),
+                    lambda: [self.metadata_location(t) for t in tables.ICEBERG_TABLES],
+                )
             else:
                 self._watermark = FolderWatermark(Path(self.lake))
         return self._watermark.version()

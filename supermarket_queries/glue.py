@@ -1,7 +1,9 @@
 """Glue table definitions generated from the one schema module, never written by hand.
 
-The fact tables use partition projection on dt, so a partition the Lambda has just written is
-queryable at once: no crawler, no MSCK REPAIR, no partition API calls.
+The fact tables and the rollup are Iceberg tables, defined by pyiceberg from the same schema
+(lake_contract.tables): Athena reads their current snapshot from the catalog, so a commit is
+queryable at once, with no crawler, no partition projection and no MSCK REPAIR. Here are the
+plain ones: each reference table (one Parquet object) and the quarantine records (NDJSON).
 """
 
 import contextlib
@@ -9,11 +11,11 @@ from typing import Any
 
 import pyarrow as pa
 
-from lake_contract import layout, schema
+from lake_contract import layout, schema, tables
 from lake_contract.quarantine import QUARANTINE_RECORD, QUARANTINE_TABLE
 
-DEFAULT_DATABASE = "supermarket_lake"
-PROJECTION_START = "2020-01-01"
+DEFAULT_DATABASE = tables.DEFAULT_DATABASE
+REFERENCE_TABLES = tuple(t for t in schema.TABLES if t not in tables.ICEBERG_TABLES)
 
 _PARQUET = {
     "InputFormat": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat",
@@ -47,30 +49,21 @@ def _column(field: pa.Field) -> dict[str, str]:
 
 
 def table_input(table: str, bucket: str) -> dict[str, Any]:
-    """The Glue TableInput of one lake table stored under s3://bucket/lake/<table>/."""
-    location = f"s3://{bucket}/{layout.table_prefix(table)}"
-    parameters = {"classification": "parquet", "EXTERNAL": "TRUE", "parquet.compression": "ZSTD"}
-    partition_keys = []
-    if table in schema.PARTITIONED_TABLES:
-        dt = schema.PARTITION.name
-        partition_keys = [_column(schema.PARTITION)]
-        parameters |= {
-            "projection.enabled": "true",
-            f"projection.{dt}.type": "date",
-            f"projection.{dt}.format": "yyyy-MM-dd",
-            f"projection.{dt}.range": f"{PROJECTION_START},NOW",
-            f"projection.{dt}.interval": "1",
-            f"projection.{dt}.interval.unit": "DAYS",
-            "storage.location.template": f"{location}{dt}=${{{dt}}}",
-        }
+    """The Glue TableInput of a reference table: one Parquet object under lake/<table>/."""
+    if table not in REFERENCE_TABLES:
+        raise ValueError(f"{table} is an Iceberg table: pyiceberg defines it (tables.py)")
     return {
         "Name": table,
         "TableType": "EXTERNAL_TABLE",
-        "Parameters": parameters,
-        "PartitionKeys": partition_keys,
+        "Parameters": {
+            "classification": "parquet",
+            "EXTERNAL": "TRUE",
+            "parquet.compression": "ZSTD",
+        },
+        "PartitionKeys": [],
         "StorageDescriptor": {
             "Columns": [_column(f) for f in schema.TABLES[table]],
-            "Location": location,
+            "Location": f"s3://{bucket}/{layout.table_prefix(table)}",
             **_PARQUET,
         },
     }
@@ -100,14 +93,19 @@ def quarantine_table_input(bucket: str) -> dict[str, Any]:
 
 
 def table_inputs(bucket: str) -> list[dict[str, Any]]:
-    return [table_input(name, bucket) for name in schema.TABLES] + [quarantine_table_input(bucket)]
+    """The Glue definitions written here: the reference tables and quarantine (the Iceberg
+    tables' definitions are pyiceberg's, kept by its commits)."""
+    return [table_input(name, bucket) for name in REFERENCE_TABLES] + [
+        quarantine_table_input(bucket)
+    ]
 
 
 def create_catalog(glue: Any, bucket: str, database: str = DEFAULT_DATABASE) -> list[str]:
-    """Creates the database and every lake table in Glue (moto locally), or updates them."""
+    """Creates the database and every lake table in Glue (moto locally): the Iceberg tables
+    through pyiceberg, left as they are when they exist; the others created or updated."""
     with contextlib.suppress(glue.exceptions.AlreadyExistsException):
         glue.create_database(DatabaseInput={"Name": database})
-    names = []
+    names = tables.create_tables(tables.glue_catalog(), f"s3://{bucket}", database)
     for table in table_inputs(bucket):
         try:
             glue.create_table(DatabaseName=database, TableInput=table)

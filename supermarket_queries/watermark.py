@@ -1,67 +1,42 @@
 """A cheap token that changes whenever the lake's content changes, so a reader polling every
 few seconds re-runs its queries only when there is something new to see.
 
-In S3 it is built from listings only, never from object bodies: the newest audit record (the
-Lambda and the backfill write one per ingested file, after its rows), read with StartAfter so
-each call lists a few keys, plus the ETags of the small prefixes that no audit record covers
-(reference tables, the rollup, quarantine). A local folder is stat'ed whole. Once the fact
-tables are Iceberg tables, their snapshot ids replace all of this.
+In S3 it is built from the Iceberg tables' current metadata files (every commit writes a new
+one; the catalog names it) and the ETags of the few objects outside the Iceberg tables
+(reference tables, quarantine): no object is read. A local folder is stat'ed whole.
 """
 
 import hashlib
 import os
-import time
+from collections.abc import Callable
 from pathlib import Path
 
 from lake_contract import layout
 from lake_contract.s3 import LakeBucket
 
-# Audit keys are named by finish time; a record may land up to this much after a later one
-# (two Lambdas finishing together), so every call lists again from this far behind the newest.
-LATE_AUDIT_MS = 10_000
-# Where the first call looks for the newest audit record, nearest first.
-FIRST_LOOK_BACK_MS = (60_000, 3_600_000)
-UNAUDITED_PREFIXES = (
+OUTSIDE_ICEBERG = (
     layout.table_prefix("supermarkets"),
     layout.table_prefix("skus"),
-    layout.table_prefix("sku_daily_sales"),
     layout.QUARANTINE,
 )
 
 
 class S3Watermark:
-    """The watermark of s3://bucket: a few listings per call, whatever the lake's size."""
+    """The watermark of s3://bucket: one catalog lookup per Iceberg table and three listings."""
 
-    def __init__(self, lake: LakeBucket) -> None:
+    def __init__(
+        self, lake: LakeBucket, metadata_locations: Callable[[], list[str | None]]
+    ) -> None:
         self._lake = lake
-        self._newest_ms: int | None = None
-
-    def _keys(self, prefix: str, start_after: str = "") -> list[tuple[str, str]]:
-        return [(o.key, o.etag) for o in self._lake.listing(prefix, start_after)]
-
-    def _recent_audit_keys(self) -> list[tuple[str, str]]:
-        if self._newest_ms is not None:
-            return self._keys(
-                layout.AUDIT, layout.audit_listing_start(self._newest_ms - LATE_AUDIT_MS)
-            )
-        now_ms = int(time.time() * 1000)
-        for back in FIRST_LOOK_BACK_MS:
-            keys = self._keys(layout.AUDIT, layout.audit_listing_start(now_ms - back))
-            if keys:
-                return keys
-        days = self._lake.folders(layout.AUDIT)
-        return self._keys(days[-1]) if days else []
+        self._metadata_locations = metadata_locations
 
     def version(self) -> str:
-        audit = self._recent_audit_keys()
-        if audit:
-            self._newest_ms = layout.audit_time_ms(audit[-1][0])
-            start = layout.audit_listing_start(self._newest_ms - LATE_AUDIT_MS)
-            audit = [(key, etag) for key, etag in audit if key > start]  # same window each call
         digest = hashlib.sha256()
-        for prefix_keys in [audit, *(self._keys(p) for p in UNAUDITED_PREFIXES)]:
-            for key, etag in prefix_keys:
-                digest.update(f"{key}\0{etag}\n".encode())
+        for location in self._metadata_locations():
+            digest.update(f"{location}\n".encode())
+        for prefix in OUTSIDE_ICEBERG:
+            for stored in self._lake.listing(prefix):
+                digest.update(f"{stored.key}\0{stored.etag}\n".encode())
         return digest.hexdigest()[:20]
 
 

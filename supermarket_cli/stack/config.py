@@ -105,6 +105,11 @@ class StackConfig:
         return self.state_dir / "s3" / self.bucket
 
     @property
+    def catalog_file(self) -> Path:
+        """The kept Iceberg tables' metadata files (moto's Glue is in memory too)."""
+        return self.state_dir / "s3" / f"{self.bucket}.catalog.json"
+
+    @property
     def stack_file(self) -> Path:
         return self.state_dir / "stack.json"
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import psutil
 
 from supermarket_cli.defaults import DEFAULT_BUCKET
-from supermarket_cli.stack.config import from_environment
+from supermarket_cli.stack.config import LOCAL_CREDENTIAL, LOCAL_REGION, from_environment
 
 
 @dataclass(frozen=True)
@@ -52,6 +52,10 @@ def choose_lake(lake: str | None) -> LakeChoice:
         return LakeChoice(f"s3://{bucket}", endpoint, None, f"reading s3://{bucket} on {endpoint}")
     stack = running_stack(state_dir)
     if stack is not None:
+        if stack.endpoint:  # moto takes any credentials and region; these never reach AWS
+            os.environ.setdefault("AWS_DEFAULT_REGION", LOCAL_REGION)
+            os.environ.setdefault("AWS_ACCESS_KEY_ID", LOCAL_CREDENTIAL)
+            os.environ.setdefault("AWS_SECRET_ACCESS_KEY", LOCAL_CREDENTIAL)
         on = f"the local stack's moto at {stack.endpoint}" if stack.endpoint else "AWS"
         return LakeChoice(
             stack.lake, stack.endpoint, stack, f"reading {stack.lake} on {on} (from {state_dir})"

@@ -8,6 +8,7 @@ renamed, so an interrupted save leaves whole files only.
 """
 
 import contextlib
+import json
 import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -96,3 +97,39 @@ def discard(folder: Path) -> None:
 
     with contextlib.suppress(FileNotFoundError):
         shutil.rmtree(folder)
+
+
+def save_catalog(database: str, path: Path) -> dict[str, str]:
+    """moto keeps Glue in memory too: the Iceberg tables' current metadata files, so the next
+    `up` registers each table again on its restored files (its data and history intact)."""
+    from lake_contract import tables
+
+    catalog = tables.glue_catalog()
+    locations = {
+        name: catalog.load_table((database, name)).metadata_location
+        for name in tables.ICEBERG_TABLES
+    }
+    aside = path.with_name(f".{path.name}.part")
+    aside.write_text(json.dumps(locations, indent=2))
+    os.replace(aside, path)
+    return locations
+
+
+def restore_catalog(database: str, path: Path) -> list[str]:
+    """Registers the kept Iceberg tables in the (new, empty) catalog; returns their names."""
+    from lake_contract import tables
+
+    if not path.is_file():
+        return []
+    catalog = tables.glue_catalog()
+    catalog.create_namespace_if_not_exists(database)
+    locations = json.loads(path.read_text())
+    for name, location in locations.items():
+        catalog.register_table((database, name), location)
+    return sorted(locations)
+
+
+def is_plain_parquet_lake(folder: Path, catalog_file: Path) -> bool:
+    """A lake kept before the fact tables were Iceberg tables: Parquet under dt= folders, and
+    no catalog to register. It cannot be read as Iceberg tables."""
+    return not catalog_file.is_file() and any((folder / "lake" / "transactions").glob("dt=*"))

@@ -20,6 +20,7 @@ from typing import Any
 
 import psutil
 
+from lake_contract import tables
 from lake_contract.s3 import LakeBucket
 from supermarket_cli.processes import (
     ChildFailed,
@@ -129,6 +130,13 @@ class Stack:
             )
         if self.reset:
             snapshot.discard(config.snapshot_dir)
+            with contextlib.suppress(FileNotFoundError):
+                config.catalog_file.unlink()
+        elif snapshot.is_plain_parquet_lake(config.snapshot_dir, config.catalog_file):
+            raise ChildFailed(
+                f"the lake kept in {config.snapshot_dir} is plain Parquet, from before the fact "
+                "tables were Iceberg tables; start again with `supermarket up --reset`"
+            )
             shutil.rmtree(config.dagster_home, ignore_errors=True)
             with contextlib.suppress(FileNotFoundError):
                 (config.state_dir / "loaded.json").unlink()
@@ -175,6 +183,9 @@ class Stack:
             aws = {}
             env.pop("AWS_ENDPOINT_URL", None)
             os.environ.pop("AWS_ENDPOINT_URL", None)
+        if aws:
+            # moto's Glue cannot refuse a stale commit: every committer takes turns instead.
+            aws[tables.COMMIT_LOCK_VARIABLE] = str(config.state_dir / "commit.lock")
         env |= aws
         os.environ.update(aws)  # this process provisions and watches through the same endpoint
         self._check_stopping()
@@ -182,7 +193,8 @@ class Stack:
         LakeBucket(config.bucket).create()
         if config.embedded_aws and not self.use_aws and not self.reset:
             restored = snapshot.restore(config.bucket, config.snapshot_dir, self._report)
-            if not restored:
+            registered = snapshot.restore_catalog(config.glue_database, config.catalog_file)
+            if not restored or not registered:
                 with contextlib.suppress(FileNotFoundError):
                     (config.state_dir / "loaded.json").unlink()
         made = provision.provision(config)
@@ -321,11 +333,14 @@ class Stack:
         moto = self.supervisor.children.get("moto")
         if moto and moto.is_running() and not self.hurry.is_set():
             try:
+                snapshot.save_catalog(self.config.glue_database, self.config.catalog_file)
                 saved = snapshot.save(self.config.bucket, self.config.snapshot_dir, self._report)
                 self._report(f"lake kept in {self.config.snapshot_dir} ({saved.objects:,} objects)")
             except Exception as exc:
                 self._report(f"could not save the lake ({exc}); the next up starts empty")
                 snapshot.discard(self.config.snapshot_dir)
+                with contextlib.suppress(FileNotFoundError):
+                    self.config.catalog_file.unlink()
         self.supervisor.stop_all()
         for child in self.supervisor.children.values():
             if child.pid and group_alive(child.pid):

@@ -1,36 +1,29 @@
-"""The Lambda handler against in-process moto S3."""
+"""The Lambda handler against a moto server: S3, and the Iceberg tables in its Glue catalog."""
 
 import gzip
 import json
 import random
 import uuid
-from datetime import date
 from urllib.parse import quote_plus
 
 import boto3
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 from botocore.exceptions import ClientError
-from moto import mock_aws
 
-from lake_contract import layout
+from lake_contract import layout, tables
 from lake_contract import s3 as lake_s3
+from lambda_ingest import handler as handler_module
 from lambda_ingest.handler import lambda_handler
 from tests.factories import ndjson, record
-from tests.moto_server import use_test_aws
+from tests.moto_server import iceberg_lake, table_rows
 
 BUCKET = "supermarket-lake-test"
 
 
 @pytest.fixture
 def s3(monkeypatch):
-    use_test_aws(monkeypatch)
-    with mock_aws():
-        client = boto3.client("s3")
-        client.create_bucket(Bucket=BUCKET)
-        yield client
-    lake_s3.s3_client.cache_clear()
+    with iceberg_lake(monkeypatch, BUCKET):
+        yield boto3.client("s3")
 
 
 def s3_record(key, bucket=BUCKET):
@@ -70,12 +63,8 @@ def keys(s3, prefix, bucket=BUCKET):
     return sorted(o["Key"] for page in pages for o in page.get("Contents", []))
 
 
-def lake_rows(s3, table, bucket=BUCKET):
-    tables = [
-        pq.read_table(pa.BufferReader(s3.get_object(Bucket=bucket, Key=k)["Body"].read()))
-        for k in keys(s3, layout.table_prefix(table), bucket)
-    ]
-    return pa.concat_tables(tables).to_pylist() if tables else []
+def lake_rows(s3, table):
+    return table_rows(table).to_pylist()
 
 
 def audits(s3, bucket=BUCKET):
@@ -123,7 +112,43 @@ def test_every_event_twice_in_any_order_and_mix_leaves_the_lake_as_once(s3):
     ids = [r["transaction_id"] for r in lake_rows(s3, "transactions")]
     assert len(ids) == len(set(ids)) == 30
     assert len(lake_rows(s3, "transaction_items")) == 60
-    assert len(keys(s3, "lake/transactions/")) == 6  # one object per source per day
+    assert len(audits(s3)) == 12  # each delivery audited; the second replaced the first's rows
+
+
+def test_a_batch_is_one_commit_per_table_and_a_source_twice_in_it_lands_once(s3):
+    keys_ = [put(s3, f"raw/incoming/dt=2026-03-01/{n}.ndjson", ndjson(record(f"{n}")))
+             for n in range(4)]  # fmt: skip
+    event = sqs_event(*[direct_event(k) for k in keys_], direct_event(keys_[0]))
+
+    assert lambda_handler(event, None) == {"batchItemFailures": []}
+
+    assert sorted(r["transaction_id"] for r in lake_rows(s3, "transactions")) == [
+        "0",
+        "1",
+        "2",
+        "3",
+    ]
+    for table in ("transactions", "transaction_items"):
+        appends = [s for s in _snapshots(table) if s.summary.operation.value == "append"]
+        assert len(appends) == 1, table
+    outputs = {tuple(a["outputs"]) for a in audits(s3)}
+    assert len(outputs) == 1  # every source names the same two snapshots
+
+
+def test_a_rewritten_source_replaces_its_rows(s3):
+    key = put(s3, "raw/incoming/dt=2026-03-01/a.ndjson", ndjson(record("a"), record("b")))
+    lambda_handler(direct_event(key), None)
+    put(s3, key, ndjson(record("c")))
+
+    lambda_handler(direct_event(key), None)
+
+    assert [r["transaction_id"] for r in lake_rows(s3, "transactions")] == ["c"]
+    assert len(lake_rows(s3, "transaction_items")) == 2
+
+
+def _snapshots(table):
+    catalog = tables.glue_catalog()
+    return catalog.load_table((tables.DEFAULT_DATABASE, table)).snapshots()
 
 
 def test_url_encoded_keys_with_spaces_and_non_ascii_are_decoded(s3):
@@ -175,7 +200,7 @@ def test_damaged_files_are_quarantined_whole(s3, data, reason):
 
     assert lambda_handler(direct_event(key), None) == {"batchItemFailures": []}
 
-    assert keys(s3, "lake/") == []
+    assert lake_rows(s3, "transactions") == [] and lake_rows(s3, "transaction_items") == []
     (reject,) = (
         s3.get_object(Bucket=BUCKET, Key=layout.quarantine_key(key))["Body"].read().splitlines()
     )
@@ -188,21 +213,21 @@ def test_an_empty_file_is_audited_and_writes_no_rows(s3):
 
     assert lambda_handler(direct_event(key), None) == {"batchItemFailures": []}
 
-    assert keys(s3, "lake/") == [] and keys(s3, "quarantine/") == []
+    assert lake_rows(s3, "transactions") == [] and keys(s3, "quarantine/") == []
     assert audits(s3)[0]["records_read"] == 0
 
 
-def test_a_transient_failure_fails_only_its_own_message(s3, monkeypatch):
+def test_a_transient_read_failure_fails_only_its_own_message(s3, monkeypatch):
     good = put(s3, "raw/incoming/dt=2026-03-01/good.ndjson", ndjson(record("g")))
     flaky = put(s3, "raw/incoming/dt=2026-03-01/flaky.ndjson", ndjson(record("f")))
-    real_write = lake_s3.LakeBucket.write
+    real_read = lake_s3.LakeBucket.read
 
-    def throttled(bucket, key, body, content_type="application/octet-stream"):
-        if key == layout.table_key("transactions", date(2026, 3, 1), flaky):
-            raise ClientError({"Error": {"Code": "SlowDown", "Message": "slow down"}}, "PutObject")
-        real_write(bucket, key, body, content_type)
+    def throttled(bucket, key):
+        if key == flaky:
+            raise ClientError({"Error": {"Code": "SlowDown", "Message": "slow down"}}, "GetObject")
+        return real_read(bucket, key)
 
-    monkeypatch.setattr(lake_s3.LakeBucket, "write", throttled)
+    monkeypatch.setattr(lake_s3.LakeBucket, "read", throttled)
     event = sqs_event(direct_event(good), direct_event(flaky))
 
     response = lambda_handler(event, None)
@@ -211,6 +236,21 @@ def test_a_transient_failure_fails_only_its_own_message(s3, monkeypatch):
     assert response == {"batchItemFailures": [{"itemIdentifier": flaky_id}]}
     assert [r["transaction_id"] for r in lake_rows(s3, "transactions")] == ["g"]
     assert [a["source_key"] for a in audits(s3)] == [good]  # no audit without its rows
+
+
+def test_a_failed_commit_fails_every_message_of_the_batch_and_audits_none(s3, monkeypatch):
+    sources = [put(s3, f"raw/incoming/dt=2026-03-01/{n}.ndjson", ndjson(record(f"{n}")))
+               for n in range(3)]  # fmt: skip
+    event = sqs_event(*[direct_event(k) for k in sources])
+
+    def refused(*args, **kwargs):
+        raise ClientError({"Error": {"Code": "ServiceUnavailable", "Message": "x"}}, "UpdateTable")
+
+    monkeypatch.setattr(handler_module, "commit_sources", refused)
+    response = lambda_handler(event, None)
+
+    assert len(response["batchItemFailures"]) == 3
+    assert lake_rows(s3, "transactions") == [] and audits(s3) == []
 
 
 def test_a_transient_failure_in_a_direct_invocation_raises_for_lambda_to_retry(s3, monkeypatch):
@@ -243,15 +283,16 @@ def test_a_vanished_source_is_acknowledged(s3):
     assert keys(s3, "audit/") == []
 
 
-def test_lake_bucket_setting_sends_output_elsewhere(s3, monkeypatch):
+def test_lake_bucket_setting_sends_quarantine_and_audit_elsewhere(s3, monkeypatch):
     s3.create_bucket(Bucket="other-lake")
     monkeypatch.setenv("LAKE_BUCKET", "other-lake")
-    key = put(s3, "raw/incoming/dt=2026-03-01/a.ndjson", ndjson(record("a")))
+    key = put(s3, "raw/incoming/dt=2026-03-01/a.ndjson", ndjson(record("a"), "{bad"))
 
     lambda_handler(direct_event(key), None)
 
-    assert keys(s3, "lake/") == []
-    assert [r["transaction_id"] for r in lake_rows(s3, "transactions", "other-lake")] == ["a"]
+    assert keys(s3, "audit/") == [] and keys(s3, "quarantine/") == []
+    assert len(audits(s3, "other-lake")) == 1 and keys(s3, "quarantine/", "other-lake")
+    assert [r["transaction_id"] for r in lake_rows(s3, "transactions")] == ["a"]
 
 
 def test_the_handlers_own_outputs_never_trigger_ingestion(s3):

@@ -9,15 +9,13 @@ import threading
 from pathlib import Path
 
 import boto3
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 
 from supermarket_cli.lambda_runtime import LocalLambdaRuntime
 from supermarket_cli.local_aws import provision_ingest
 from supermarket_cli.processes import wait_until
 from tests.factories import ndjson, record
-from tests.moto_server import running_moto
+from tests.moto_server import iceberg_lake, table_rows
 
 BUCKET = "runtime-lake"
 ROOT = Path(__file__).resolve().parents[2]
@@ -25,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture
 def stack(monkeypatch):
-    with running_moto(monkeypatch) as endpoint:
+    with iceberg_lake(monkeypatch, BUCKET) as endpoint:
         yield endpoint
 
 
@@ -54,12 +52,10 @@ def test_a_put_object_becomes_lake_rows_through_the_queue(stack):
         s3.put_object(Bucket=BUCKET, Key="raw/history/dt=2026-03-01/h.ndjson", Body=b"x")
 
         wait_until(lambda: lake_keys("audit/"), 15, 0.05, "no audit record")
-        (transactions,) = lake_keys("lake/transactions/")
-        body = s3.get_object(Bucket=BUCKET, Key=transactions)["Body"].read()
-        rows = pq.read_table(pa.BufferReader(body)).to_pylist()
+        rows = table_rows("transactions").to_pylist()
         assert sorted(r["transaction_id"] for r in rows) == ["a", "b"]
         assert {r["source_key"] for r in rows} == {"raw/incoming/dt=2026-03-01/a b.ndjson"}
-        assert len(lake_keys("lake/transaction_items/")) == 1
+        assert table_rows("transaction_items").num_rows == 4
     finally:
         stop.set()
         poller.join(timeout=10)

@@ -6,12 +6,14 @@ import os
 import signal
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import boto3
 import pytest
 from moto import mock_aws
 
+from lake_contract import tables
 from lambda_ingest.events import SourceObject
 from lambda_ingest.handler import ingest
 from supermarket_cli.processes import (
@@ -28,7 +30,7 @@ from supermarket_cli.stack import snapshot
 from supermarket_cli.stack.config import from_environment, history_days
 from supermarket_cli.stack.status import LakeWatch, StatusPrinter
 from tests.factories import ndjson, record
-from tests.moto_server import use_test_aws
+from tests.moto_server import iceberg_lake, table_rows, use_test_aws
 
 BUCKET = "parts-lake"
 
@@ -196,6 +198,13 @@ def s3(monkeypatch):
         yield client
 
 
+@pytest.fixture
+def lake_s3(monkeypatch):
+    """The bucket and the Iceberg tables on a moto server, for what ingests."""
+    with iceberg_lake(monkeypatch, BUCKET):
+        yield boto3.client("s3")
+
+
 def bucket_contents(client, bucket) -> dict[str, bytes]:
     listing = client.list_objects_v2(Bucket=bucket).get("Contents", [])
     return {
@@ -233,7 +242,8 @@ def ingest_source(s3, key: str, *records) -> dict:
     return ingest(SourceObject(bucket=BUCKET, key=key, size=None, event_time=event_time), BUCKET)
 
 
-def test_the_status_counts_each_source_once_and_only_new_records(s3):
+def test_the_status_counts_each_source_once_and_only_new_records(lake_s3):
+    s3 = lake_s3
     watch = LakeWatch(BUCKET)
     assert watch.refresh().lake_rows == 0
     ingest_source(s3, "raw/history/dt=2026-03-01/h.ndjson", record("H-1"), record("H-2"))
@@ -251,6 +261,32 @@ def test_the_status_counts_each_source_once_and_only_new_records(s3):
     assert len(audit) == 3 and json.loads(
         s3.get_object(Bucket=BUCKET, Key=audit[-1])["Body"].read()
     )
+
+
+def test_the_kept_catalog_brings_the_iceberg_tables_back_with_their_rows(lake_s3, tmp_path):
+    ingest_source(lake_s3, "raw/incoming/dt=2026-03-01/p-1.ndjson", record("L-1"), record("L-2"))
+    folder, catalog_file = tmp_path / "kept", tmp_path / "kept.catalog.json"
+    snapshot.save_catalog(tables.DEFAULT_DATABASE, catalog_file)
+    snapshot.save(BUCKET, folder)
+    # moto restarts: Glue and S3 are empty again.
+    urllib.request.urlopen(urllib.request.Request(
+        f"{os.environ['AWS_ENDPOINT_URL']}/moto-api/reset", method="POST"))  # fmt: skip
+    lake_s3.create_bucket(Bucket=BUCKET)
+
+    snapshot.restore(BUCKET, folder)
+    assert snapshot.restore_catalog(tables.DEFAULT_DATABASE, catalog_file) == sorted(
+        tables.ICEBERG_TABLES
+    )
+
+    assert sorted(table_rows("transactions")["transaction_id"].to_pylist()) == ["L-1", "L-2"]
+    assert not snapshot.is_plain_parquet_lake(folder, catalog_file)
+
+
+def test_a_kept_lake_from_before_iceberg_is_recognised(tmp_path):
+    folder = tmp_path / "kept"
+    (folder / "lake" / "transactions" / "dt=2026-03-01").mkdir(parents=True)
+
+    assert snapshot.is_plain_parquet_lake(folder, tmp_path / "none.catalog.json")
 
 
 def test_status_and_down_without_a_stack(tmp_path, capsys):

@@ -187,13 +187,15 @@ def test_up_runs_the_stack_and_ctrl_c_stops_every_process(tmp_path):
             Key=source,
             Body=ndjson(record(marker, transaction_datetime=now.isoformat())),
         )
-        lake_key = layout.table_key("transactions", now.date(), source)
-        wait_until(
-            lambda: s3.list_objects_v2(Bucket=BUCKET, Prefix=lake_key).get("KeyCount"),
-            timeout=5,
-            interval=0.05,
-            describe="the put file did not reach the lake in 5 s",
-        )
+        # Its audit record is written once its rows are committed.
+        audited = f"-{layout.source_id(source)}.json"
+
+        def committed() -> bool:
+            listing = s3.list_objects_v2(Bucket=BUCKET, Prefix="audit/").get("Contents", [])
+            return any(o["Key"].endswith(audited) for o in listing)
+
+        wait_until(committed, timeout=5, interval=0.05,
+                   describe="the put file did not reach the lake in 5 s")  # fmt: skip
         found = f"SELECT count(*) FROM transactions WHERE transaction_id = '{marker}'"
         assert count(found, query_env) == 1
         # With no AWS_ENDPOINT_URL, `query` finds the stack from its state folder.

@@ -1,19 +1,14 @@
-import boto3
 import pytest
-from moto import mock_aws
 
-from lake_contract import s3
 from supermarket_dagster.resources import LakeResource
-from tests.moto_server import use_test_aws
+from tests.moto_server import iceberg_lake
 
 BUCKET = "dagster-lake"
 
 
 @pytest.fixture
 def lake(monkeypatch):
-    """A LakeResource on in-process moto, as the assets get it in a run."""
-    use_test_aws(monkeypatch)
-    with mock_aws():
-        boto3.client("s3").create_bucket(Bucket=BUCKET)
+    """A LakeResource on a moto server holding the bucket and the Iceberg tables, as the assets
+    get it in a run."""
+    with iceberg_lake(monkeypatch, BUCKET):
         yield LakeResource(bucket=BUCKET)
-    s3.s3_client.cache_clear()

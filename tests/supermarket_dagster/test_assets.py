@@ -4,11 +4,13 @@ from decimal import Decimal
 
 import dagster as dg
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from lake_contract import layout, schema
 from supermarket_dagster.defs.history.assets import history_backfill, raw_history_logs
 from supermarket_dagster.defs.reference.assets import skus, supermarkets
+from tests.moto_server import table_rows
 
 DAY = "2026-03-02"
 
@@ -18,8 +20,7 @@ def _table(lake, key):
 
 
 def _lake_rows(lake, table):
-    keys = lake.objects().keys(layout.table_prefix(table))
-    return pa.concat_tables([_table(lake, k) for k in keys]) if keys else None
+    return table_rows(table)
 
 
 def test_reference_assets_write_their_tables_with_row_counts(lake):
@@ -67,12 +68,28 @@ def test_rerunning_a_day_replaces_exactly_that_day(lake):
         dg.materialize([raw_history_logs], resources={"lake": lake}, partition_key=day,
                        run_config=config)  # fmt: skip
         dg.materialize([history_backfill], resources={"lake": lake}, partition_key=day)
-    before = {k: lake.objects().read(k) for k in lake.objects().keys(layout.LAKE)}
+    before = _lake_rows(lake, "transactions")
 
     dg.materialize([history_backfill], resources={"lake": lake}, partition_key=DAY)
 
-    after = lake.objects().keys(layout.LAKE)
-    assert sorted(before) == after  # same keys: replaced, not added
-    other_day = [k for k in after if "dt=2026-03-03" in k]
-    assert other_day and all(lake.objects().read(k) == before[k] for k in other_day)  # untouched
-    assert _lake_rows(lake, "transactions").num_rows == 600
+    after = _lake_rows(lake, "transactions")
+    assert after.num_rows == 600  # replaced, not added
+    assert sorted(after["transaction_id"].to_pylist()) == sorted(
+        before["transaction_id"].to_pylist()
+    )
+    other_day = after.filter(pc.equal(after["dt"], date(2026, 3, 3)))
+    before_other = before.filter(pc.equal(before["dt"], date(2026, 3, 3)))
+    assert other_day.num_rows == 300 and other_day.sort_by("transaction_id").equals(
+        before_other.sort_by("transaction_id")
+    )  # untouched, to the ingested_at
+    rerun = after.filter(pc.equal(after["dt"], date.fromisoformat(DAY)))
+    assert pc.min(rerun["ingested_at"]).as_py() > pc.max(before_other["ingested_at"]).as_py()
+
+
+def test_a_day_with_no_raw_logs_is_a_failed_run_naming_the_prefix(lake):
+    result = dg.materialize([history_backfill], resources={"lake": lake}, partition_key=DAY,
+                            raise_on_error=False)  # fmt: skip
+
+    assert not result.success
+    (failure,) = [e for e in result.all_events if e.is_step_failure]
+    assert f"raw/history/dt={DAY}/" in failure.step_failure_data.error.message

@@ -1,19 +1,16 @@
-"""The day checks on in-process moto: all pass on data the assets wrote, and each one fails,
-with useful metadata, on the fault it exists to catch."""
+"""The day checks on a moto server: all pass on data the assets wrote, and each one fails, with
+useful metadata, on the fault it exists to catch (made with a rogue commit to the table)."""
 
 import gzip
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
-import boto3
 import dagster as dg
 import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.parquet as pq
 import pytest
-from moto import mock_aws
+from pyiceberg.expressions import And, EqualTo
+from pyiceberg.types import StringType
 
-from lake_contract import layout, s3
-from lake_contract.parquet import parquet_bytes
+from lake_contract import layout
 from lambda_ingest.events import SourceObject
 from lambda_ingest.handler import ingest
 from supermarket_dagster import lake_day, quality
@@ -23,7 +20,7 @@ from supermarket_dagster.defs.history.checks import fact_table_day_checks
 from supermarket_dagster.defs.reference.assets import skus, supermarkets
 from supermarket_dagster.resources import LakeResource
 from tests.factories import audit, ndjson, record
-from tests.moto_server import use_test_aws
+from tests.moto_server import catalog_entries, iceberg_lake, restore_catalog_entries
 from tests.supermarket_dagster.conftest import BUCKET
 
 DAY, NEXT_DAY = "2026-03-02", "2026-03-03"
@@ -78,40 +75,40 @@ def run_checks(lake, day: str) -> Evaluations:
 
 @pytest.fixture(scope="module")
 def backfilled():
-    """Reference data and two backfilled days on in-process moto, built once for the module;
-    the checks run inside each backfill run. Yields the lake, its objects and those runs."""
-    with pytest.MonkeyPatch.context() as monkeypatch:
-        use_test_aws(monkeypatch)
-        with mock_aws():
-            boto3.client("s3").create_bucket(Bucket=BUCKET)
-            lake = LakeResource(bucket=BUCKET)
-            reference = {"ops": {"skus": {"config": {"skus": SKUS}}}}
-            assert dg.materialize([supermarkets, skus], resources={"lake": lake},
-                                  run_config=reference).success  # fmt: skip
-            lake.objects().write(STRADDLING, STRADDLING_LOG)
-            config = {"ops": {"raw_history_logs": {"config": {"transactions_per_day": 400,
-                                                              "skus": SKUS}}}}  # fmt: skip
-            runs = {}
-            for day in (DAY, NEXT_DAY):
-                result = dg.materialize(
-                    [raw_history_logs, history_backfill, fact_table_day_checks],
-                    resources={"lake": lake},
-                    partition_key=day,
-                    run_config=config,
-                )
-                assert result.success
-                runs[day] = _evaluations(result)
-            yield lake, {key: lake.objects().read(key) for key in lake.objects().keys("")}, runs
-        s3.s3_client.cache_clear()
+    """Reference data and two backfilled days on a moto server, built once for the module;
+    the checks run inside each backfill run. Yields the lake, its objects, its tables'
+    catalog entries and those runs."""
+    with pytest.MonkeyPatch.context() as monkeypatch, iceberg_lake(monkeypatch, BUCKET):
+        lake = LakeResource(bucket=BUCKET)
+        reference = {"ops": {"skus": {"config": {"skus": SKUS}}}}
+        assert dg.materialize([supermarkets, skus], resources={"lake": lake},
+                              run_config=reference).success  # fmt: skip
+        lake.objects().write(STRADDLING, STRADDLING_LOG)
+        config = {"ops": {"raw_history_logs": {"config": {"transactions_per_day": 400,
+                                                          "skus": SKUS}}}}  # fmt: skip
+        runs = {}
+        for day in (DAY, NEXT_DAY):
+            result = dg.materialize(
+                [raw_history_logs, history_backfill, fact_table_day_checks],
+                resources={"lake": lake},
+                partition_key=day,
+                run_config=config,
+            )
+            assert result.success
+            runs[day] = _evaluations(result)
+        objects = {key: lake.objects().read(key) for key in lake.objects().keys("")}
+        yield lake, objects, catalog_entries(), runs
 
 
 @pytest.fixture
 def history(backfilled):
-    """The backfill runs' check evaluations, with the lake put back as the backfill left it."""
-    lake, objects, runs = backfilled
+    """The backfill runs' check evaluations, with the lake put back as the backfill left it:
+    its objects, and each Iceberg table pointing at the snapshot it had."""
+    lake, objects, entries, runs = backfilled
     bucket = lake.objects()
     bucket.delete_many(sorted(set(bucket.keys("")) - set(objects)))
     bucket.write_many(objects)
+    restore_catalog_entries(entries)
     return runs
 
 
@@ -124,18 +121,29 @@ def _passed(evaluations) -> set[tuple[str, str]]:
     return {key for key, e in evaluations.items() if e.passed}
 
 
-def _day_object(lake, table: str, day: str) -> str:
-    """The key of the day's object written from the simulator's log (not the straddling one)."""
-    keys = lake.objects().keys(
-        layout.day_prefix(layout.table_prefix(table), date.fromisoformat(day))
-    )
-    return next(k for k in keys if "late-till" not in k)
+def _table(lake, name):
+    return lake.tables().current(name)
 
 
-def _rewrite(lake, key: str, change) -> pa.Table:
-    table = pq.read_table(pa.BufferReader(lake.objects().read(key)))
-    changed = change(table)
-    lake.objects().write(key, parquet_bytes(changed))
+def _day_source(day: str) -> str:
+    """The simulator's log of the day (not the straddling one)."""
+    return f"raw/history/dt={day}/history-s0-00000.ndjson"
+
+
+def _of(source: str, day: str):
+    return And(EqualTo("source_key", source), EqualTo("dt", day))
+
+
+def _source_rows(lake, name: str, source: str, day: str) -> pa.Table:
+    rows = _table(lake, name).scan(row_filter=_of(source, day)).to_arrow()
+    assert rows.num_rows, (name, source, day)
+    return rows
+
+
+def _rewrite(lake, name: str, source: str, day: str, change) -> pa.Table:
+    """A rogue commit replacing one source's rows of the day with `change(rows)`."""
+    changed = change(_source_rows(lake, name, source, day))
+    _table(lake, name).overwrite(changed, overwrite_filter=_of(source, day))
     return changed
 
 
@@ -171,11 +179,10 @@ def test_checks_still_pass_after_a_day_is_reprocessed_and_has_two_audit_records(
     assert _passed(run_checks(lake, DAY)) == ALL_CHECKS
 
 
-def test_a_deleted_lake_object_fails_reconciliation_naming_its_source(history, lake):
-    key = _day_object(lake, "transactions", DAY)
-    lost = pq.read_metadata(pa.BufferReader(lake.objects().read(key))).num_rows
-    source = pq.read_table(pa.BufferReader(lake.objects().read(key)))["source_key"][0].as_py()
-    lake.objects().delete(key)
+def test_rows_deleted_from_the_table_fail_reconciliation_naming_their_source(history, lake):
+    source = _day_source(DAY)
+    lost = _source_rows(lake, "transactions", source, DAY).num_rows
+    _table(lake, "transactions").delete(_of(source, DAY))
 
     evaluation = run_checks(lake, DAY)[("transactions", "raw_records_reconcile")]
 
@@ -188,7 +195,7 @@ def test_a_deleted_lake_object_fails_reconciliation_naming_its_source(history, l
 
 
 def test_a_straddling_log_counts_on_each_day_its_audit_puts_rows(history, lake):
-    lake.objects().delete(layout.table_key("transactions", date(2026, 3, 3), STRADDLING))
+    _table(lake, "transactions").delete(_of(STRADDLING, NEXT_DAY))
 
     after = {day: run_checks(lake, day)[("transactions", "raw_records_reconcile")]
              for day in (DAY, NEXT_DAY)}  # fmt: skip
@@ -257,11 +264,10 @@ def test_a_file_rejected_whole_reconciles_as_its_one_quarantine_record(history, 
     assert _values(evaluation)["raw_records"] == before["raw_records"] + 1
 
 
-def test_a_duplicated_row_file_fails_uniqueness_with_the_ids(history, lake):
-    key = _day_object(lake, "transactions", DAY)
-    copy = key.replace(".parquet", "-copy.parquet")
-    lake.objects().write(copy, lake.objects().read(key))
-    ids = pq.read_table(pa.BufferReader(lake.objects().read(key)))["transaction_id"].to_pylist()
+def test_rows_appended_twice_fail_uniqueness_with_the_ids(history, lake):
+    rows = _source_rows(lake, "transactions", _day_source(DAY), DAY)
+    _table(lake, "transactions").append(rows)
+    ids = rows["transaction_id"].to_pylist()
 
     evaluations = run_checks(lake, DAY)
 
@@ -275,7 +281,7 @@ def test_a_duplicated_row_file_fails_uniqueness_with_the_ids(history, lake):
 
 
 def test_an_unknown_store_fails_store_ids_known(history, lake):
-    _rewrite(lake, _day_object(lake, "transactions", DAY),
+    _rewrite(lake, "transactions", _day_source(DAY), DAY,
              lambda t: _set(t, "store_id", 3, "STORE0999"))  # fmt: skip
 
     evaluations = run_checks(lake, DAY)
@@ -289,7 +295,7 @@ def test_an_unknown_store_fails_store_ids_known(history, lake):
 
 
 def test_an_unknown_sku_fails_sku_ids_known(history, lake):
-    _rewrite(lake, _day_object(lake, "transaction_items", NEXT_DAY),
+    _rewrite(lake, "transaction_items", _day_source(NEXT_DAY), NEXT_DAY,
              lambda t: _set(_set(t, "sku_id", 0, "SKU9999"), "sku_id", 5, "SKU9999"))  # fmt: skip
 
     evaluation = run_checks(lake, NEXT_DAY)[("transaction_items", "sku_ids_known")]
@@ -301,10 +307,10 @@ def test_an_unknown_sku_fails_sku_ids_known(history, lake):
 
 
 def test_a_total_that_does_not_match_its_items_fails_to_the_cent(history, lake):
-    key = _day_object(lake, "transactions", DAY)
-    table = pq.read_table(pa.BufferReader(lake.objects().read(key)))
+    table = _source_rows(lake, "transactions", _day_source(DAY), DAY)
     total = table["total_amount"][7].as_py()
-    _rewrite(lake, key, lambda t: _set(t, "total_amount", 7, total + total.__class__("0.01")))
+    _rewrite(lake, "transactions", _day_source(DAY), DAY,
+             lambda t: _set(t, "total_amount", 7, total + total.__class__("0.01")))  # fmt: skip
 
     evaluation = run_checks(lake, DAY)[("transactions", "total_matches_items")]
 
@@ -316,9 +322,10 @@ def test_a_total_that_does_not_match_its_items_fails_to_the_cent(history, lake):
 
 
 def test_items_without_their_transaction_fail_total_matches_items(history, lake):
-    key = _day_object(lake, "transactions", DAY)
-    first = pq.read_table(pa.BufferReader(lake.objects().read(key)))["transaction_id"][0].as_py()
-    _rewrite(lake, key, lambda t: t.slice(1))  # the first transaction is gone, its items stay
+    first = _source_rows(lake, "transactions", _day_source(DAY), DAY)["transaction_id"][0]
+    first = first.as_py()
+    # The first transaction is gone, its items stay.
+    _rewrite(lake, "transactions", _day_source(DAY), DAY, lambda t: t.slice(1))
 
     values = _values(run_checks(lake, DAY)[("transactions", "total_matches_items")])
 
@@ -327,39 +334,36 @@ def test_items_without_their_transaction_fail_total_matches_items(history, lake)
     assert values["mismatched_rows"] == 0 and values["without_items_rows"] == 0
 
 
-def test_a_parquet_file_with_a_wrong_schema_fails_schema_matches(history, lake):
-    key = _day_object(lake, "transactions", DAY)
-    table = pq.read_table(pa.BufferReader(lake.objects().read(key)))
-    floats = table.set_column(
-        table.schema.get_field_index("total_amount"), "total_amount",
-        pc.cast(table["total_amount"], pa.float64()),
-    )  # fmt: skip
-    lake.objects().write(key, parquet_bytes(floats))
+def test_a_table_whose_schema_drifted_fails_schema_matches(history, lake):
+    with _table(lake, "transactions").update_schema() as update:
+        update.add_column("loyalty_card", StringType())
 
     evaluations = run_checks(lake, DAY)
 
     wrong = evaluations[("transactions", "schema_matches")]
     assert not wrong.passed
-    assert _values(wrong)["objects_wrong"] == 1
-    assert _values(wrong)["wrong_objects"] == {
-        key: "total_amount: double instead of decimal128(12, 2) not null"
-    }
+    assert _values(wrong)["difference"] == "unexpected loyalty_card"
     assert evaluations[("transaction_items", "schema_matches")].passed
-    # Its rows still count: nothing is lost, the object is only unreadable as the table.
+    # Its rows still count: nothing is lost, the table only differs from the contract.
     assert evaluations[("transactions", "raw_records_reconcile")].passed
 
 
-def test_an_object_that_is_not_parquet_fails_schema_and_reconciliation(history, lake):
-    key = _day_object(lake, "transaction_items", NEXT_DAY)
-    unreadable = pq.read_metadata(pa.BufferReader(lake.objects().read(key))).num_rows
+def test_a_data_file_that_is_not_parquet_fails_schema_and_reconciliation(history, lake):
+    (task,) = (
+        _table(lake, "transaction_items")
+        .scan(row_filter=_of(_day_source(NEXT_DAY), NEXT_DAY))
+        .plan_files()
+    )
+    unreadable = task.file.record_count
+    key = task.file.file_path.removeprefix(f"s3://{BUCKET}/")
     lake.objects().write(key, b"PAR1 truncated")
 
     evaluations = run_checks(lake, NEXT_DAY)
 
-    wrong = _values(evaluations[("transaction_items", "schema_matches")])["wrong_objects"]
-    assert list(wrong) == [key] and wrong[key].startswith("not a readable Parquet file")
+    wrong = _values(evaluations[("transaction_items", "schema_matches")])["difference"]
+    assert wrong.startswith("unreadable:")
     reconcile = _values(evaluations[("transactions", "raw_records_reconcile")])
-    assert reconcile["items_expected"] - reconcile["items_in_lake"] == unreadable
+    assert reconcile["items_in_lake"] == 0 and reconcile["items_expected"] >= unreadable
     assert not evaluations[("transactions", "raw_records_reconcile")].passed
 
 

@@ -4,12 +4,12 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import dagster as dg
-import pyarrow as pa
-import pyarrow.parquet as pq
+from pyiceberg.expressions import EqualTo
 
-from lake_contract import layout, schema
+from lake_contract import layout, schema, tables
 from supermarket_dagster.defs.history.assets import history_backfill, raw_history_logs
 from supermarket_dagster.defs.sales.assets import sku_daily_sales
+from tests.moto_server import table_rows
 
 DAY, OTHER_DAY = "2026-03-02", "2026-03-03"
 
@@ -42,10 +42,9 @@ def test_a_days_rollup_equals_the_sums_of_its_logged_lines(lake):
     result = dg.materialize([sku_daily_sales], resources={"lake": lake}, partition_key=DAY)
 
     assert result.success
-    key = layout.rollup_key("sku_daily_sales", date.fromisoformat(DAY))
-    assert key == f"lake/sku_daily_sales/dt={DAY}/sku_daily_sales.parquet"
-    rolled = pq.read_table(pa.BufferReader(lake.objects().read(key)))
-    assert rolled.schema.equals(schema.SKU_DAILY_SALES.remove_metadata())
+    rolled = _rolled(DAY)
+    assert rolled.schema.names == tables.arrow_schema("sku_daily_sales").names
+    assert rolled.schema.field("revenue").type == schema.MONEY_ROLLUP
     got = {r["sku_id"]: (r["units"], r["revenue"], r["lines"]) for r in rolled.to_pylist()}
     expected = _expected(lake, DAY)
     assert got == expected
@@ -63,22 +62,26 @@ def test_a_days_rollup_equals_the_sums_of_its_logged_lines(lake):
 def test_rerunning_a_days_rollup_replaces_it(lake):
     _history(lake, DAY, 300)
     dg.materialize([sku_daily_sales], resources={"lake": lake}, partition_key=DAY)
-    first = lake.objects().keys(layout.table_prefix("sku_daily_sales"))
+    first = _rolled(DAY)
 
     dg.materialize([sku_daily_sales], resources={"lake": lake}, partition_key=DAY)
 
-    assert lake.objects().keys(layout.table_prefix("sku_daily_sales")) == first
-    rolled = pq.read_table(pa.BufferReader(lake.objects().read(first[0])))
+    rolled = _rolled(DAY)
+    assert rolled.num_rows == first.num_rows  # replaced, not added
     got = {r["sku_id"]: (r["units"], r["revenue"], r["lines"]) for r in rolled.to_pylist()}
     assert got == _expected(lake, DAY)
+    assert min(rolled["rolled_up_at"].to_pylist()) > max(first["rolled_up_at"].to_pylist())
+
+
+def _rolled(day):
+    return table_rows("sku_daily_sales", row_filter=EqualTo("dt", day))
 
 
 def test_a_day_with_no_lines_rolls_up_to_no_rows(lake):
     result = dg.materialize([sku_daily_sales], resources={"lake": lake}, partition_key=DAY)
 
     assert result.success
-    key = layout.rollup_key("sku_daily_sales", date.fromisoformat(DAY))
-    assert pq.read_table(pa.BufferReader(lake.objects().read(key))).num_rows == 0
+    assert _rolled(DAY).num_rows == 0
 
 
 def test_new_lines_on_a_closed_day_request_its_rollup_once_and_today_waits_for_midnight():

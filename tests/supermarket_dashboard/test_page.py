@@ -2,9 +2,7 @@
 known generated data: tiles against the JSON, the store filter, a stalled feed turning the
 indicator amber then red, and a file through the Lambda path showing up without a reload."""
 
-import json
 import os
-import shutil
 import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -14,10 +12,13 @@ import boto3
 import pytest
 from playwright.sync_api import Page, expect
 
-from lake_contract import layout
+from lake_contract import tables
 from lake_contract.freshness import FAIL_AFTER_SECONDS, WARN_AFTER_SECONDS
+from lake_contract.tables import LakeTables
+from lambda_ingest.committer import commit_sources
 from lambda_ingest.handler import lambda_handler
-from supermarket_cli.convert import convert, find_sources
+from lambda_ingest.transform import transform
+from supermarket_cli.convert import find_sources
 from supermarket_cli.main import main
 from supermarket_cli.processes import Supervisor, free_port
 from supermarket_cli.stack import children
@@ -39,16 +40,14 @@ def _upload(folder: Path) -> None:
 
 
 def _load_history(work: Path, landed_seconds_ago: float) -> None:
-    """The generated logs converted as if ingested that long ago, then an audit record, as the
-    backfill writes one per file (the dashboard's watermark reads the audit log)."""
-    out = work / f"converted-{landed_seconds_ago:.0f}"
-    shutil.rmtree(out, ignore_errors=True)
+    """The generated logs committed as if ingested that long ago (again: their rows replaced)."""
     landed = datetime.now(UTC) - timedelta(seconds=landed_seconds_ago)
-    convert(find_sources([work / "raw"]), out, ingested_at=landed)
-    _upload(out)
-    now_ms = int(time.time() * 1000)
-    key = layout.audit_key(now_ms, datetime.now(UTC).date(), f"raw/history/test-{now_ms}")
-    boto3.client("s3").put_object(Bucket=BUCKET, Key=key, Body=json.dumps({}).encode())
+    results = [
+        (key, transform(path.read_bytes(), key, landed))
+        for path in find_sources([work / "raw"])
+        for key in [path.relative_to(work).as_posix()]
+    ]
+    commit_sources(LakeTables(tables.glue_catalog(), tables.DEFAULT_DATABASE), results, {})
 
 
 @pytest.fixture(scope="module")
@@ -59,6 +58,7 @@ def dashboard(tmp_path_factory):
     with moto_server_process() as endpoint:
         use_test_aws(monkeypatch, endpoint)
         boto3.client("s3").create_bucket(Bucket=BUCKET)
+        tables.create_tables(tables.glue_catalog(), f"s3://{BUCKET}")
         main(["generate", "reference", "--out", str(work), "--skus", "200", "--seed", "3"])
         first = str(today - timedelta(days=2))
         main(["generate", "history", "--out", str(work), "--transactions", "1500", "--seed", "3",

@@ -1,12 +1,12 @@
 import boto3
 import pytest
 import sqlglot
-from moto import mock_aws
 
-from lake_contract import schema
+from lake_contract import schema, tables
 from lake_contract.quarantine import QUARANTINE_RECORD, QUARANTINE_TABLE
 from supermarket_queries import glue, views
 from supermarket_queries.athena import create_view_statements
+from tests.moto_server import running_moto
 
 
 def test_glue_tables_are_generated_from_the_schema_module():
@@ -29,45 +29,29 @@ def test_the_quarantine_table_reads_the_ndjson_records():
     assert table["PartitionKeys"] == []
 
 
-def test_money_and_time_types_are_what_athena_reads():
-    (transactions,) = [t for t in glue.table_inputs("b") if t["Name"] == "transactions"]
-    types = {c["Name"]: c["Type"] for c in transactions["StorageDescriptor"]["Columns"]}
-    assert types["total_amount"] == "decimal(12,2)"
-    assert types["transaction_datetime"] == "timestamp"
-
-
-@pytest.mark.parametrize("table", sorted(schema.PARTITIONED_TABLES))
-def test_fact_tables_project_dt_so_new_partitions_need_no_crawler(table):
-    definition = glue.table_input(table, "lake-bucket")
-    parameters = definition["Parameters"]
-
-    assert definition["PartitionKeys"] == [{"Name": "dt", "Type": "date", "Comment": ""}]
-    assert parameters["projection.enabled"] == "true"
-    assert parameters["projection.dt.type"] == "date"
-    assert parameters["projection.dt.format"] == "yyyy-MM-dd"
-    assert parameters["projection.dt.range"].endswith(",NOW")
-    assert parameters["storage.location.template"] == f"s3://lake-bucket/lake/{table}/dt=${{dt}}"
-
-
-def test_reference_tables_are_not_partitioned():
+def test_reference_tables_are_not_partitioned_and_iceberg_tables_are_not_here():
+    assert {t["Name"] for t in glue.table_inputs("b")} == {"supermarkets", "skus", "quarantine"}
     for name in ("supermarkets", "skus"):
         definition = glue.table_input(name, "b")
         assert definition["PartitionKeys"] == []
         assert "projection.enabled" not in definition["Parameters"]
+    with pytest.raises(ValueError, match="Iceberg"):
+        glue.table_input("transactions", "b")
 
 
-@mock_aws
 def test_the_catalog_is_created_in_glue_and_can_be_created_again(monkeypatch):
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    client = boto3.client("glue")
+    with running_moto(monkeypatch):
+        boto3.client("s3").create_bucket(Bucket="lake-bucket")
+        client = boto3.client("glue")
+        names = [*tables.ICEBERG_TABLES, "supermarkets", "skus", QUARANTINE_TABLE]
 
-    tables = [*schema.TABLES, QUARANTINE_TABLE]
-    assert glue.create_catalog(client, "lake-bucket") == tables
-    assert glue.create_catalog(client, "lake-bucket") == tables
+        assert glue.create_catalog(client, "lake-bucket") == names
+        assert glue.create_catalog(client, "lake-bucket") == names
 
-    stored = client.get_table(DatabaseName=glue.DEFAULT_DATABASE, Name="transactions")["Table"]
-    assert stored["Parameters"]["projection.enabled"] == "true"
-    assert [c["Name"] for c in stored["StorageDescriptor"]["Columns"]] == schema.TRANSACTIONS.names
+        stored = client.get_table(DatabaseName=glue.DEFAULT_DATABASE, Name="transactions")
+        assert stored["Table"]["Parameters"]["table_type"] == "ICEBERG"
+        skus = client.get_table(DatabaseName=glue.DEFAULT_DATABASE, Name="skus")["Table"]
+        assert [c["Name"] for c in skus["StorageDescriptor"]["Columns"]] == schema.SKUS.names
 
 
 @pytest.mark.parametrize("name", views.view_names())

@@ -9,36 +9,50 @@ from pathlib import Path
 
 import boto3
 import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
+from pyiceberg.expressions import AlwaysTrue, EqualTo
 
-from lake_contract import layout
-from lake_contract.parquet import parquet_bytes
+from lake_contract import layout, tables
 from lake_contract.s3 import LakeBucket
-from lambda_ingest.handler import lambda_handler
+from lake_contract.tables import LakeTables
+from lambda_ingest.events import SourceObject
+from lambda_ingest.handler import convert, lambda_handler, land
 from simulator.reference import generate_skus, generate_supermarkets
 from supermarket_cli.main import main
 from supermarket_queries import rollup
 from supermarket_queries.engine import LocalEngine
 from tests.factories import ndjson, record
-from tests.moto_server import running_moto
+from tests.moto_server import iceberg_lake
 
 BUCKET = "query-lake"
 DAYS = [date(2026, 3, 1), date(2026, 3, 2), date(2026, 3, 3)]
 
 
-class BucketLake(LakeBucket):
-    """The lake bucket as the rollup sees it (LakeResource.objects() in a run)."""
-
-    def remove_rollups(self) -> None:
-        self.delete_many(self.keys(layout.table_prefix(rollup.SKU_DAILY_SALES)))
+def _lake_tables() -> LakeTables:
+    return LakeTables(tables.glue_catalog(), tables.DEFAULT_DATABASE)
 
 
-def _upload(folder: Path, prefix: str) -> None:
-    s3 = boto3.client("s3")
-    for path in folder.rglob("*"):
-        if path.is_file():
-            s3.upload_file(str(path), BUCKET, f"{prefix}{path.relative_to(folder).as_posix()}")
+def _roll_up(day: date) -> rollup.DayRollup:
+    return rollup.roll_up_iceberg_day(_lake_tables(), day, datetime.now(UTC))
+
+
+def _remove_rollups() -> None:
+    _lake_tables().current(rollup.SKU_DAILY_SALES).delete(AlwaysTrue())
+
+
+def _load(work: Path, bucket: str) -> None:
+    """The generated reference tables and history in the bucket, the history ingested day by
+    day through the Lambda's transform and committer, as the backfill does."""
+    lake = LakeBucket(bucket)
+    for table in ("supermarkets", "skus"):
+        lake.write(layout.reference_key(table), (work / layout.reference_key(table)).read_bytes())
+    for day_folder in sorted((work / "raw" / "history").glob("dt=*")):
+        sources = []
+        for path in sorted(day_folder.glob("*.ndjson")):
+            key = path.relative_to(work).as_posix()
+            lake.write(key, path.read_bytes())
+            sources.append(convert(SourceObject(bucket, key, None, None), bucket))
+        land(sources, tables.DEFAULT_DATABASE)
 
 
 def _transactions(raw: Path) -> list[dict]:
@@ -57,13 +71,11 @@ def _transactions(raw: Path) -> list[dict]:
 def lake(tmp_path_factory):
     work = tmp_path_factory.mktemp("lake")
     monkeypatch = pytest.MonkeyPatch()
-    with running_moto(monkeypatch):
-        boto3.client("s3").create_bucket(Bucket=BUCKET)
+    with iceberg_lake(monkeypatch, BUCKET):
         main(["generate", "reference", "--out", str(work), "--skus", "400", "--seed", "4"])
         main(["generate", "history", "--out", str(work), "--transactions", "3000", "--seed", "4",
               "--skus", "400", "--start", "2026-03-01", "--end", "2026-03-03"])  # fmt: skip
-        main(["convert", str(work / "raw"), "--out", str(work)])
-        _upload(work / "lake", "lake/")
+        _load(work, BUCKET)
         yield LocalEngine(f"s3://{BUCKET}"), _transactions(work / "raw")
     monkeypatch.undo()
 
@@ -117,29 +129,28 @@ def _assert_top_skus_match(engine, transactions):
 @pytest.mark.parametrize("rolled_up", [[], DAYS[:1], DAYS], ids=["none", "one day", "every day"])
 def test_top_skus_by_revenue_and_units(lake, rolled_up):
     engine, transactions = lake
-    bucket = BucketLake(BUCKET)
     try:
         for day in rolled_up:
-            assert rollup.roll_up_day(bucket, day, datetime.now(UTC)).lines > 0
+            assert _roll_up(day).lines > 0
 
         _assert_top_skus_match(engine, transactions)
     finally:
-        bucket.remove_rollups()  # the module's lake goes back to having none
+        _remove_rollups()  # the module's lake goes back to having none
 
 
 def test_top_skus_reads_a_days_rollup_only_while_it_sums_the_days_lines(lake):
     engine, _ = lake
-    bucket = BucketLake(BUCKET)
     day = DAYS[1]
-    key = layout.rollup_key(rollup.SKU_DAILY_SALES, day)
+    on_day = EqualTo("dt", day.isoformat())
+    rollups = _lake_tables().current(rollup.SKU_DAILY_SALES)
     try:
-        rollup.roll_up_day(bucket, day, datetime.now(UTC))
+        _roll_up(day)
         true = _rows(engine.view("top_skus", f"dt = DATE '{day}'"), "sku_id")
-        summed = pq.read_table(pa.BufferReader(bucket.read(key)))
+        summed = rollups.refresh().scan(row_filter=on_day).to_arrow()
         revenue_type = summed.schema.field("revenue").type
         twice = pa.array([r * 2 for r in summed["revenue"].to_pylist()], revenue_type)
         doubled = summed.set_column(summed.schema.get_field_index("revenue"), "revenue", twice)
-        bucket.write(key, parquet_bytes(doubled))  # same lines: taken as current
+        rollups.overwrite(doubled.cast(summed.schema), overwrite_filter=on_day)  # same lines
 
         read = _rows(engine.view("top_skus", f"dt = DATE '{day}'"), "sku_id")
 
@@ -149,10 +160,10 @@ def test_top_skus_reads_a_days_rollup_only_while_it_sums_the_days_lines(lake):
         lines = [n + (i == 0) for i, n in enumerate(summed["lines"].to_pylist())]
         lines_at = summed.schema.get_field_index("lines")
         one_more_line = doubled.set_column(lines_at, "lines", pa.array(lines, pa.int64()))
-        bucket.write(key, parquet_bytes(one_more_line))  # no longer the day's lines: ignored
+        rollups.overwrite(one_more_line.cast(summed.schema), overwrite_filter=on_day)
         assert _rows(engine.view("top_skus", f"dt = DATE '{day}'"), "sku_id") == true
     finally:
-        bucket.remove_rollups()
+        _remove_rollups()
 
 
 def test_hourly_sales(lake):
@@ -190,15 +201,29 @@ def test_payment_method_mix(lake):
         assert row["share_of_transactions"] == pytest.approx(expected[(day, method)] / per_day[day])
 
 
-def test_a_one_day_query_reads_only_that_days_objects(lake):
+def test_a_one_day_query_reads_only_that_days_files(lake):
     engine, _ = lake
 
     profile = engine.query(
         "EXPLAIN ANALYZE SELECT count(*) FROM transactions WHERE dt = DATE '2026-03-02'"
     ).to_pylist()[0]["explain_value"]
 
-    assert "Scanning Files: 1/3" in profile
-    assert "Total Files Read: 1" in profile
+    assert "Total Files Read: 1" in profile, profile
+
+
+def test_a_query_as_of_an_earlier_snapshot_sees_the_lake_as_it_was(lake):
+    engine, transactions = lake
+    history = _lake_tables().current("transactions").history()
+    first_day = history[0].snapshot_id  # the first commit: the first day alone
+
+    engine.as_of("transactions", first_day)
+    then = engine.query("SELECT count(*) AS n, min(dt) AS d, max(dt) AS e FROM transactions",
+                        follow=False).to_pylist()[0]  # fmt: skip
+    now = engine.query("SELECT count(*) AS n FROM transactions").to_pylist()[0]
+
+    assert then == {"n": sum(t["day"] == DAYS[0] for t in transactions), "d": DAYS[0],
+                    "e": DAYS[0]}  # fmt: skip
+    assert now["n"] >= len(transactions)
 
 
 # Adds a day to the shared lake: it stays the last test to use the module's lake.
@@ -232,17 +257,13 @@ def _lambda(bucket: str, key: str, body: bytes) -> None:
 def test_a_late_file_after_the_rollup_is_in_top_skus_at_once_and_after_the_rerun(
     tmp_path, monkeypatch
 ):
-    with running_moto(monkeypatch):
-        boto3.client("s3").create_bucket(Bucket="late-lake")
+    with iceberg_lake(monkeypatch, "late-lake"):
         main(["generate", "reference", "--out", str(tmp_path), "--skus", "50", "--seed", "5"])
         main(["generate", "history", "--out", str(tmp_path), "--transactions", "400", "--seed",
               "5", "--skus", "50", "--start", "2026-03-01", "--end", "2026-03-02"])  # fmt: skip
-        main(["convert", str(tmp_path / "raw"), "--out", str(tmp_path)])
-        bucket = BucketLake("late-lake")
-        for path in (tmp_path / "lake").rglob("*.parquet"):
-            bucket.write(path.relative_to(tmp_path).as_posix(), path.read_bytes())
+        _load(tmp_path, "late-lake")
         for day in DAYS[:2]:
-            rollup.roll_up_day(bucket, day, datetime.now(UTC))
+            _roll_up(day)
         engine = LocalEngine("s3://late-lake")
         transactions = _transactions(tmp_path / "raw")
         _assert_top_skus_match(engine, transactions)
@@ -256,13 +277,12 @@ def test_a_late_file_after_the_rollup_is_in_top_skus_at_once_and_after_the_rerun
         transactions = _transactions(tmp_path / "raw")
 
         _assert_top_skus_match(engine, transactions)  # the stale day is summed from its lines
-        rollup.roll_up_day(bucket, DAYS[0], datetime.now(UTC))  # what the automation runs
+        _roll_up(DAYS[0])  # what the automation runs
         _assert_top_skus_match(engine, transactions)
 
 
 def test_an_empty_lake_answers_with_no_rows_then_with_the_first_arrivals(monkeypatch):
-    with running_moto(monkeypatch):
-        boto3.client("s3").create_bucket(Bucket="empty-lake")
+    with iceberg_lake(monkeypatch, "empty-lake"):
         engine = LocalEngine("s3://empty-lake")
 
         assert engine.view("daily_sales_by_store").num_rows == 0

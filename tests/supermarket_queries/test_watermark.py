@@ -1,17 +1,19 @@
-"""engine.data_version() on moto: it changes when the Lambda lands a file (rows, quarantine,
-a late audit record) or reference data changes, and only then."""
+"""engine.data_version() on moto: it changes when the Lambda commits a file's rows, when
+quarantine or reference data changes, when maintenance commits, and only then."""
 
-import json
+from datetime import UTC, date, datetime
 
 import boto3
 
-from lake_contract import layout
+from lake_contract import layout, tables
 from lake_contract.parquet import parquet_bytes
+from lake_contract.tables import LakeTables
 from lambda_ingest.handler import lambda_handler
 from simulator.reference import generate_supermarkets
 from supermarket_queries.engine import LocalEngine
+from supermarket_queries.rollup import roll_up_iceberg_day
 from tests.factories import ndjson, record
-from tests.moto_server import running_moto
+from tests.moto_server import iceberg_lake
 
 BUCKET = "watermark-lake"
 
@@ -23,9 +25,8 @@ def _lambda(key: str, body: bytes) -> None:
 
 
 def test_the_version_moves_with_every_change_and_stays_put_otherwise(monkeypatch):
-    with running_moto(monkeypatch):
+    with iceberg_lake(monkeypatch, BUCKET):
         s3 = boto3.client("s3")
-        s3.create_bucket(Bucket=BUCKET)
         engine = LocalEngine(f"s3://{BUCKET}")
         seen = [engine.data_version()]
         assert engine.data_version() == seen[-1]
@@ -37,13 +38,9 @@ def test_the_version_moves_with_every_change_and_stays_put_otherwise(monkeypatch
         _lambda("raw/incoming/dt=2026-03-01/b.ndjson", ndjson(record("b"), "not json"))
         seen.append(engine.data_version())
 
-        # A record that lands after a newer one (two Lambdas finishing together) still counts.
-        newest = max(
-            o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET, Prefix="audit/")["Contents"]
-        )
-        late_ms = layout.audit_time_ms(newest) - 2_000
-        late = f"{newest.rsplit('/', 1)[0]}/{late_ms:013d}-late-0000000000000000.json"
-        s3.put_object(Bucket=BUCKET, Key=late, Body=json.dumps({"source_key": "x"}).encode())
+        # A commit that is not the Lambda's (the rollup) moves it too.
+        roll_up_iceberg_day(LakeTables(tables.glue_catalog(), tables.DEFAULT_DATABASE),
+                            date(2026, 3, 1), datetime.now(UTC))  # fmt: skip
         seen.append(engine.data_version())
 
         stores = parquet_bytes(generate_supermarkets(3, seed=1))

@@ -1,17 +1,19 @@
 """Historical logs and the Glue-equivalent backfill that turns one day of them into the tables.
 
-The backfill runs the Lambda's own `ingest` on each raw log: same transform, same keys, same
-audit records. Re-running a day replaces exactly that day's files and nothing else; on a day
-already compacted, it compacts the day again, so the fresh rows replace their compacted copies.
+The backfill converts the day's raw logs with the Lambda's own transform and lands them with its
+committer: one commit per table for the day, then the audit records. Re-running a day replaces
+exactly that day's sources (the committer finds them already in the table and deletes their
+old rows in the same commit), whether compacted since or not; nothing else changes.
 """
 
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 
 import dagster as dg
 
 from lake_contract import layout
 from lambda_ingest.events import SourceObject
-from lambda_ingest.handler import ingest
+from lambda_ingest.handler import convert, land
 from simulator.defaults import (
     DEFAULT_SEED,
     DEFAULT_SKUS,
@@ -20,8 +22,6 @@ from simulator.defaults import (
 )
 from simulator.history import HistoryOptions, history_key, plan_files, render_file
 from simulator.reference import build_reference
-from supermarket_dagster.compaction import compact_day, day_is_compacted
-from supermarket_dagster.defs.maintenance.assets import compaction_metadata
 from supermarket_dagster.partitions import day_partitions
 from supermarket_dagster.policies import live_freshness_policy
 from supermarket_dagster.resources import LakeResource
@@ -74,31 +74,23 @@ def raw_history_logs(
     partitions_def=day_partitions,
 )
 def history_backfill(context: dg.AssetExecutionContext, lake: LakeResource):  # noqa: ANN201
-    """The Glue-equivalent job: one day's raw logs -> transactions and transaction_items."""
+    """The Glue-equivalent job: one day's raw logs -> transactions and transaction_items, in
+    one Iceberg commit per table, through the Lambda's own transform and committer."""
     day = date.fromisoformat(context.partition_key)
-    sources = lake.objects().keys(layout.day_prefix(layout.RAW_HISTORY, day))
-    totals = {"transactions": 0, "transaction_items": 0}
-    read = quarantined = 0
-    for key in sources:
-        audit = ingest(SourceObject(bucket=lake.bucket, key=key, size=None, event_time=None),
-                       lake.bucket)  # fmt: skip
-        if audit is None:
-            continue
-        read += audit.records_read
-        quarantined += audit.records_quarantined
-        for table in totals:
-            totals[table] += audit.rows_written[table]
-        context.log.info(f"converted {key}: {audit.rows_written}")
-    objects = lake.objects()
-    if day_is_compacted(objects, day):
-        # The per-source objects just written repeat rows of the compacted ones: fold them in.
-        compaction = compact_day(objects, day)
-        context.log_event(
-            dg.AssetMaterialization(
-                "compacted_days", partition=context.partition_key,
-                metadata=compaction_metadata(compaction),
-            )
-        )  # fmt: skip
+    prefix = layout.day_prefix(layout.RAW_HISTORY, day)
+    sources = lake.objects().keys(prefix)
+    if not sources:
+        raise dg.Failure(f"no raw logs under s3://{lake.bucket}/{prefix}: nothing to backfill")
+    with ThreadPoolExecutor(max_workers=2) as pool:  # each conversion uses both cores too
+        converted = pool.map(lambda key: convert(_history_source(lake, key), lake.bucket), sources)
+        batch = [c for c in converted if c is not None]
+    audits = land(batch, lake.glue_database)
+    totals = {
+        t: sum(a.rows_written[t] for a in audits) for t in ("transactions", "transaction_items")
+    }
+    read = sum(a.records_read for a in audits)
+    quarantined = sum(a.records_quarantined for a in audits)
+    context.log.info(f"dt={day}: {len(audits)} logs, {read:,} records, {quarantined:,} quarantined")
     for table, rows in totals.items():
         yield dg.MaterializeResult(
             asset_key=table,
@@ -109,3 +101,7 @@ def history_backfill(context: dg.AssetExecutionContext, lake: LakeResource):  # 
                 "records_quarantined": quarantined,
             },
         )
+
+
+def _history_source(lake: LakeResource, key: str) -> SourceObject:
+    return SourceObject(bucket=lake.bucket, key=key, size=None, event_time=None)

@@ -3,7 +3,7 @@
 Every check is scoped to one daily partition (Dagster 1.13's partitioned asset checks, a
 preview feature), so a day is checked alone: inside the backfill run that wrote it, and for
 the live feed's days after new data, by the automation sensor below. All checks of a day run
-in one step that reads the day's objects once (lake_day), and the rules themselves are pure
+in one step that reads the day's rows once (lake_day), and the rules themselves are pure
 Arrow functions (quality).
 """
 
@@ -14,7 +14,6 @@ from typing import Any
 
 import dagster as dg
 
-from lake_contract.s3 import LakeBucket
 from supermarket_dagster import lake_day, quality
 from supermarket_dagster.partitions import day_partitions
 from supermarket_dagster.resources import LakeResource
@@ -55,16 +54,16 @@ def _spec(name: str, asset: dg.AssetKey, description: str, **kwargs: Any) -> dg.
 DAY_CHECKS = [
     _spec("raw_records_reconcile", TRANSACTIONS,
           "Records read from raw logs = rows in the lake + records in quarantine, per source, "
-          "from the latest audit record of each source and the objects themselves."),
+          "from the latest audit record of each source and the table's rows."),
     _spec("transaction_id_unique", TRANSACTIONS, "No transaction_id appears twice in the day."),
     _spec("store_ids_known", TRANSACTIONS, "Every store_id is in supermarkets.",
           additional_deps=["supermarkets"]),
     _spec("total_matches_items", TRANSACTIONS,
           "total_amount = sum(quantity * unit_price) of its items to the cent; every item's "
           "transaction exists.", additional_deps=[ITEMS]),
-    _spec("schema_matches", TRANSACTIONS, "Every Parquet object has schema.py's schema."),
+    _spec("schema_matches", TRANSACTIONS, "The Iceberg table has schema.py's columns and types."),
     _spec("sku_ids_known", ITEMS, "Every sku_id is in skus.", additional_deps=["skus"]),
-    _spec("schema_matches", ITEMS, "Every Parquet object has schema.py's schema."),
+    _spec("schema_matches", ITEMS, "The Iceberg table has schema.py's columns and types."),
 ]  # fmt: skip
 
 
@@ -83,22 +82,21 @@ def _result(key: dg.AssetCheckKey, passed: bool, **metadata: Any) -> dg.AssetChe
 
 
 def _schema_result(key: dg.AssetCheckKey, day: lake_day.LakeDay) -> dg.AssetCheckResult:
-    wrong = {o.key: o.schema_problem for o in day.objects if o.schema_problem}
-    sample = dict(sorted(wrong.items())[: quality.SAMPLE])
-    return _result(key, not wrong, objects=len(day.objects), objects_wrong=len(wrong),
-                   wrong_objects=dg.MetadataValue.json(sample))  # fmt: skip
+    problem = day.schema_problem
+    return _result(key, problem is None, rows=day.rows.num_rows, difference=problem or "none")
 
 
 def day_results(
-    lake: LakeBucket, day: date, selected_keys: Iterable[dg.AssetCheckKey]
+    lake: LakeResource, day: date, selected_keys: Iterable[dg.AssetCheckKey]
 ) -> Iterator[dg.AssetCheckResult]:
-    """The results of the selected checks for one day, reading the day's objects once."""
+    """The results of the selected checks for one day, reading the day's rows once."""
     selected = {(k.asset_key, k.name): k for k in selected_keys}
-    transactions = lake_day.read_day(lake, "transactions", day)
-    items = lake_day.read_day(lake, "transaction_items", day)
+    transactions = lake_day.read_day(lake.tables(), "transactions", day)
+    items = lake_day.read_day(lake.tables(), "transaction_items", day)
+    objects = lake.objects()
 
     if key := selected.get((TRANSACTIONS, "raw_records_reconcile")):
-        r = lake_day.reconcile_day(lake, day, transactions, items)
+        r = lake_day.reconcile_day(objects, day, transactions, items)
         yield _result(
             key, r.passed,
             raw_records=r.raw_records, lake_rows=r.lake_rows,
@@ -118,7 +116,7 @@ def day_results(
         (ITEMS, "sku_ids_known", "skus", "sku_id", items),
     ):
         if key := selected.get((asset, name)):
-            known = lake_day.reference_ids(lake, table, column)
+            known = lake_day.reference_ids(objects, table, column)
             if known is None:
                 yield _result(key, False, reason=f"{table} is not in the lake yet")
                 continue
@@ -144,7 +142,7 @@ def fact_table_day_checks(
 ) -> Iterator[dg.AssetCheckResult]:
     """Checks one day of transactions and transaction_items: counts, keys, totals, schemas."""
     day = date.fromisoformat(context.partition_key)
-    yield from day_results(lake.objects(), day, context.selected_asset_check_keys)
+    yield from day_results(lake, day, context.selected_asset_check_keys)
 
 
 fact_table_checks_sensor = dg.AutomationConditionSensorDefinition(

@@ -1,55 +1,71 @@
-"""Lake maintenance: compaction of closed days (the work itself is in compaction.py)."""
+"""Lake maintenance: each day's small Iceberg files compacted (the open day too), and the
+tables' snapshots expired and orphaned files removed (the work itself is in compaction.py)."""
 
-from collections.abc import Iterator
-from datetime import date, timedelta
-from typing import Any
+from datetime import date
 
 import dagster as dg
 
-from supermarket_dagster.compaction import (
-    DEFAULT_GRACE,
-    DEFAULT_TARGET_BYTES,
-    DayCompaction,
-    OpenDay,
-    compact_day,
-    require_closed,
-)
+from lake_contract import tables
+from supermarket_dagster import compaction
 from supermarket_dagster.partitions import day_partitions
 from supermarket_dagster.resources import LakeResource
 
+COMPACTED_TABLES = ("transactions", "transaction_items")  # the rollup is one file a day already
+
 
 class CompactionConfig(dg.Config):
-    target_bytes: int = DEFAULT_TARGET_BYTES
-    # Past the day's end, long enough for the last files, S3 event retries and SQS redeliveries.
-    grace_hours: float = DEFAULT_GRACE.total_seconds() / 3600
-
-
-def compaction_metadata(compaction: DayCompaction) -> dict[str, Any]:
-    """Materialization metadata; `fingerprint_after` is what the check holds the lake to."""
-    metadata: dict[str, Any] = {}
-    for name, value in compaction.metadata().items():
-        metadata[name] = dg.MetadataValue.json(value) if isinstance(value, dict) else value
-    return metadata
+    small_file_bytes: int = compaction.SMALL_FILE_BYTES
+    min_files: int = compaction.MIN_FILES
 
 
 @dg.asset(
     partitions_def=day_partitions,
     group_name="maintenance",
-    kinds={"s3", "parquet"},
-    deps=["transactions", "transaction_items"],
-    output_required=False,  # an open day is skipped: no materialization is recorded for it
+    kinds={"iceberg"},
+    deps=list(COMPACTED_TABLES),
 )
 def compacted_days(
     context: dg.AssetExecutionContext, config: CompactionConfig, lake: LakeResource
-) -> Iterator[dg.MaterializeResult]:
-    """A closed day's per-source Parquet objects merged into a few of about target_bytes each."""
+) -> dg.MaterializeResult:
+    """One day's small data files of the fact tables rewritten as few large ones, one replace
+    commit per table; the open day too, so its queries stay fast while it fills."""
     day = date.fromisoformat(context.partition_key)
-    try:
-        require_closed(day, timedelta(hours=config.grace_hours))
-    except OpenDay as open_day:
-        context.log.warning(str(open_day))
-        return
-    compaction = compact_day(lake.objects(), day, config.target_bytes)
-    summary = "already compacted, nothing to do" if compaction.noop else compaction.metadata()
-    context.log.info(f"dt={day}: {summary}")
-    yield dg.MaterializeResult(metadata=compaction_metadata(compaction))
+    done = {
+        table: compaction.compact_day(
+            lake.tables(), table, day, config.small_file_bytes, config.min_files
+        )
+        for table in COMPACTED_TABLES
+    }
+    for table, result in done.items():
+        summary = "nothing to do" if result.noop else f"{result.files_rewritten} files -> "
+        summary += "" if result.noop else f"{result.files_written} ({result.rows:,} rows)"
+        context.log.info(f"{table} dt={day}: {summary} of {result.files_before} files")
+    metadata = {
+        f"{table}.{name}": value
+        for table, result in done.items()
+        for name, value in result.metadata().items()
+        if name not in ("table", "dt", "fingerprint")
+    }
+    fingerprints = {t: r.fingerprint.to_json() for t, r in done.items() if not r.noop}
+    return dg.MaterializeResult(
+        metadata={**metadata, "fingerprints": dg.MetadataValue.json(fingerprints)}
+    )
+
+
+@dg.asset(group_name="maintenance", kinds={"iceberg"}, deps=list(tables.ICEBERG_TABLES))
+def lake_housekeeping(
+    context: dg.AssetExecutionContext, lake: LakeResource
+) -> dg.MaterializeResult:
+    """Metadata kept bounded: old snapshots expired, files no kept snapshot reaches removed."""
+    metadata = {}
+    for table in tables.ICEBERG_TABLES:
+        expired = compaction.expire_snapshots(lake.tables(), table)
+        swept = compaction.remove_orphans(lake.tables(), lake.objects(), table)
+        context.log.info(f"{table}: {expired} snapshots expired, {swept.removed} orphans removed")
+        metadata |= {
+            f"{table}.snapshots_expired": expired,
+            f"{table}.objects": swept.objects,
+            f"{table}.orphans_removed": swept.removed,
+            f"{table}.orphan_bytes_removed": swept.bytes_removed,
+        }
+    return dg.MaterializeResult(metadata=metadata)

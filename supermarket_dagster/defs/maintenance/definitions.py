@@ -1,4 +1,5 @@
-"""The maintenance domain: compaction of closed days, its check, schedule and sensor."""
+"""The maintenance domain: compaction of every day (the open one too) with its check, snapshot
+expiry and orphan removal, their schedules, and the late-files sensor."""
 
 import dagster as dg
 
@@ -7,7 +8,11 @@ from supermarket_dagster.defs.maintenance import assets, checks, schedules, sens
 defs = dg.Definitions(
     assets=dg.load_assets_from_modules([assets]),
     asset_checks=dg.load_asset_checks_from_modules([checks]),
-    jobs=[schedules.compaction_job],
-    schedules=[schedules.nightly_compaction],
+    jobs=[schedules.compaction_job, schedules.housekeeping_job],
+    schedules=[
+        schedules.open_day_compaction,
+        schedules.nightly_compaction,
+        schedules.hourly_housekeeping,
+    ],
     sensors=[sensors.late_files_sensor],
 )

@@ -28,13 +28,13 @@ rollup_automation = (
     partitions_def=day_partitions,
     deps=[dg.AssetKey(rollup.ITEMS)],
     group_name="sales",
-    kinds={"s3", "parquet"},
+    kinds={"iceberg"},
     automation_condition=rollup_automation,
 )
 def sku_daily_sales(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
     """One day's units and revenue per SKU, summed from that day's transaction_items."""
     day = date.fromisoformat(context.partition_key)
-    written = rollup.roll_up_day(lake.objects(), day, datetime.now(UTC))
+    written = rollup.roll_up_iceberg_day(lake.tables(), day, datetime.now(UTC))
     context.log.info(f"rolled up {written.lines:,} lines from {written.item_files} files")
     metadata = {"rows": written.rows, "lines": written.lines, "item_files": written.item_files}
     return dg.MaterializeResult(metadata={**metadata, "key": written.key})
