@@ -16,10 +16,10 @@ from lake_contract import layout, s3
 from lake_contract.audit import AuditRecord
 from lake_contract.parquet import parquet_bytes
 from lake_contract.quarantine import quarantine_ndjson
-from lambda_ingest import events
+from lambda_ingest import events, settings
 from lambda_ingest.audit import audit_record
 from lambda_ingest.day_files import split_by_day
-from lambda_ingest.transform import transform
+from lambda_ingest.transform import TransformResult, oversized_reason, rejected_file, transform
 
 logger = logging.getLogger("lambda_ingest")
 logger.setLevel(logging.INFO)
@@ -33,7 +33,28 @@ def _log(level: int, event: str, **fields: Any) -> None:
     logger.log(level, json.dumps({"event": event, **fields}, default=str))
 
 
-def ingest(source: events.SourceObject, lake_bucket: str) -> AuditRecord | None:
+def _read(
+    source: events.SourceObject, max_bytes: int, started: datetime
+) -> tuple[int, TransformResult] | None:
+    """The source's size and its rows; None when it vanished. A key that is not a plain path is
+    never read, nor more than max_bytes of a body: either is quarantined whole."""
+    problem = layout.key_problem(source.key)
+    if problem:
+        return 0, rejected_file(f"the source key {problem}, so it is not read")
+    try:
+        data = s3.LakeBucket(source.bucket).read_if_present(source.key, max_bytes)
+    except s3.ObjectTooLarge as exc:
+        return exc.size, rejected_file(oversized_reason(exc.size, exc.limit))
+    if data is None:
+        return None
+    return len(data), transform(data, source.key, started, max_bytes)
+
+
+def ingest(
+    source: events.SourceObject,
+    lake_bucket: str,
+    max_source_bytes: int = settings.DEFAULT_MAX_SOURCE_BYTES,
+) -> AuditRecord | None:
     """Ingests one raw log; returns its audit record (None when there was nothing to do).
 
     Every output key derives from the source key, so a redelivery overwrites, never adds.
@@ -41,14 +62,17 @@ def ingest(source: events.SourceObject, lake_bucket: str) -> AuditRecord | None:
     if source.key.startswith(layout.OUTPUT_PREFIXES):
         _log(logging.WARNING, "skipped_own_output", key=source.key)  # never recurse
         return None
+    if not source.key.startswith(layout.RAW):
+        _log(logging.WARNING, "skipped_not_raw", key=source.key)  # not the lake's input
+        return None
     started = datetime.now(UTC)
     clock = time.perf_counter()
-    lake = s3.LakeBucket(lake_bucket)
-    data = s3.LakeBucket(source.bucket).read_if_present(source.key)
-    if data is None:
+    lake = s3.LakeBucket(lake_bucket, writable=layout.OUTPUT_PREFIXES)
+    read = _read(source, max_source_bytes, started)
+    if read is None:
         _log(logging.WARNING, "source_missing", bucket=source.bucket, key=source.key)
         return None
-    result = transform(data, source.key, started)
+    size, result = read
 
     days = split_by_day(result)
     writes = [
@@ -73,7 +97,7 @@ def ingest(source: events.SourceObject, lake_bucket: str) -> AuditRecord | None:
     record = audit_record(
         bucket=source.bucket,
         source_key=source.key,
-        size=len(data),
+        size=size,
         event_time=source.event_time,
         started_at=started,
         finished_at=finished,
@@ -102,6 +126,7 @@ def ingest(source: events.SourceObject, lake_bucket: str) -> AuditRecord | None:
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Ingests every object the event names; reports SQS messages that should be retried."""
     lake_bucket_override = os.environ.get("LAKE_BUCKET") or None
+    max_source_bytes = settings.max_source_bytes()
     objects, unreadable = events.sources(event)
     failed: dict[str, str] = {u.message_id: u.reason for u in unreadable}
     for u in unreadable:
@@ -109,7 +134,7 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
     def attempt(source: events.SourceObject) -> BaseException | None:
         try:
-            ingest(source, lake_bucket_override or source.bucket)
+            ingest(source, lake_bucket_override or source.bucket, max_source_bytes)
         except Exception as exc:
             kind = "transient" if s3.is_transient(exc) else "unexpected"
             _log(logging.ERROR, f"{kind}_failure", key=source.key, error=repr(exc))
