@@ -2,13 +2,12 @@
 processes. Both stop cleanly on SIGINT or SIGTERM, after the work in hand."""
 
 import logging
-import signal
 import threading
 
 import click
 
 from simulator.defaults import DEFAULT_FILES_PER_SECOND, DEFAULT_TRANSACTIONS_PER_SECOND
-from supermarket_cli.commands.options import POSITIVE, catalog_options
+from supermarket_cli.commands.options import POSITIVE, catalog_options, stop_on_signals
 from supermarket_cli.defaults import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_BUCKET,
@@ -18,14 +17,6 @@ from supermarket_cli.defaults import (
 )
 
 DEFAULT_FEED = f"s3://{DEFAULT_BUCKET}"
-
-
-def _stop_on_signals() -> threading.Event:
-    """SIGINT and SIGTERM ask the loop to stop after the work in hand, never in the middle."""
-    stop = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stop.set())
-    return stop
 
 
 @click.command(short_help="poll the ingest queue and run the Lambda handler locally")
@@ -63,7 +54,7 @@ def lambda_runtime(
         queue_url or boto3.client("sqs").get_queue_url(QueueName=queue or DEFAULT_QUEUE)["QueueUrl"]
     )
     runtime = LocalLambdaRuntime(queue_url, batch_size, wait, concurrency=concurrency)
-    stop = _stop_on_signals()
+    stop = stop_on_signals()
     print(
         f"lambda-runtime polling {queue_url} with {concurrency} pollers, visibility "
         f"{runtime.visibility_timeout}s kept up while a batch runs",
@@ -112,7 +103,7 @@ def payment_processor(
             producer_id=producer_id,
         )
     )
-    stop = _stop_on_signals()
+    stop = stop_on_signals()
     if duration is not None:
         timer = threading.Timer(duration, stop.set)
         timer.daemon = True  # an earlier Ctrl-C must not wait for it
