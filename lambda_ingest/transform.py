@@ -37,9 +37,10 @@ RAW_TEXT_LIMIT = 64 * 1024  # longest raw line kept in a reject
 
 _GZIP_MAGIC = b"\x1f\x8b"
 _JSON_WHITESPACE = b" \t\r\n"
-# Bytes per parse block on the fast path. A line longer than a block (a huge unknown field, a
-# 40,000-item basket) fails the fast parse and is read line by line with a block that fits it.
+# Bytes per parse block: the fast path cuts the text into pieces of about this size at line
+# ends, each one Arrow block; a longer line (a huge unknown field) makes its piece longer.
 _BLOCK_SIZE = 1 << 20
+_NULL_TOKEN = b"null"
 _NS_UTC = pa.timestamp("ns", tz="UTC")
 
 
@@ -129,7 +130,7 @@ def transform(
         return _empty()
 
     try:
-        log = pj.read_json(pa.BufferReader(text), _read_options(text.size), _PARSE_OPTIONS)
+        log = _parse(text)
         lines = _Lines(text)
         rejects: list[Reject] = []
     except pa.ArrowInvalid:
@@ -149,6 +150,49 @@ def transform(
     rejects.sort(key=lambda r: r.line_number or 0)
     records_read = lines.count if lines.count is not None else log.num_rows
     return TransformResult(transactions, items, rejects, records_read)
+
+
+class _NullFirst(pa.ArrowInvalid):
+    """A block would start with a top-level null, on which Arrow's JSON reader segfaults
+    (pyarrow 26, apache/arrow#47409): such text is read line by line instead."""
+
+
+def _parse(text: pa.Buffer) -> pa.Table:
+    """The whole log parsed in pieces of about _BLOCK_SIZE cut at line ends, each one Arrow
+    block, on both cores (a small file on the caller's thread). Cutting the pieces here, not in
+    Arrow, says where every block starts, so none may start with null, and a line of any length
+    fits its piece."""
+    bounds = [0]
+    while bounds[-1] < text.size:
+        bounds.append(_line_end(text, bounds[-1] + _BLOCK_SIZE))
+    if any(_leads_with_null(text, start) for start in bounds[:-1]):
+        raise _NullFirst("a piece starts with null")
+    pieces = [text[a:b] for a, b in itertools.pairwise(bounds)]
+    if len(pieces) == 1:
+        return _parse_piece(pieces[0])
+    return pa.concat_tables(_pool().map(_parse_piece, pieces))
+
+
+def _parse_piece(piece: pa.Buffer) -> pa.Table:
+    options = pj.ReadOptions(use_threads=False, block_size=piece.size + 1)  # one block
+    return pj.read_json(pa.BufferReader(piece), options, _PARSE_OPTIONS)
+
+
+def _line_end(text: pa.Buffer, position: int) -> int:
+    """Just past the first newline at or after position (or the end of the text)."""
+    step = 1 << 16
+    while position < text.size:
+        found = text[position : position + step].to_pybytes().find(b"\n")
+        if found >= 0:
+            return position + found + 1
+        position += step
+    return text.size
+
+
+def _leads_with_null(text: pa.Buffer, start: int) -> bool:
+    """Whether the first JSON value at start is null; unsure (4 KiB of whitespace) counts."""
+    head = text[start : start + 4096].to_pybytes().lstrip(_JSON_WHITESPACE)
+    return head.startswith(_NULL_TOKEN) or (not head and start + 4096 < text.size)
 
 
 def rejected_file(reason: str) -> TransformResult:
@@ -371,6 +415,8 @@ class _Lines:
 
     def reject(self, log: pa.Table, row: int, reason: str) -> Reject:
         number, line = self._rows()[row]
+        if line.lstrip(_JSON_WHITESPACE).startswith(_NULL_TOKEN):  # read as a row of nulls
+            reason = _explain(line)[0]  # the reason the slow path gives it
         return Reject(
             reason=reason,
             line_number=number,
@@ -398,7 +444,7 @@ def _bisect(count: int, attempt: Callable[[int, int], T]) -> list[tuple[int, T |
     Returns (start, result or error) per piece, in order; an error is always a single element.
     """
     pieces: list[tuple[int, T | pa.ArrowInvalid]] = []
-    pending = [(0, count)]
+    pending = [(0, count)] if count else []  # nothing to parse: nothing to halve either
     while pending:
         start, stop = pending.pop()
         try:
@@ -418,7 +464,16 @@ class _NotOneObject(pa.ArrowInvalid):
 
 def _read_line_by_line(text: pa.Buffer) -> tuple[pa.Table, _Lines, list[Reject]]:
     """Slow path: parses halves of the file until each bad line stands alone and is rejected."""
-    numbered = _non_blank_lines(text)
+    every_line = _non_blank_lines(text)
+    # Never given to Arrow (a block starting with null crashes it): rejected here, by _explain.
+    null_first = [
+        (n, line) for n, line in every_line if line.lstrip(_JSON_WHITESPACE).startswith(_NULL_TOKEN)
+    ]
+    numbered = [
+        (n, line)
+        for n, line in every_line
+        if not line.lstrip(_JSON_WHITESPACE).startswith(_NULL_TOKEN)
+    ]
     longest = max((len(line) for _, line in numbered), default=0)
 
     def parse(start: int, stop: int) -> pa.Table:
@@ -431,6 +486,9 @@ def _read_line_by_line(text: pa.Buffer) -> tuple[pa.Table, _Lines, list[Reject]]
         return table
 
     tables, kept, rejects = [], [], []
+    for number, line in null_first:
+        reason, transaction_id = _explain(line)
+        rejects.append(Reject(reason, number, transaction_id, _raw(line)))
     for start, outcome in _bisect(len(numbered), parse):
         if isinstance(outcome, pa.Table):
             tables.append(outcome)
@@ -440,7 +498,7 @@ def _read_line_by_line(text: pa.Buffer) -> tuple[pa.Table, _Lines, list[Reject]]
             reason, transaction_id = _explain(line)
             rejects.append(Reject(reason, number, transaction_id, _raw(line)))
     log = pa.concat_tables(tables) if tables else LOG_SCHEMA.empty_table()
-    return log, _Lines(text, kept, count=len(numbered)), rejects
+    return log, _Lines(text, kept, count=len(every_line)), rejects
 
 
 # The reason of a line Arrow refused for a cause no other rule names; never Arrow's own text,
@@ -512,7 +570,8 @@ def _has_lone_surrogate(record: object) -> bool:
 def _json_kind(value: object) -> str:
     if isinstance(value, bool):
         return "a boolean"
-    kinds = {str: "a string", int: "an integer", float: "a number", list: "an array"}
+    kinds = {str: "a string", int: "an integer", float: "a number", list: "an array",
+             type(None): "null"}  # fmt: skip
     return next((k for t, k in kinds.items() if isinstance(value, t)), "an object")
 
 
