@@ -8,6 +8,7 @@ import hashlib
 import re
 from datetime import UTC, date, datetime
 
+RAW = "raw/"  # what the Lambda reads: history and the live feed
 RAW_HISTORY = "raw/history/"
 RAW_INCOMING = "raw/incoming/"
 LAKE = "lake/"
@@ -53,7 +54,25 @@ def reference_key(table: str) -> str:
     return f"{table_prefix(table)}{table}.parquet"
 
 
-OUTPUT_PREFIXES = (LAKE, QUARANTINE, AUDIT)
+OUTPUT_PREFIXES = (LAKE, QUARANTINE, AUDIT)  # the only prefixes the Lambda writes
+
+
+def key_problem(key: str) -> str | None:
+    """Why a key is not a plain path ('.' or '..' segments, empty segments, a leading '/'),
+    which a layer that normalises paths could turn into another key; None for a plain one.
+
+    S3 and botocore keep such keys as written; the lake neither writes nor reads them anyway.
+    """
+    if not key:
+        return "is empty"
+    if key.startswith("/"):
+        return "starts with '/'"
+    segments = key.split("/")
+    if "" in segments:
+        return "has an empty segment ('//' or a trailing '/')"
+    if any(segment in (".", "..") for segment in segments):
+        return "has a '.' or '..' segment"
+    return None
 
 
 def audit_key(finished_ms: int, finished_day: date, source_key: str) -> str:

@@ -17,6 +17,9 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from lake_contract import layout
+
+MAX_ATTEMPTS = 4  # botocore's attempts per call, and the reads of a body cut off mid-stream
 MAX_CONNECTIONS = 32
 BULK_WORKERS = 16  # moto and S3 answer requests in parallel: a few in flight hide the latency
 DELETE_BATCH = 1_000  # S3's limit per DeleteObjects call
@@ -44,7 +47,8 @@ def aws_client(service: str, endpoint_url: str | None = None) -> Any:
     threads (boto3 clients are thread-safe); building one loads botocore's models, 0.05-0.5 s
     each. None is boto3's own resolution (AWS_ENDPOINT_URL, else AWS)."""
     config = Config(
-        retries={"mode": "standard", "max_attempts": 4}, max_pool_connections=MAX_CONNECTIONS
+        retries={"mode": "standard", "max_attempts": MAX_ATTEMPTS},
+        max_pool_connections=MAX_CONNECTIONS,
     )
     return boto3.client(service, config=config, endpoint_url=endpoint_url)
 
@@ -67,6 +71,19 @@ def is_transient(error: Exception) -> bool:
     return isinstance(error, BotoCoreError)  # connection, timeout, endpoint errors
 
 
+class WriteRefused(PermissionError):
+    """A write or delete outside the prefixes a LakeBucket was given, or of a key that is not a
+    plain path: a bug to surface, never worth a retry."""
+
+
+class ObjectTooLarge(Exception):
+    """An object over the size a reader accepts; none of its body was read."""
+
+    def __init__(self, url: str, size: int, limit: int) -> None:
+        super().__init__(f"{url} is {size:,} bytes, over the {limit:,}-byte bound")
+        self.size, self.limit = size, limit
+
+
 @dataclass(frozen=True)
 class StoredObject:
     """One object as a listing shows it."""
@@ -78,13 +95,29 @@ class StoredObject:
 
 
 class LakeBucket:
-    """One bucket of the lake, on the process's one S3 client."""
+    """One bucket of the lake, on the process's one S3 client.
 
-    def __init__(self, name: str, client: Any = None) -> None:
+    writable: the only prefixes it may write or delete under (the Lambda's bucket is given the
+    lake's own, layout.OUTPUT_PREFIXES); None: anywhere.
+    """
+
+    def __init__(
+        self, name: str, client: Any = None, writable: tuple[str, ...] | None = None
+    ) -> None:
         if not name:
             raise ValueError("no bucket name (set LAKE_BUCKET)")
         self.name = name
         self._client = client
+        self.writable = writable
+
+    def _check_writable(self, key: str) -> None:
+        if self.writable is None:
+            return
+        problem = layout.key_problem(key)
+        if problem is None and not key.startswith(self.writable):
+            problem = f"is outside {', '.join(self.writable)}"
+        if problem:
+            raise WriteRefused(f"refusing to write {self.url(key)!r}: the key {problem}")
 
     @property
     def client(self) -> Any:
@@ -103,12 +136,29 @@ class LakeBucket:
         with contextlib.suppress(self.client.exceptions.BucketAlreadyOwnedByYou):
             self.client.create_bucket(Bucket=self.name, **location)
 
-    def read(self, key: str) -> bytes:
-        return self.client.get_object(Bucket=self.name, Key=key)["Body"].read()
+    def read(self, key: str, max_bytes: int | None = None) -> bytes:
+        """The object's body; over max_bytes, ObjectTooLarge before any of it is read.
 
-    def read_if_present(self, key: str) -> bytes | None:
+        botocore retries a call, not the reading of its body: a body cut off mid-stream (a
+        connection reset) is fetched again, up to MAX_ATTEMPTS times.
+        """
+        attempt = 1
+        while True:
+            response = self.client.get_object(Bucket=self.name, Key=key)
+            body = response["Body"]
+            if max_bytes is not None and response["ContentLength"] > max_bytes:
+                body.close()
+                raise ObjectTooLarge(self.url(key), response["ContentLength"], max_bytes)
+            try:
+                return body.read()
+            except BotoCoreError:  # IncompleteReadError, ResponseStreamingError, ReadTimeoutError
+                if attempt == MAX_ATTEMPTS:
+                    raise
+                attempt += 1
+
+    def read_if_present(self, key: str, max_bytes: int | None = None) -> bytes | None:
         try:
-            return self.read(key)
+            return self.read(key, max_bytes)
         except ClientError as exc:
             if is_missing(exc):
                 return None
@@ -119,6 +169,7 @@ class LakeBucket:
         return _concurrently(self.read, list(keys))
 
     def write(self, key: str, body: bytes, content_type: str = "application/octet-stream") -> None:
+        self._check_writable(key)
         self.client.put_object(Bucket=self.name, Key=key, Body=body, ContentType=content_type)
 
     def write_many(
@@ -127,9 +178,13 @@ class LakeBucket:
         _concurrently(lambda item: self.write(*item, content_type), list(bodies.items()))
 
     def delete(self, key: str) -> None:
+        self._check_writable(key)
         self.client.delete_object(Bucket=self.name, Key=key)
 
     def delete_many(self, keys: list[str]) -> None:
+        for key in keys:
+            self._check_writable(key)
+
         def delete(batch: list[str]) -> None:
             answer = self.client.delete_objects(
                 Bucket=self.name,

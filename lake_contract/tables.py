@@ -44,8 +44,10 @@ TABLE_PROPERTIES = {
     "write.parquet.compression-level": "1",
     # Source keys share a long prefix: bounds truncated to 16 characters would prune nothing.
     "write.metadata.metrics.column.source_key": "full",
-    # Appends merge into few manifests, so planning reads a handful, not one per commit.
+    # Appends merge into few manifests (from 8 on, not the default 100), so planning reads a
+    # handful, not one per commit.
     "commit.manifest-merge.enabled": "true",
+    "commit.manifest.min-count-to-merge": "8",
     "write.metadata.delete-after-commit.enabled": "true",
     "write.metadata.previous-versions-max": "10",
     # Compaction of the open day must not fail because the Lambda appended meanwhile: it

@@ -22,10 +22,10 @@ from lake_contract import layout, s3, schema, tables
 from lake_contract.audit import AuditRecord
 from lake_contract.quarantine import quarantine_ndjson
 from lake_contract.tables import LakeTables
-from lambda_ingest import events
+from lambda_ingest import events, settings
 from lambda_ingest.audit import audit_record
 from lambda_ingest.committer import Committed, commit_sources
-from lambda_ingest.transform import TransformResult, transform
+from lambda_ingest.transform import TransformResult, oversized_reason, rejected_file, transform
 
 logger = logging.getLogger("lambda_ingest")
 logger.setLevel(logging.INFO)
@@ -57,17 +57,47 @@ class Converted:
     result: TransformResult
 
 
-def convert(source: events.SourceObject, lake_bucket: str) -> Converted | None:
+def _read(
+    source: events.SourceObject, max_bytes: int, started: datetime
+) -> tuple[int, TransformResult] | None:
+    """The source's size and its rows; None when it vanished. A key that is not a plain path is
+    never read, nor more than max_bytes of a body: either is quarantined whole."""
+    problem = layout.key_problem(source.key)
+    if problem:
+        return 0, rejected_file(f"the source key {problem}, so it is not read")
+    try:
+        data = s3.LakeBucket(source.bucket).read_if_present(source.key, max_bytes)
+    except s3.ObjectTooLarge as exc:
+        return exc.size, rejected_file(oversized_reason(exc.size, exc.limit))
+    if data is None:
+        return None
+    return len(data), transform(data, source.key, started, max_bytes)
+
+
+def convert(
+    source: events.SourceObject,
+    lake_bucket: str,
+    max_source_bytes: int = settings.DEFAULT_MAX_SOURCE_BYTES,
+) -> Converted | None:
     """Reads and transforms one raw log; None when there is nothing to ingest."""
     if source.key.startswith(layout.OUTPUT_PREFIXES):
         _log(logging.WARNING, "skipped_own_output", key=source.key)  # never recurse
         return None
+    if not source.key.startswith(layout.RAW):
+        _log(logging.WARNING, "skipped_not_raw", key=source.key)  # not the lake's input
+        return None
     started = datetime.now(UTC)
-    data = s3.LakeBucket(source.bucket).read_if_present(source.key)
-    if data is None:
+    read = _read(source, max_source_bytes, started)
+    if read is None:
         _log(logging.WARNING, "source_missing", bucket=source.bucket, key=source.key)
         return None
-    return Converted(source, lake_bucket, len(data), started, transform(data, source.key, started))
+    size, result = read
+    return Converted(source, lake_bucket, size, started, result)
+
+
+def _outputs(bucket: str) -> s3.LakeBucket:
+    """The lake bucket as the function may write it: its own prefixes only."""
+    return s3.LakeBucket(bucket, writable=layout.OUTPUT_PREFIXES)
 
 
 def _rows_per_day(result: TransformResult) -> dict[str, dict[str, int]]:
@@ -80,7 +110,7 @@ def _rows_per_day(result: TransformResult) -> dict[str, dict[str, int]]:
 
 
 def _write_quarantine(item: Converted) -> None:
-    lake, key = s3.LakeBucket(item.lake_bucket), layout.quarantine_key(item.source.key)
+    lake, key = _outputs(item.lake_bucket), layout.quarantine_key(item.source.key)
     if item.result.rejects:
         body = quarantine_ndjson(item.source.key, item.result.rejects, item.started_at)
         lake.write(key, body, "application/x-ndjson")
@@ -119,9 +149,7 @@ def land(batch: list[Converted], database: str) -> list[AuditRecord]:
         for item in batch
     ]
     audits = [
-        _writes.submit(
-            s3.LakeBucket(item.lake_bucket).write, r.key, r.to_json(), "application/json"
-        )
+        _writes.submit(_outputs(item.lake_bucket).write, r.key, r.to_json(), "application/json")
         for item, r in zip(batch, records, strict=True)
     ]
     for pending in audits:
@@ -143,9 +171,13 @@ def land(batch: list[Converted], database: str) -> list[AuditRecord]:
     return records
 
 
-def ingest(source: events.SourceObject, lake_bucket: str) -> AuditRecord | None:
+def ingest(
+    source: events.SourceObject,
+    lake_bucket: str,
+    max_source_bytes: int = settings.DEFAULT_MAX_SOURCE_BYTES,
+) -> AuditRecord | None:
     """Ingests one raw log on its own; returns its audit record (None: nothing to do)."""
-    converted = convert(source, lake_bucket)
+    converted = convert(source, lake_bucket, max_source_bytes)
     records = land([converted], tables.database_from_environment()) if converted else []
     return records[0] if records else None
 
@@ -153,6 +185,7 @@ def ingest(source: events.SourceObject, lake_bucket: str) -> AuditRecord | None:
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Ingests every object the event names in one commit; reports SQS messages to retry."""
     lake_bucket_override = os.environ.get("LAKE_BUCKET") or None
+    max_source_bytes = settings.max_source_bytes()
     objects, unreadable = events.sources(event)
     failed: dict[str, str] = {u.message_id: u.reason for u in unreadable}
     for u in unreadable:
@@ -160,7 +193,7 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
     def attempt(source: events.SourceObject) -> Converted | BaseException | None:
         try:
-            return convert(source, lake_bucket_override or source.bucket)
+            return convert(source, lake_bucket_override or source.bucket, max_source_bytes)
         except Exception as exc:
             return exc
 

@@ -6,10 +6,10 @@ whose fast parse fails is split, by bisection, to isolate the lines that break i
 """
 
 import functools
-import gzip
 import itertools
 import json
 import struct
+import sys
 import zlib
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -37,7 +37,10 @@ RAW_TEXT_LIMIT = 64 * 1024  # longest raw line kept in a reject
 
 _GZIP_MAGIC = b"\x1f\x8b"
 _JSON_WHITESPACE = b" \t\r\n"
-_BLOCK_SIZE = 1 << 20  # bytes per parse block: larger than any line within MAX_ITEMS
+# Bytes per parse block: the fast path cuts the text into pieces of about this size at line
+# ends, each one Arrow block; a longer line (a huge unknown field) makes its piece longer.
+_BLOCK_SIZE = 1 << 20
+_NULL_TOKEN = b"null"
 _NS_UTC = pa.timestamp("ns", tz="UTC")
 
 
@@ -64,7 +67,13 @@ LOG_SCHEMA = pa.schema(
     ]
 )
 _PARSE_OPTIONS = pj.ParseOptions(explicit_schema=LOG_SCHEMA, unexpected_field_behavior="ignore")
-_READ_OPTIONS = pj.ReadOptions(block_size=_BLOCK_SIZE)
+
+
+def _read_options(size: int, longest_line: int = 0) -> pj.ReadOptions:
+    """Blocks that hold the longest line; threads only for more than one block, so a small
+    file parses on its own thread instead of queueing behind a large one in Arrow's pool."""
+    block_size = max(_BLOCK_SIZE, longest_line + 1)
+    return pj.ReadOptions(use_threads=size > block_size, block_size=block_size)
 
 
 def _in_memory(table: pa.Schema) -> pa.Schema:
@@ -102,42 +111,97 @@ class _FileRejected(Exception):
 
 
 def transform(
-    data: bytes | pa.Buffer, source_key: str, ingested_at: datetime | None = None
+    data: bytes | pa.Buffer,
+    source_key: str,
+    ingested_at: datetime | None = None,
+    max_bytes: int | None = None,
 ) -> TransformResult:
     """Converts one raw log into `transactions` and `transaction_items` rows plus rejects.
 
-    data may be a pyarrow Buffer (e.g. a memory-mapped file), which is never copied.
+    data may be a pyarrow Buffer (e.g. a memory-mapped file), which is never copied. A file
+    whose text (after gunzip) is over max_bytes is rejected whole, and gunzip stops at the bound.
     """
     ingested = ingested_at or datetime.now(UTC)
     try:
-        text = _decoded(data)
+        text = _decoded(data, max_bytes)
     except _FileRejected as exc:
-        return _empty(rejects=[Reject(reason=str(exc))])
+        return rejected_file(str(exc))
     if _blank(text):
         return _empty()
 
     try:
-        log = pj.read_json(pa.BufferReader(text), _READ_OPTIONS, _PARSE_OPTIONS)
+        log = _parse(text)
         lines = _Lines(text)
         rejects: list[Reject] = []
     except pa.ArrowInvalid:
         log, lines, rejects = _read_line_by_line(text)
-
-    # Kernels release the GIL: a large file's halves convert on both cores at once.
-    halves = 2 if log.num_rows >= _PARALLEL_ROWS else 1
-    starts = [log.num_rows * i // halves for i in range(halves + 1)]
-    parts = [log.slice(a, b - a) for a, b in itertools.pairwise(starts)]
-    converted = list(_pool().map(lambda part: _convert(part, source_key, ingested), parts))
-    for start, (_, _, row_rejects) in zip(starts[:-1], converted, strict=True):
-        rejects += [lines.reject(log, start + row, reason) for row, reason in row_rejects]
+    converted = _Conversion.of(log, source_key, ingested)
+    if converted.rejects_any and not lines.one_row_per_line(log.num_rows):
+        # Arrow read a line as several objects (or several lines as one): only reading line by
+        # line can number the rejects right, and reject the lines that break the format.
+        log, lines, rejects = _read_line_by_line(text)
+        converted = _Conversion.of(log, source_key, ingested)
+    for start, part in zip(converted.starts, converted.parts, strict=True):
+        rejects += [lines.reject(log, start + row, reason) for row, reason in part.rejected]
+    transactions, items = converted.transactions, converted.transaction_items
+    if converted.repeats:
+        transactions, items, repeat_rejects = _drop_repeats(converted, log, lines)
+        rejects += repeat_rejects
     rejects.sort(key=lambda r: r.line_number or 0)
     records_read = lines.count if lines.count is not None else log.num_rows
-    return TransformResult(
-        pa.concat_tables([transactions for transactions, _, _ in converted]),
-        pa.concat_tables([items for _, items, _ in converted]),
-        rejects,
-        records_read,
-    )
+    return TransformResult(transactions, items, rejects, records_read)
+
+
+class _NullFirst(pa.ArrowInvalid):
+    """A block would start with a top-level null, on which Arrow's JSON reader segfaults
+    (pyarrow 26, apache/arrow#47409): such text is read line by line instead."""
+
+
+def _parse(text: pa.Buffer) -> pa.Table:
+    """The whole log parsed in pieces of about _BLOCK_SIZE cut at line ends, each one Arrow
+    block, on both cores (a small file on the caller's thread). Cutting the pieces here, not in
+    Arrow, says where every block starts, so none may start with null, and a line of any length
+    fits its piece."""
+    bounds = [0]
+    while bounds[-1] < text.size:
+        bounds.append(_line_end(text, bounds[-1] + _BLOCK_SIZE))
+    if any(_leads_with_null(text, start) for start in bounds[:-1]):
+        raise _NullFirst("a piece starts with null")
+    pieces = [text[a:b] for a, b in itertools.pairwise(bounds)]
+    if len(pieces) == 1:
+        return _parse_piece(pieces[0])
+    return pa.concat_tables(_pool().map(_parse_piece, pieces))
+
+
+def _parse_piece(piece: pa.Buffer) -> pa.Table:
+    options = pj.ReadOptions(use_threads=False, block_size=piece.size + 1)  # one block
+    return pj.read_json(pa.BufferReader(piece), options, _PARSE_OPTIONS)
+
+
+def _line_end(text: pa.Buffer, position: int) -> int:
+    """Just past the first newline at or after position (or the end of the text)."""
+    step = 4096  # lines are ~500 bytes; a longer one doubles the window it is looked for in
+    while position < text.size:
+        found = text[position : position + step].to_pybytes().find(b"\n")
+        if found >= 0:
+            return position + found + 1
+        position, step = position + step, step * 2
+    return text.size
+
+
+def _leads_with_null(text: pa.Buffer, start: int) -> bool:
+    """Whether the first JSON value at start is null; unsure (4 KiB of whitespace) counts."""
+    head = text[start : start + 4096].to_pybytes().lstrip(_JSON_WHITESPACE)
+    return head.startswith(_NULL_TOKEN) or (not head and start + 4096 < text.size)
+
+
+def rejected_file(reason: str) -> TransformResult:
+    """The result for a source rejected as a unit: no rows, one reject without a line."""
+    return _empty(rejects=[Reject(reason=reason)])
+
+
+def oversized_reason(size: int, max_bytes: int) -> str:
+    return f"file is {size:,} bytes, over the {max_bytes:,}-byte bound on a source file"
 
 
 _PARALLEL_ROWS = 50_000  # below this, a second thread costs more than it saves
@@ -148,30 +212,127 @@ def _pool() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=2, thread_name_prefix="transform")
 
 
-def _convert(
-    log: pa.Table, source_key: str, ingested: datetime
-) -> tuple[pa.Table, pa.Table, list[tuple[int, str]]]:
+class _Converted(NamedTuple):
+    """One slice of the log converted: both tables' rows and what was rejected."""
+
+    transactions: pa.Table
+    transaction_items: pa.Table
+    rejected: list[tuple[int, str]]  # (row of the slice, reason)
+    kept: pa.Array | None  # rows of the slice that became transactions; None: every row
+
+
+@dataclass(frozen=True)
+class _Conversion:
+    """The whole log converted, piece by piece, and the ids that repeat across it."""
+
+    starts: list[int]  # each piece's first log row
+    parts: list[_Converted]
+    transactions: pa.Table
+    transaction_items: pa.Table
+    repeats: list[tuple[int, int]]  # (transaction row, row of the id's first occurrence)
+
+    @classmethod
+    def of(cls, log: pa.Table, source_key: str, ingested: datetime) -> "_Conversion":
+        """In one piece, or in halves on both cores for a large file (the kernels release the
+        GIL)."""
+        halves = 2 if log.num_rows >= _PARALLEL_ROWS else 1
+        bounds = [log.num_rows * i // halves for i in range(halves + 1)]
+        pieces = [log.slice(a, b - a) for a, b in itertools.pairwise(bounds)]
+        if halves == 1:  # on the caller's thread: never queued behind another file's halves
+            parts = [_convert(pieces[0], source_key, ingested)]
+        else:
+            parts = list(_pool().map(lambda piece: _convert(piece, source_key, ingested), pieces))
+        transactions = pa.concat_tables([part.transactions for part in parts])
+        items = pa.concat_tables([part.transaction_items for part in parts])
+        repeats = _repeats(transactions["transaction_id"])
+        return cls(bounds[:-1], parts, transactions, items, repeats)
+
+    @property
+    def rejects_any(self) -> bool:
+        return bool(self.repeats) or any(part.rejected for part in self.parts)
+
+    def log_rows(self) -> pa.Array:
+        """The log row of each transaction row."""
+        rows = [
+            pa.array(range(start, start + part.transactions.num_rows), pa.int64())
+            if part.kept is None
+            else pc.add(pc.cast(part.kept, pa.int64()), start)
+            for start, part in zip(self.starts, self.parts, strict=True)
+        ]
+        return pa.concat_arrays(rows)
+
+
+def _convert(log: pa.Table, source_key: str, ingested: datetime) -> _Converted:
     """Parsed log rows -> both tables' rows, and (row, reason) for each rejected row."""
     datetimes = _parse_datetimes(log["transaction_datetime"])
     flat = pc.list_flatten(log["items"])
     price_cents = money.to_cents(pc.struct_field(flat, "unit_price"))
     totals = _total_cents(log["items"], flat, price_cents)
     valid, row_rejects = _validate(log, flat, price_cents, datetimes, totals)
+    kept = None
     if valid is not None:
+        kept = pc.indices_nonzero(valid)
         log, datetimes, totals = log.filter(valid), datetimes.filter(valid), totals.filter(valid)
         flat = pc.list_flatten(log["items"])
     transactions, items = _rows(log, flat, datetimes, totals, source_key, ingested)
-    return transactions, items, row_rejects
+    return _Converted(transactions, items, row_rejects, kept)
 
 
-def _decoded(data: bytes | pa.Buffer) -> pa.Buffer:
+def _repeats(transaction_ids: pa.ChunkedArray) -> list[tuple[int, int]]:
+    """(row, row of its first occurrence) for each transaction row whose id came before.
+
+    Logs list ids in increasing order (both producers zero-pad their sequence), which proves
+    there is no repeat in one comparison pass; only other files pay for a hash grouping.
+    """
+    ids = _array(transaction_ids)
+    if len(ids) < 2 or pc.all(pc.less(ids[:-1], ids[1:])).as_py():
+        return []
+    counts = pa.table({"id": ids}).group_by("id").aggregate([("id", "count")])
+    repeated = counts.filter(pc.greater(counts["id_count"], 1))["id"]
+    if len(repeated) == 0:
+        return []
+    rows = pc.indices_nonzero(pc.is_in(ids, value_set=repeated)).to_pylist()
+    first: dict[str, int] = {}
+    found = []
+    for row, transaction_id in zip(rows, ids.take(rows).to_pylist(), strict=True):
+        if transaction_id in first:
+            found.append((row, first[transaction_id]))
+        else:
+            first[transaction_id] = row
+    return found
+
+
+def _drop_repeats(
+    converted: _Conversion, log: pa.Table, lines: "_Lines"
+) -> tuple[pa.Table, pa.Table, list[Reject]]:
+    """Keeps the first valid occurrence of each id; rejects the others, naming its line."""
+    transactions, items = converted.transactions, converted.transaction_items
+    log_rows = converted.log_rows()
+    keep = [True] * transactions.num_rows
+    rejects = []
+    for row, first in converted.repeats:
+        keep[row] = False
+        first_line = lines.number(log_rows[first].as_py())
+        transaction_id = json.dumps(transactions["transaction_id"][row].as_py())[:80]
+        reason = (
+            f"transaction_id {transaction_id} repeats line {first_line}: an id is unique, "
+            f"so its first valid occurrence (line {first_line}) is kept"
+        )
+        rejects.append(lines.reject(log, log_rows[row].as_py(), reason))
+    mask = pa.array(keep)
+    # Each kept basket has at least one line and numbers them from 1: a 1 starts the next one.
+    starts = pc.cast(pc.equal(items["line_number"], 1), pa.int64())
+    basket = pc.subtract(pc.cumulative_sum(starts), 1)
+    return transactions.filter(mask), items.filter(mask.take(basket)), rejects
+
+
+def _decoded(data: bytes | pa.Buffer, max_bytes: int | None = None) -> pa.Buffer:
     """Gunzips if needed and proves the text is UTF-8, or rejects the file whole."""
     buffer = data if isinstance(data, pa.Buffer) else pa.py_buffer(data)
     if buffer[:2].to_pybytes() == _GZIP_MAGIC:
-        try:
-            buffer = pa.py_buffer(gzip.decompress(memoryview(buffer)))
-        except (EOFError, OSError, zlib.error) as exc:
-            raise _FileRejected(f"gzip stream is corrupt or truncated: {exc}") from exc
+        buffer = pa.py_buffer(_gunzip(memoryview(buffer), max_bytes))
+    elif max_bytes is not None and buffer.size > max_bytes:
+        raise _FileRejected(oversized_reason(buffer.size, max_bytes))
     # One large_binary value over the whole buffer: casting it to text validates the UTF-8
     # with Arrow's vectorised checker, without copying or decoding.
     offsets = pa.py_buffer(struct.pack("<qq", 0, buffer.size))
@@ -186,6 +347,29 @@ def _decoded(data: bytes | pa.Buffer) -> pa.Buffer:
             raise _FileRejected(f"file is not UTF-8 text: {where}") from exc
         raise  # Arrow refused text that Python accepts: a bug worth surfacing
     return buffer
+
+
+def _gunzip(data: memoryview | bytes, max_bytes: int | None) -> bytes:
+    """Every gzip member, concatenated as gzip.decompress does, but never more than max_bytes
+    of output: a small file that inflates past the bound (a zip bomb) is refused, not held."""
+    out: list[bytes] = []
+    total = 0
+    while data:
+        member = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)  # gzip header and CRC checked
+        room = 0 if max_bytes is None else max_bytes - total + 1  # 0: no limit
+        try:
+            out.append(member.decompress(data, room))
+        except zlib.error as exc:
+            raise _FileRejected(f"gzip stream is corrupt or truncated: {exc}") from exc
+        total += len(out[-1])
+        if max_bytes is not None and (total > max_bytes or member.unconsumed_tail):
+            raise _FileRejected(
+                f"file inflates to more than {max_bytes:,} bytes, over the bound on a source file"
+            )
+        if not member.eof:
+            raise _FileRejected("gzip stream is corrupt or truncated: it ends inside a member")
+        data = member.unused_data.lstrip(b"\x00")  # padding between members, as gzip allows
+    return b"".join(out)
 
 
 def _blank(text: pa.Buffer) -> bool:
@@ -222,8 +406,17 @@ class _Lines:
             self._numbered = _non_blank_lines(self._text)
         return self._numbered
 
+    def one_row_per_line(self, rows: int) -> bool:
+        """Whether the parsed rows are the non-blank lines, one each, so rows map to lines."""
+        return len(self._rows()) == rows
+
+    def number(self, row: int) -> int:
+        return self._rows()[row][0]
+
     def reject(self, log: pa.Table, row: int, reason: str) -> Reject:
         number, line = self._rows()[row]
+        if line.lstrip(_JSON_WHITESPACE).startswith(_NULL_TOKEN):  # read as a row of nulls
+            reason = _explain(line)[0]  # the reason the slow path gives it
         return Reject(
             reason=reason,
             line_number=number,
@@ -251,7 +444,7 @@ def _bisect(count: int, attempt: Callable[[int, int], T]) -> list[tuple[int, T |
     Returns (start, result or error) per piece, in order; an error is always a single element.
     """
     pieces: list[tuple[int, T | pa.ArrowInvalid]] = []
-    pending = [(0, count)]
+    pending = [(0, count)] if count else []  # nothing to parse: nothing to halve either
     while pending:
         start, stop = pending.pop()
         try:
@@ -265,56 +458,120 @@ def _bisect(count: int, attempt: Callable[[int, int], T]) -> list[tuple[int, T |
     return pieces
 
 
+class _NotOneObject(pa.ArrowInvalid):
+    """Lines that Arrow read as a different number of objects: bisected like a parse error."""
+
+
 def _read_line_by_line(text: pa.Buffer) -> tuple[pa.Table, _Lines, list[Reject]]:
     """Slow path: parses halves of the file until each bad line stands alone and is rejected."""
-    numbered = _non_blank_lines(text)
+    every_line = _non_blank_lines(text)
+    # Never given to Arrow (a block starting with null crashes it): rejected here, by _explain.
+    null_first = [
+        (n, line) for n, line in every_line if line.lstrip(_JSON_WHITESPACE).startswith(_NULL_TOKEN)
+    ]
+    numbered = [
+        (n, line)
+        for n, line in every_line
+        if not line.lstrip(_JSON_WHITESPACE).startswith(_NULL_TOKEN)
+    ]
+    longest = max((len(line) for _, line in numbered), default=0)
 
     def parse(start: int, stop: int) -> pa.Table:
         chunk = b"\n".join(line for _, line in numbered[start:stop])
-        return pj.read_json(pa.BufferReader(chunk), _READ_OPTIONS, _PARSE_OPTIONS)
+        table = pj.read_json(
+            pa.BufferReader(chunk), _read_options(len(chunk), longest), _PARSE_OPTIONS
+        )
+        if table.num_rows != stop - start:
+            raise _NotOneObject(f"{table.num_rows} objects in {stop - start} lines")
+        return table
 
     tables, kept, rejects = [], [], []
+    for number, line in null_first:
+        reason, transaction_id = _explain(line)
+        rejects.append(Reject(reason, number, transaction_id, _raw(line)))
     for start, outcome in _bisect(len(numbered), parse):
         if isinstance(outcome, pa.Table):
             tables.append(outcome)
             kept += numbered[start : start + outcome.num_rows]
         else:
             number, line = numbered[start]
-            reason, transaction_id = _explain(line, outcome)
+            reason, transaction_id = _explain(line)
             rejects.append(Reject(reason, number, transaction_id, _raw(line)))
     log = pa.concat_tables(tables) if tables else LOG_SCHEMA.empty_table()
-    return log, _Lines(text, kept, count=len(numbered)), rejects
+    return log, _Lines(text, kept, count=len(every_line)), rejects
 
 
-def _explain(line: bytes, error: pa.ArrowInvalid) -> tuple[str, str | None]:
-    """Names the field that made pyarrow refuse a line, by checking it against LOG_SCHEMA."""
+# The reason of a line Arrow refused for a cause no other rule names; never Arrow's own text,
+# which describes its parser, not the log format.
+UNREADABLE = "not one JSON object of the log format"
+
+
+def _explain(line: bytes) -> tuple[str, str | None]:
+    """Names the rule a line that pyarrow refused breaks, by checking it against LOG_SCHEMA."""
     try:
-        record = json.loads(line, object_pairs_hook=_refuse_duplicate_keys)
-    except ValueError as exc:
+        record = json.loads(
+            line, object_pairs_hook=_refuse_duplicate_keys, parse_constant=_refuse_constant
+        )
+    except json.JSONDecodeError as exc:
+        return f"not valid JSON: {_json_error(exc)}", None
+    except ValueError as exc:  # a key twice, NaN or Infinity
         return f"not valid JSON: {exc}", None
+    except RecursionError:
+        return f"not valid JSON, or nested over {sys.getrecursionlimit():,} levels deep", None
     if not isinstance(record, dict):
         return f"not a JSON object but {_json_kind(record)}", None
     transaction_id = record.get("transaction_id")
     transaction_id = transaction_id if isinstance(transaction_id, str) else None
+    if _has_lone_surrogate(record):
+        return "not valid JSON: a \\u escape is half a surrogate pair", None
     for name in LOG_SCHEMA.names:
         problem = _type_problem(record.get(name), LOG_SCHEMA.field(name).type, name)
         if problem:
             return problem, transaction_id
-    return f"does not match the log format: {error}", transaction_id
+    return UNREADABLE, transaction_id
+
+
+def _json_error(error: json.JSONDecodeError) -> str:
+    if error.msg == "Extra data":  # a line is one object: "{...}{...}", or a pretty-printed piece
+        return f"more follows the first value at column {error.colno} (one object a line)"
+    return f"{error.msg.removesuffix(' at')} at column {error.colno}"
 
 
 def _refuse_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     keys = [key for key, _ in pairs]
     for key in keys:
         if keys.count(key) > 1:
-            raise ValueError(f"field {key!r} appears twice")
+            raise ValueError(f"field {json.dumps(key)[:80]} appears twice")
     return dict(pairs)
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON value")
+
+
+def _has_lone_surrogate(record: object) -> bool:
+    """Python reads a lone \\udXXX escape into a string no UTF-8 can hold; JSON readers refuse
+    it. Walked with a stack: a record may nest as deep as the parser allowed."""
+    pending = [record]
+    while pending:
+        value = pending.pop()
+        if isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                return True
+        elif isinstance(value, list):
+            pending += value
+        elif isinstance(value, dict):
+            pending += [*value.keys(), *value.values()]
+    return False
 
 
 def _json_kind(value: object) -> str:
     if isinstance(value, bool):
         return "a boolean"
-    kinds = {str: "a string", int: "an integer", float: "a number", list: "an array"}
+    kinds = {str: "a string", int: "an integer", float: "a number", list: "an array",
+             type(None): "null"}  # fmt: skip
     return next((k for t, k in kinds.items() if isinstance(value, t)), "an object")
 
 

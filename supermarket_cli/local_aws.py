@@ -10,7 +10,11 @@ import boto3
 
 from lake_contract import layout
 from lake_contract.s3 import LakeBucket
-from supermarket_cli.defaults import DEFAULT_ALERT_TOPIC, DEFAULT_QUEUE
+from supermarket_cli.defaults import (
+    DEFAULT_ALERT_TOPIC,
+    DEFAULT_QUEUE,
+    DEFAULT_VISIBILITY_TIMEOUT,
+)
 
 
 @dataclass(frozen=True)
@@ -30,7 +34,7 @@ def provision_ingest(
     bucket: str,
     queue_name: str = DEFAULT_QUEUE,
     max_receive_count: int = 3,
-    visibility_timeout: int = 30,
+    visibility_timeout: int = DEFAULT_VISIBILITY_TIMEOUT,
 ) -> IngestQueues:
     """Creates (or finds) the bucket, the queues and the notification; safe to run again."""
     lake, sqs = LakeBucket(bucket), boto3.client("sqs")

@@ -18,6 +18,7 @@ COMMANDS = {
     "down": "supermarket_cli.commands.stack:down",
     "convert": "supermarket_cli.commands.convert:convert",
     "dashboard": "supermarket_cli.commands.dashboard:dashboard",
+    "fault-proxy": "supermarket_cli.commands.faults:fault_proxy",
 }
 
 

@@ -1,6 +1,8 @@
 """Option types and options shared by several commands, with the messages the CLI has always
 given."""
 
+import signal
+import threading
 from collections.abc import Callable
 from datetime import date
 from typing import Any, TypeVar
@@ -61,3 +63,12 @@ def catalog_options(command: F) -> F:
         default=DEFAULT_SEED,
         help=f"same seed, same data (default {DEFAULT_SEED})",
     )(command)
+
+
+def stop_on_signals() -> threading.Event:
+    """SIGINT and SIGTERM ask a long-running command to stop after the work in hand, never in
+    the middle."""
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    return stop

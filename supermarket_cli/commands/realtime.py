@@ -2,29 +2,21 @@
 processes. Both stop cleanly on SIGINT or SIGTERM, after the work in hand."""
 
 import logging
-import signal
 import threading
 
 import click
 
 from simulator.defaults import DEFAULT_FILES_PER_SECOND, DEFAULT_TRANSACTIONS_PER_SECOND
-from supermarket_cli.commands.options import POSITIVE, catalog_options
+from supermarket_cli.commands.options import POSITIVE, catalog_options, stop_on_signals
 from supermarket_cli.defaults import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_BUCKET,
+    DEFAULT_CONCURRENCY,
     DEFAULT_QUEUE,
     DEFAULT_WAIT_SECONDS,
 )
 
 DEFAULT_FEED = f"s3://{DEFAULT_BUCKET}"
-
-
-def _stop_on_signals() -> threading.Event:
-    """SIGINT and SIGTERM ask the loop to stop after the work in hand, never in the middle."""
-    stop = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stop.set())
-    return stop
 
 
 @click.command(short_help="poll the ingest queue and run the Lambda handler locally")
@@ -42,9 +34,17 @@ def _stop_on_signals() -> threading.Event:
     default=DEFAULT_WAIT_SECONDS,
     help=f"long-poll seconds (default {DEFAULT_WAIT_SECONDS})",
 )
-def lambda_runtime(queue: str | None, queue_url: str | None, batch_size: int, wait: int) -> None:
+@click.option(
+    "--concurrency",
+    type=POSITIVE,
+    default=DEFAULT_CONCURRENCY,
+    help=f"batches in flight at once (default {DEFAULT_CONCURRENCY})",
+)
+def lambda_runtime(
+    queue: str | None, queue_url: str | None, batch_size: int, wait: int, concurrency: int
+) -> None:
     """Poll the ingest queue and call the Lambda handler with SQS batch events, as Lambda's
-    event source mapping does, until stopped."""
+    event source mapping does, with several batches in flight, until stopped."""
     import boto3
 
     from supermarket_cli.lambda_runtime import LocalLambdaRuntime
@@ -53,9 +53,13 @@ def lambda_runtime(queue: str | None, queue_url: str | None, batch_size: int, wa
     queue_url = (
         queue_url or boto3.client("sqs").get_queue_url(QueueName=queue or DEFAULT_QUEUE)["QueueUrl"]
     )
-    runtime = LocalLambdaRuntime(queue_url, batch_size, wait)
-    stop = _stop_on_signals()
-    print(f"lambda-runtime polling {queue_url}", flush=True)
+    runtime = LocalLambdaRuntime(queue_url, batch_size, wait, concurrency=concurrency)
+    stop = stop_on_signals()
+    print(
+        f"lambda-runtime polling {queue_url} with {concurrency} pollers, visibility "
+        f"{runtime.visibility_timeout}s kept up while a batch runs",
+        flush=True,
+    )
     stats = runtime.run(stop)
     print(
         f"lambda-runtime stopped: {stats.batches} batches, {stats.messages} messages, "
@@ -99,7 +103,7 @@ def payment_processor(
             producer_id=producer_id,
         )
     )
-    stop = _stop_on_signals()
+    stop = stop_on_signals()
     if duration is not None:
         timer = threading.Timer(duration, stop.set)
         timer.daemon = True  # an earlier Ctrl-C must not wait for it

@@ -6,7 +6,7 @@ import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 
-from supermarket_cli.processes import ChildSpec, Supervisor, free_port, http_ok
+from supermarket_cli.processes import ChildSpec, Supervisor, free_port, http_ok, port_is_free
 from supermarket_cli.stack.config import StackConfig
 from supermarket_dashboard.settings import DEFAULT_REFRESH_SECONDS
 
@@ -74,5 +74,21 @@ def dashboard(
         argv=argv,
         env=dict(env),
         ready=lambda: http_ok(f"{url}/_stcore/health"),
+        address=(host, port),
+    )
+
+
+def fault_proxy(
+    upstream: str, host: str, port: int, env: Mapping[str, str], rate: float
+) -> ChildSpec:
+    """The fault-injecting S3 proxy (supermarket_cli/faults.py) in front of upstream, for a
+    soak: point AWS_ENDPOINT_URL_S3 at http://host:port. Ready once it listens."""
+    argv = _cli("fault-proxy", "--upstream", upstream, "--host", host, "--port", str(port),
+                "--rate", str(rate))  # fmt: skip
+    return ChildSpec(
+        name="fault-proxy",
+        argv=argv,
+        env=dict(env),
+        ready=lambda: not port_is_free(host, port),
         address=(host, port),
     )

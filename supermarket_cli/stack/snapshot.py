@@ -2,22 +2,33 @@
 mirrored to a folder, and the next `up` (without --reset) puts it back before the notification
 exists, so nothing restored is ingested twice.
 
-The mirror is incremental (only objects whose size changed are fetched) and exact (a file whose
-object is gone, e.g. merged away by compaction, is deleted). Each file is written aside and
-renamed, so an interrupted save leaves whole files only.
+Every object is kept, whatever its key. A key that is a plain path keeps it (lake/transactions/
+dt=.../x.parquet); any other key ('..', '.', a leading '/', '//', a name over 255 bytes, one that
+is also another key's folder, or differs from another only in case) is kept under %escaped/ as
+its UTF-8 in hex, which maps back to exactly that key.
+
+The mirror is incremental (only objects whose size or time changed are fetched) and exact (a
+file whose object is gone, e.g. merged away by compaction, is deleted). Each file is written
+aside and renamed, so an interrupted save leaves whole files only.
 """
 
 import contextlib
 import json
 import os
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 
-from lake_contract.s3 import LakeBucket
+from lake_contract import layout
+from lake_contract.s3 import LakeBucket, StoredObject
 
 WORKERS = 8  # moto answers requests in threads; a few in flight hide its per-request latency
+ESCAPED = "%escaped"  # plain names never start with '%', so this folder is never a key's
+_HEX_PER_NAME = 200  # hex digits per folder name: well within any file system's 255 bytes
+_NAME_BYTES = 255 - len("..part")  # the longest name Linux and macOS allow, less the part file's
 
 
 @dataclass(frozen=True)
@@ -28,50 +39,114 @@ class MirrorStats:
     bytes: int
 
 
-def _local_path(folder: Path, key: str) -> Path | None:
-    """Where a key lives in the mirror; None for a key that could escape the folder."""
-    parts = PurePosixPath(key).parts
-    if not parts or key.startswith("/") or any(p in ("..", ".") for p in parts):
-        return None
-    return folder.joinpath(*parts)
+def _plain(key: str) -> bool:
+    """Whether the key can be its own relative path, as it is, on Linux and macOS."""
+    if layout.key_problem(key) or "\x00" in key:
+        return False
+    return all(
+        not segment.startswith((".", "%")) and len(segment.encode("utf-8")) <= _NAME_BYTES
+        for segment in key.split("/")
+    )
+
+
+def _escaped(key: str) -> PurePosixPath:
+    """%escaped/<hex>/.../<hex>~: folders of at most 200 hex digits, the file marked by '~' (not
+    a hex digit), so that no file is ever also a folder."""
+    digits = key.encode("utf-8").hex()
+    names = [digits[i : i + _HEX_PER_NAME] for i in range(0, len(digits), _HEX_PER_NAME)]
+    return PurePosixPath(ESCAPED, *names[:-1], f"{names[-1]}~")
+
+
+def relative_paths(keys: Iterable[str]) -> dict[str, PurePosixPath]:
+    """Each key's path in the mirror (the inverse is key_of). A plain key that is also another
+    key's folder, or that a case-insensitive file system would confuse with another, is escaped
+    as well, so that every path is a file and no two are the same file."""
+    keys = list(keys)
+    plain = [k for k in keys if _plain(k)]
+    folders = {
+        "/".join(segments[:n]).casefold()
+        for segments in (k.split("/") for k in plain)
+        for n in range(1, len(segments))
+    }
+    same_file = Counter(k.casefold() for k in plain)
+    kept_as_is = {k for k in plain if k.casefold() not in folders and same_file[k.casefold()] == 1}
+    return {k: PurePosixPath(k) if k in kept_as_is else _escaped(k) for k in keys}
+
+
+def key_of(relative: PurePosixPath) -> str:
+    """The key a mirror path holds (the inverse of relative_paths)."""
+    if relative.parts[0] != ESCAPED:
+        return relative.as_posix()
+    return bytes.fromhex("".join(relative.parts[1:]).removesuffix("~")).decode("utf-8")
 
 
 Progress = Callable[[str], None]
+
+
+def _mirror_files(folder: Path) -> list[Path]:
+    """The mirror's files, without the ones being written aside ('.' names)."""
+    return [p for p in folder.rglob("*") if p.is_file() and not p.name.startswith(".")]
+
+
+def _clear_the_way(folder: Path, wanted: set[Path]) -> int:
+    """Deletes every file no object needs, then folders left empty, so that a key that became a
+    folder (or a folder that became a key) can be written; returns the files deleted."""
+    deleted = 0
+    for path in [p for p in folder.rglob("*") if p.is_file()]:
+        if path not in wanted:
+            path.unlink()
+            if not path.name.startswith("."):  # an interrupted save's part file is no object
+                deleted += 1
+    for directory in sorted((p for p in folder.rglob("*") if p.is_dir()), reverse=True):
+        with contextlib.suppress(OSError):  # not empty: still needed
+            directory.rmdir()
+    return deleted
+
+
+def _nanoseconds(moment: datetime) -> int:
+    """Exact, where a float timestamp could miss by its last bit."""
+    since_epoch = moment - datetime(1970, 1, 1, tzinfo=UTC)
+    return (
+        since_epoch.days * 86_400 + since_epoch.seconds
+    ) * 10**9 + since_epoch.microseconds * 1000
+
+
+def _up_to_date(path: Path, stored_object: StoredObject) -> bool:
+    """The file has the object's size and time (the time it was set to when fetched), so an
+    object rewritten with the same size is fetched again, as rsync decides."""
+    try:
+        status = path.stat()
+    except FileNotFoundError:
+        return False
+    return (status.st_size, status.st_mtime_ns) == (
+        stored_object.size,
+        _nanoseconds(stored_object.last_modified),
+    )
 
 
 def save(bucket: str, folder: Path, progress: Progress = lambda _: None) -> MirrorStats:
     """Mirrors the bucket into folder: fetches new or changed objects, deletes vanished ones."""
     lake = LakeBucket(bucket)
     folder.mkdir(parents=True, exist_ok=True)
-    wanted: dict[Path, str] = {}
-    to_fetch: list[tuple[str, Path]] = []
-    total = 0
-    for page in lake.pages(""):
-        for stored in page:
-            path = _local_path(folder, stored.key)
-            if path is None:
-                continue
-            wanted[path] = stored.key
-            total += stored.size
-            if not (path.is_file() and path.stat().st_size == stored.size):
-                to_fetch.append((stored.key, path))
+    stored = [o for page in lake.pages("") for o in page]
+    paths = relative_paths(o.key for o in stored)
+    wanted = {folder.joinpath(*paths[o.key].parts): o for o in stored}
+    deleted = _clear_the_way(folder, set(wanted))
+    to_fetch = [(path, o) for path, o in wanted.items() if not _up_to_date(path, o)]
     progress(f"saving the lake: {len(to_fetch):,} new objects of {len(wanted):,}")
 
-    def fetch(item: tuple[str, Path]) -> None:
-        key, path = item
+    def fetch(item: tuple[Path, StoredObject]) -> None:
+        path, stored_object = item
         path.parent.mkdir(parents=True, exist_ok=True)
         aside = path.with_name(f".{path.name}.part")
-        aside.write_bytes(lake.read(key))
+        aside.write_bytes(lake.read(stored_object.key))
+        moment = _nanoseconds(stored_object.last_modified)
+        os.utime(aside, ns=(moment, moment))
         os.replace(aside, path)
 
     with ThreadPoolExecutor(WORKERS) as pool:
         list(pool.map(fetch, to_fetch))
-    deleted = 0
-    for path in list(folder.rglob("*")):
-        if path.is_file() and path not in wanted:
-            path.unlink()
-            deleted += 1
-    return MirrorStats(len(wanted), len(to_fetch), deleted, total)
+    return MirrorStats(len(wanted), len(to_fetch), deleted, sum(o.size for o in stored))
 
 
 def restore(bucket: str, folder: Path, progress: Progress = lambda _: None) -> int:
@@ -79,11 +154,11 @@ def restore(bucket: str, folder: Path, progress: Progress = lambda _: None) -> i
     if not folder.is_dir():
         return 0
     lake = LakeBucket(bucket)
-    files = [p for p in folder.rglob("*") if p.is_file() and not p.name.startswith(".")]
+    files = _mirror_files(folder)
     progress(f"restoring the kept lake: {len(files):,} objects")
 
     def upload(path: Path) -> None:
-        key = path.relative_to(folder).as_posix()
+        key = key_of(PurePosixPath(path.relative_to(folder).as_posix()))
         lake.write(key, path.read_bytes())
 
     with ThreadPoolExecutor(WORKERS) as pool:

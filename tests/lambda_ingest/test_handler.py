@@ -222,10 +222,10 @@ def test_a_transient_read_failure_fails_only_its_own_message(s3, monkeypatch):
     flaky = put(s3, "raw/incoming/dt=2026-03-01/flaky.ndjson", ndjson(record("f")))
     real_read = lake_s3.LakeBucket.read
 
-    def throttled(bucket, key):
+    def throttled(bucket, key, *args):
         if key == flaky:
             raise ClientError({"Error": {"Code": "SlowDown", "Message": "slow down"}}, "GetObject")
-        return real_read(bucket, key)
+        return real_read(bucket, key, *args)
 
     monkeypatch.setattr(lake_s3.LakeBucket, "read", throttled)
     event = sqs_event(direct_event(good), direct_event(flaky))

@@ -53,7 +53,7 @@ def expected_utc(moment: datetime) -> datetime:
 
 
 @PROPERTY_SETTINGS
-@given(st.lists(transactions, min_size=1, max_size=20))
+@given(st.lists(transactions, min_size=1, max_size=20, unique_by=lambda t: t["transaction_id"]))
 def test_valid_transactions_always_land_intact(batch):
     data = "\n".join(encode(t) for t in batch).encode("utf-8")
 
@@ -123,7 +123,7 @@ def _as_json_ready(transaction: dict) -> dict:
 
 @PROPERTY_SETTINGS
 @given(
-    st.lists(transactions, min_size=2, max_size=10),
+    st.lists(transactions, min_size=2, max_size=10, unique_by=lambda t: t["transaction_id"]),
     st.data(),
 )
 def test_a_mutated_transaction_is_rejected_alone_with_a_reason_naming_the_field(batch, data):

@@ -3,6 +3,8 @@ Dagster UI listing the assets, live rows returned by `supermarket query` within 
 the history's reconciliation check and the live tables' freshness passing in Dagster, then
 Ctrl-C (SIGINT) leaving no process and no port behind."""
 
+import contextlib
+import ipaddress
 import json
 import os
 import re
@@ -16,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import boto3
+import psutil
 import pytest
 
 from lake_contract import layout
@@ -93,6 +96,17 @@ def freshness(dagster: DagsterGraphQL) -> dict[str, str | None]:
 
 def processes_in_groups(groups: set[int]) -> list[int]:
     return [pid for group in groups for pid in group_members(group)]
+
+
+def listening_addresses(pids: list[int]) -> set[tuple[str, int]]:
+    """Where the processes accept connections (TCP, IPv4 and IPv6)."""
+    found = set()
+    for pid in pids:
+        with contextlib.suppress(psutil.Error):
+            for connection in psutil.Process(pid).net_connections(kind="inet"):
+                if connection.status == psutil.CONN_LISTEN:
+                    found.add((connection.laddr.ip, connection.laddr.port))
+    return found
 
 
 @pytest.mark.slow
@@ -219,6 +233,12 @@ def test_up_runs_the_stack_and_ctrl_c_stops_every_process(tmp_path):
             interval=2,
             describe=lambda: f"freshness: {freshness(dagster)}",
         )
+        # Every server of the stack, Dagster's own code servers too, listens on loopback only.
+        listening = listening_addresses(processes_in_groups(groups))
+        assert {int(url.rsplit(":", 1)[1]) for url in (dagster_url, endpoint, dashboard_url)} <= {
+            port for _, port in listening
+        }
+        assert all(ipaddress.ip_address(ip).is_loopback for ip, _ in listening), listening
     finally:
         up.send_signal(signal.SIGINT)
         code = up.wait(timeout=60)
