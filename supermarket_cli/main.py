@@ -18,6 +18,8 @@ COMMANDS = {
     "down": "supermarket_cli.commands.stack:down",
     "convert": "supermarket_cli.commands.convert:convert",
     "dashboard": "supermarket_cli.commands.dashboard:dashboard",
+    "infra": "supermarket_cli.commands.infra:infra",
+    "package-lambda": "supermarket_cli.commands.infra:package_lambda",
 }
 
 
