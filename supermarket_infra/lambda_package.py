@@ -121,7 +121,9 @@ def bundled_distributions(platform: str, python_version: str) -> dict[str, str]:
     return dict(sorted(found.items()))
 
 
-def _install(target: Path, pins: Iterable[str], platform: str, python_version: str, offline: bool):
+def _install(
+    target: Path, pins: Iterable[str], platform: str, python_version: str, offline: bool
+) -> None:
     """The locked wheels for the target, installed into `target` by uv (binary only)."""
     command = [
         str(Path(sys.executable).parent / "uv"),
