@@ -211,4 +211,3 @@ def test_the_ecs_task_definitions_and_services(deployed):
         "payment-processor": 1,
         "dagster": 1,
     }
-    assert all(s["launchType"] == "FARGATE" for s in services)
