@@ -240,6 +240,9 @@ def production_instance_config(max_concurrent_runs: int = 10) -> dict:
                     "db_name": _env("DAGSTER_PG_DB"),
                     "username": _env("DAGSTER_PG_USERNAME"),
                     "password": _env("DAGSTER_PG_PASSWORD"),
+                    # SQLAlchemy 2.1 reads plain "postgresql" as psycopg 3; dagster-postgres
+                    # brings psycopg2.
+                    "scheme": "postgresql+psycopg2",
                 }
             }
         },
