@@ -317,3 +317,43 @@ def test_the_dagster_tasks_supply_every_variable_the_production_profile_reads(te
     family = definitions["DagsterRunTaskDefinition"]["Family"]["Fn::Sub"]
     run_env = {e["Name"]: e["Value"] for e in containers[RUN_CONTAINER]["Environment"]}
     assert run_env["DAGSTER_RUN_TASK_DEFINITION"] == {"Fn::Sub": family}
+
+
+def test_dagsters_database_is_private_encrypted_and_keeps_its_password_in_secrets_manager(
+    template,
+):
+    # moto cannot create it (test_moto_deploy.MOTO_CANNOT): proven here instead.
+    database = template["Resources"]["DagsterDatabase"]
+
+    properties = database["Properties"]
+    assert (properties["Engine"], properties["PubliclyAccessible"]) == ("postgres", False)
+    assert properties["StorageEncrypted"] is True
+    assert properties["ManageMasterUserPassword"] is True
+    assert "MasterUserPassword" not in properties
+    assert properties["DeletionProtection"] is True and properties["MultiAZ"] is True
+    assert int(properties["EngineVersion"].split(".")[0]) >= 15  # rds.force_ssl on by default
+    assert database["DeletionPolicy"] == "Snapshot"
+    ingress = template["Resources"]["DatabaseSecurityGroup"]["Properties"]["SecurityGroupIngress"]
+    assert {rule["SourceSecurityGroupId"]["Ref"] for rule in ingress} == {
+        "DagsterSecurityGroup",
+        "TaskSecurityGroup",
+    }
+    assert not [rule for rule in ingress if "CidrIp" in rule]
+
+
+def test_the_services_run_on_fargate_in_private_subnets_and_one_daemon_at_a_time(template):
+    services = resources_of(template, "AWS::ECS::Service")
+
+    assert set(services) == {"PaymentProcessorService", "DagsterService"}
+    for service in services.values():
+        properties = service["Properties"]
+        assert properties["LaunchType"] == "FARGATE"
+        network = properties["NetworkConfiguration"]["AwsvpcConfiguration"]
+        assert network["AssignPublicIp"] == "DISABLED"
+        assert network["Subnets"] == {"Ref": "PrivateSubnetIds"}
+    deployment = services["DagsterService"]["Properties"]["DeploymentConfiguration"]
+    assert deployment["MaximumPercent"] == 100
+    for definition in resources_of(template, "AWS::ECS::TaskDefinition").values():
+        assert definition["Properties"]["RuntimePlatform"]["CpuArchitecture"] == "ARM64"
+        for container in definition["Properties"]["ContainerDefinitions"]:
+            assert container["ReadonlyRootFilesystem"] is True
