@@ -124,7 +124,8 @@ def bundled_distributions(platform: str, python_version: str) -> dict[str, str]:
 def _install(
     target: Path, pins: Iterable[str], platform: str, python_version: str, offline: bool
 ) -> None:
-    """The locked wheels for the target, installed into `target` by uv (binary only)."""
+    """The locked wheels for the target platform, installed into `target` by uv (binary only,
+    from the registry or, offline, uv's cache)."""
     command = [
         str(Path(sys.executable).parent / "uv"),
         "pip",
@@ -135,11 +136,11 @@ def _install(
         ":all:",
         "--target",
         str(target),
+        "--python-platform",
+        platform,
+        "--python-version",
+        python_version,
     ]
-    if platform == "host":
-        command += ["--python", sys.executable]
-    else:
-        command += ["--python-platform", platform, "--python-version", python_version]
     if offline:
         command.append("--offline")
     result = subprocess.run(
@@ -150,6 +151,19 @@ def _install(
     )
     if result.returncode != 0:
         raise RuntimeError(f"uv could not install the bundled wheels: {result.stderr.strip()}")
+
+
+def _copy_installed(target: Path, names: Iterable[str]) -> None:
+    """This machine's build: the distributions as `uv sync --frozen` installed them from the
+    lock, copied file by file (no registry, no cache: uv's cache cannot serve them offline)."""
+    for name in names:
+        distribution = metadata.distribution(name)
+        for file in distribution.files or []:
+            if file.parts[0] == "..":  # console scripts outside site-packages
+                continue
+            destination = target / file
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(Path(str(distribution.locate_file(file))), destination)
 
 
 def _strip_tool(platform: str) -> list[str] | None:
@@ -248,8 +262,11 @@ def build(
     distributions = bundled_distributions(platform, python_version)
     with tempfile.TemporaryDirectory(prefix="lambda-package-") as scratch:
         root = Path(scratch) / "package"
-        pins = [f"{name}=={version}" for name, version in distributions.items()]
-        _install(root, pins, platform, python_version, offline)
+        if platform == "host":
+            _copy_installed(root, distributions)
+        else:
+            pins = [f"{name}=={version}" for name, version in distributions.items()]
+            _install(root, pins, platform, python_version, offline)
         _copy_ours(root)
         stripped = _prune(root, platform)
         shipped = {canonicalize_name(p.name.split("-")[0]) for p in root.glob("*.dist-info")}

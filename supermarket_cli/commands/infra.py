@@ -41,7 +41,7 @@ def render(check: bool) -> None:
     "--platform",
     default="aarch64-manylinux_2_28",
     show_default=True,
-    help="wheels for this platform (the function is arm64); 'host' for this machine's",
+    help="wheels for this platform (the function is arm64); 'host': this environment's own",
 )
 @click.option("--python", "python_version", default="3.12", show_default=True)
 @click.option(
@@ -50,7 +50,7 @@ def render(check: bool) -> None:
     default=None,
     help="unzipped size of the pyarrow layer to budget for (default: the assumed managed layer)",
 )
-@click.option("--offline", is_flag=True, help="install from uv's cache only, never the registry")
+@click.option("--offline", is_flag=True, help="take the wheels from uv's cache, not the registry")
 def package_lambda(
     out: Path | None,
     platform: str,

@@ -25,10 +25,10 @@ DAY = date(2026, 3, 1)  # the day tests.factories.record sells on
 
 @pytest.fixture(scope="module")
 def package(tmp_path_factory):
-    # This machine's wheels (from uv's cache, as the venv was built): the arm64 zip cannot be
-    # imported on an x86_64 test machine, and the build is otherwise the same.
+    # This machine's build (the venv's own files of the locked versions): an arm64 zip cannot
+    # be imported on an x86_64 test machine, and the build is otherwise the same.
     out = tmp_path_factory.mktemp("package") / "ingest.zip"
-    report = lambda_package.build(out, platform="host", offline=True)
+    report = lambda_package.build(out, platform="host")
     return report
 
 
