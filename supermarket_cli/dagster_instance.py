@@ -35,11 +35,19 @@ def instance_config(dagster_home: Path, max_concurrent_runs: int = 2) -> dict:
             "class": "LocalComputeLogManager",
             "config": {"base_dir": str(dagster_home / "logs")},
         },
+        # One subprocess per run, started by the code server.
+        "run_launcher": {"module": "dagster", "class": "DefaultRunLauncher"},
+        **_shared_settings(max_concurrent_runs),
+    }
+
+
+def _shared_settings(max_concurrent_runs: int) -> dict:
+    """What the local and the production instance share: the queue, the daemons, run
+    monitoring, telemetry off."""
+    return {
         # The queue is the QueuedRunCoordinator; polled each second so a run starts promptly.
         "run_queue": {"dequeue_interval_seconds": 1},
         "concurrency": {"runs": {"max_concurrent_runs": max_concurrent_runs}},
-        # One subprocess per run, started by the code server.
-        "run_launcher": {"module": "dagster", "class": "DefaultRunLauncher"},
         # A run whose worker never starts (e.g. killed on a busy machine) is failed, not stuck.
         "run_monitoring": {
             "enabled": True,
@@ -194,3 +202,86 @@ def running_dagster(
         )
         assert webserver is not None and daemon is not None
         yield DagsterServers(url=url, webserver=webserver, daemon=daemon)
+
+
+# The production instance (ECS in AWS): Postgres storage (RDS) and one ECS task per run. Every
+# value comes from the environment, which the template's Dagster task definitions set; the
+# local instance above is unchanged.
+PRODUCTION_ENVIRONMENT = {
+    "DAGSTER_PG_HOST": "Postgres host (the RDS endpoint)",
+    "DAGSTER_PG_PORT": "Postgres port",
+    "DAGSTER_PG_DB": "Postgres database",
+    "DAGSTER_PG_USERNAME": "Postgres user",
+    "DAGSTER_PG_PASSWORD": "Postgres password (an ECS secret from RDS's managed secret)",
+    "DAGSTER_RUN_TASK_DEFINITION": "the ECS task definition the EcsRunLauncher runs",
+    "DAGSTER_COMPUTE_LOG_BUCKET": "bucket of the runs' stdout and stderr, under dagster/",
+    "DAGSTER_LOCAL_DIR": "a writable folder for Dagster's local files",
+}
+RUN_CONTAINER = "run"  # the container the EcsRunLauncher overrides in that task definition
+COMPUTE_LOG_PREFIX = "dagster/compute-logs"
+
+
+def _env(name: str) -> dict[str, str]:
+    assert name in PRODUCTION_ENVIRONMENT, name
+    return {"env": name}
+
+
+def production_instance_config(max_concurrent_runs: int = 10) -> dict:
+    """The production dagster.yaml: PostgresStorage from DAGSTER_PG_*, the EcsRunLauncher on
+    DAGSTER_RUN_TASK_DEFINITION (cluster and networking of the daemon's own task), S3 compute
+    logs, and the same daemons as locally."""
+    shared = _shared_settings(max_concurrent_runs)
+    return {
+        "storage": {
+            "postgres": {
+                "postgres_db": {
+                    "hostname": _env("DAGSTER_PG_HOST"),
+                    "port": _env("DAGSTER_PG_PORT"),
+                    "db_name": _env("DAGSTER_PG_DB"),
+                    "username": _env("DAGSTER_PG_USERNAME"),
+                    "password": _env("DAGSTER_PG_PASSWORD"),
+                    # SQLAlchemy 2.1 reads plain "postgresql" as psycopg 3; dagster-postgres
+                    # brings psycopg2.
+                    "scheme": "postgresql+psycopg2",
+                }
+            }
+        },
+        "local_artifact_storage": {
+            "module": "dagster._core.storage.root",
+            "class": "LocalArtifactStorage",
+            "config": {"base_dir": _env("DAGSTER_LOCAL_DIR")},
+        },
+        "compute_logs": {
+            "module": "dagster_aws.s3.compute_log_manager",
+            "class": "S3ComputeLogManager",
+            "config": {
+                "bucket": _env("DAGSTER_COMPUTE_LOG_BUCKET"),
+                "prefix": COMPUTE_LOG_PREFIX,
+                "local_dir": _env("DAGSTER_LOCAL_DIR"),
+                "upload_extra_args": {"ServerSideEncryption": "aws:kms"},
+            },
+        },
+        "run_launcher": {
+            "module": "dagster_aws.ecs",
+            "class": "EcsRunLauncher",
+            "config": {
+                "task_definition": _env("DAGSTER_RUN_TASK_DEFINITION"),
+                "container_name": RUN_CONTAINER,
+                # The run's task gets the daemon's cluster, subnets and security groups.
+                "use_current_ecs_task_config": True,
+                # Secrets come with the task definition; no ListSecrets on "*" to find tagged ones.
+                "secrets_tag": None,
+            },
+        },
+        **shared,
+        # Runs may wait longer on Fargate capacity than a local subprocess takes to start.
+        "run_monitoring": {**shared["run_monitoring"], "start_timeout_seconds": 600},
+    }
+
+
+def write_production_config(dagster_home: Path) -> Path:
+    """Writes DAGSTER_HOME/dagster.yaml for production; the image carries it."""
+    dagster_home.mkdir(parents=True, exist_ok=True)
+    path = dagster_home / "dagster.yaml"
+    path.write_text(json.dumps(production_instance_config(), indent=2) + "\n")
+    return path

@@ -19,6 +19,8 @@ COMMANDS = {
     "convert": "supermarket_cli.commands.convert:convert",
     "dashboard": "supermarket_cli.commands.dashboard:dashboard",
     "fault-proxy": "supermarket_cli.commands.faults:fault_proxy",
+    "infra": "supermarket_cli.commands.infra:infra",
+    "package-lambda": "supermarket_cli.commands.infra:package_lambda",
 }
 
 
