@@ -124,11 +124,15 @@ def table_location(warehouse: str, table: str) -> str:
     return f"{warehouse.rstrip('/')}/{layout.table_prefix(table).rstrip('/')}"
 
 
-def create_tables(catalog: Any, warehouse: str, database: str = DEFAULT_DATABASE) -> list[str]:
-    """Creates the database and the Iceberg tables under <warehouse>/lake/<table>/ (the lake
-    is s3://bucket; a test's may be file://dir), leaving a table that exists as it is: its
-    data and history are the lake."""
-    catalog.create_namespace_if_not_exists(database)
+def create_tables(
+    catalog: Any, warehouse: str, database: str = DEFAULT_DATABASE, with_database: bool = True
+) -> list[str]:
+    """Creates the database (unless with_database is False: the cloud template declares it)
+    and the Iceberg tables under <warehouse>/lake/<table>/ (the lake is s3://bucket; a test's
+    may be file://dir), leaving a table that exists as it is: its data and history are the
+    lake."""
+    if with_database:
+        catalog.create_namespace_if_not_exists(database)
     for table in ICEBERG_TABLES:
         iceberg = iceberg_schema(table)
         catalog.create_table_if_not_exists(

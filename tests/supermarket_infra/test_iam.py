@@ -4,6 +4,7 @@ no managed policy attached where the template could not see what it grants."""
 
 import json
 
+from lake_contract import tables
 from tests.supermarket_infra.conftest import resources_of
 
 # Actions that support no resource-level permission: "*" is the only resource IAM accepts.
@@ -109,11 +110,31 @@ def test_the_ingest_function_reaches_only_its_prefixes_tables_and_queue(translat
         "xray:PutTraceSegments",
         "xray:PutTelemetryRecords",
     }
+    assert _glue_tables(statements) == set(tables.ICEBERG_TABLES)
+
+
+def _glue_tables(statements: list[dict]) -> set[str]:
     (glue,) = [s for s in statements if s["Sid"] == "IcebergCatalog"]
-    tables = {r["Fn::Sub"].rsplit("/", 1)[-1] for r in glue["Resource"] if "table/" in str(r)}
-    iceberg = {
-        t["Properties"]["TableInput"]["Name"]
-        for t in resources_of(translated, "AWS::Glue::Table").values()
-        if "OpenTableFormatInput" in t["Properties"]
+    return {r["Fn::Sub"].rsplit("/", 1)[-1] for r in glue["Resource"] if "table/" in str(r)}
+
+
+def test_the_table_setup_creates_only_the_iceberg_tables_and_their_metadata(translated):
+    statements = [s for role, s in role_statements(translated) if role == "LakeTablesFunctionRole"]
+    granted = {a for s in statements for a in _listed(s["Action"])}
+    (metadata,) = [s for s in statements if s["Sid"] == "TableMetadata"]
+
+    assert granted == {
+        "logs:CreateLogStream",
+        "logs:PutLogEvents",
+        "s3:GetObject",
+        "s3:PutObject",
+        "kms:Decrypt",
+        "kms:GenerateDataKey",
+        "glue:GetDatabase",
+        "glue:GetTable",
+        "glue:CreateTable",
+        "xray:PutTraceSegments",
+        "xray:PutTelemetryRecords",
     }
-    assert tables == iceberg
+    assert _listed(metadata["Resource"]) == [{"Fn::Sub": "${LakeBucket.Arn}/lake/*"}]
+    assert _glue_tables(statements) == set(tables.ICEBERG_TABLES)

@@ -14,10 +14,11 @@ from pathlib import Path
 import boto3
 import pytest
 
-from lake_contract import layout
+from lake_contract import layout, tables
 from supermarket_infra import lambda_package
+from tests.cloudformation_response import custom_resource_event, response_url
 from tests.factories import ndjson, record
-from tests.moto_server import running_moto
+from tests.moto_server import running_moto, table_rows
 
 BUCKET = "supermarket-lake-package"
 DAY = date(2026, 3, 1)  # the day tests.factories.record sells on
@@ -59,6 +60,9 @@ def test_the_zip_holds_our_packages_and_the_bundle_only(package):
     assert not tops & {"boto3", "botocore", "pyarrow", "numpy", "pandas", "dagster", "duckdb"}
     assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]
     assert set(package.distributions) >= {"pyiceberg", "pyiceberg-core", "pydantic"}
+    assert not set(package.distributions) & lambda_package.CLI_ONLY  # pyiceberg's CLI's
+    assert not tops & {"hive_metastore", "rich", "pygments", "click"}
+    assert not [n for n in names if n.startswith("pyiceberg/cli/")]
     assert not set(package.distributions) & (
         lambda_package.RUNTIME_PROVIDED | lambda_package.LAYER_PROVIDED
     )
@@ -84,6 +88,8 @@ import json, sys
 sys.path[:0] = {paths!r}
 import pyiceberg.catalog.glue, pyiceberg.io.pyarrow, pyiceberg.table, pyiceberg_core
 from lambda_ingest.handler import lambda_handler
+from lambda_ingest.table_setup import on_deploy
+setup = on_deploy(json.loads(sys.argv[2]), None)  # what CloudFormation asks on deploy first
 event = json.loads(sys.argv[1])
 result = lambda_handler(event, None)
 allowed = tuple({paths!r}) + (sys.base_prefix,)
@@ -91,7 +97,7 @@ strays = sorted(
     name for name, module in list(sys.modules.items())
     if getattr(module, "__file__", None) and not module.__file__.startswith(allowed)
 )
-print(json.dumps({{"result": result, "strays": strays}}))
+print(json.dumps({{"setup": setup["Status"], "result": result, "strays": strays}}))
 """
 
 
@@ -103,9 +109,13 @@ def test_the_zip_runs_the_handler_in_a_clean_interpreter(package, tmp_path, monk
     layer = _provided_folder(tmp_path / "layer", lambda_package.LAYER_PROVIDED)
     paths = [str(code), str(layer), str(runtime)]
 
-    with running_moto(monkeypatch) as endpoint:
+    with running_moto(monkeypatch) as endpoint, response_url() as (url, answers):
         s3 = boto3.client("s3")
         s3.create_bucket(Bucket=BUCKET)
+        boto3.client("glue").create_database(DatabaseInput={"Name": tables.DEFAULT_DATABASE})
+        setup = custom_resource_event(
+            "Create", url, Bucket=BUCKET, Database=tables.DEFAULT_DATABASE
+        )
         key = f"{layout.day_prefix(layout.RAW_INCOMING, DAY)}feed-1.ndjson"
         s3.put_object(Bucket=BUCKET, Key=key, Body=ndjson(record("T-1"), record("T-2"), "{"))
         event = {
@@ -119,7 +129,14 @@ def test_the_zip_runs_the_handler_in_a_clean_interpreter(package, tmp_path, monk
             ]
         }
         done = subprocess.run(
-            [sys.executable, "-S", "-c", _CLEAN.format(paths=paths), json.dumps(event)],
+            [
+                sys.executable,
+                "-S",
+                "-c",
+                _CLEAN.format(paths=paths),
+                json.dumps(event),
+                json.dumps(setup),
+            ],
             capture_output=True,
             text=True,
             env={
@@ -133,9 +150,10 @@ def test_the_zip_runs_the_handler_in_a_clean_interpreter(package, tmp_path, monk
         assert done.returncode == 0, done.stderr[-3000:]
         outcome = json.loads(done.stdout.splitlines()[-1])
         written = {o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET)["Contents"]}
+        landed = table_rows("transactions").column("transaction_id").to_pylist()
 
     assert outcome["strays"] == []
-    day = layout.day_prefix
-    assert any(k.startswith(day(layout.table_prefix("transactions"), DAY)) for k in written)
+    assert outcome["setup"] == "SUCCESS" and [a["Status"] for a in answers] == ["SUCCESS"]
+    assert sorted(landed) == ["T-1", "T-2"]
     assert layout.quarantine_key(key) in written  # the broken third line, with its reason
     assert any(k.startswith(layout.AUDIT) for k in written)

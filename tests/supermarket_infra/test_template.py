@@ -11,7 +11,7 @@ import pytest
 import sqlglot
 from moto import mock_aws
 
-from lake_contract import layout, schema
+from lake_contract import layout, schema, tables
 from lake_contract.quarantine import QUARANTINE_TABLE
 from supermarket_cli.dagster_instance import PRODUCTION_ENVIRONMENT, RUN_CONTAINER
 from supermarket_infra import template as generator
@@ -99,48 +99,60 @@ def test_checkov_passes_and_every_skip_is_justified_and_used(which, template, tr
 
 
 def test_every_table_of_the_schema_is_declared_with_its_columns(template):
-    tables = resources_of(template, "AWS::Glue::Table")
-    by_name = {t["Properties"]["TableInput"]["Name"]: t["Properties"] for t in tables.values()}
+    glue_tables = resources_of(template, "AWS::Glue::Table")
+    by_name = {t["Properties"]["TableInput"]["Name"]: t["Properties"] for t in glue_tables.values()}
+    lake_tables = template["Resources"]["LakeTables"]["Properties"]
 
-    assert set(by_name) == {*schema.TABLES, QUARANTINE_TABLE}
-    for name, fields in schema.TABLES.items():
+    assert set(by_name) == {*schema.TABLES, QUARANTINE_TABLE} - set(tables.ICEBERG_TABLES)
+    assert lake_tables["Tables"] == list(tables.ICEBERG_TABLES)
+    for name in set(schema.TABLES) - set(tables.ICEBERG_TABLES):
         columns = by_name[name]["TableInput"]["StorageDescriptor"]["Columns"]
         assert [(c["Name"], c["Type"]) for c in columns] == [
-            (f.name, glue.hive_type(f.type)) for f in fields
+            (f.name, glue.hive_type(f.type)) for f in schema.TABLES[name]
         ]
-        location = _sub(by_name[name]["TableInput"]["StorageDescriptor"]["Location"])
-        assert location == f"s3://${{LakeBucket}}/{layout.table_prefix(name)}"
-
-
-def test_the_fact_tables_are_iceberg_v2_and_the_reference_tables_plain_parquet(template):
-    tables = {
-        t["Properties"]["TableInput"]["Name"]: t["Properties"]
-        for t in resources_of(template, "AWS::Glue::Table").values()
-    }
-    iceberg = {n for n, t in tables.items() if "OpenTableFormatInput" in t}
-
-    assert iceberg == {"transactions", "transaction_items", "sku_daily_sales"}
-    for name in iceberg:
-        assert tables[name]["OpenTableFormatInput"] == {
-            "IcebergInput": {"MetadataOperation": "CREATE", "Version": "2"}
-        }
-        assert "PartitionKeys" not in tables[name]["TableInput"]  # hidden: pyiceberg's
-    for name in ("supermarkets", "skus"):
-        declared = _resolved(tables[name]["TableInput"], LakeBucket="lake-bucket")
+        declared = _resolved(by_name[name]["TableInput"], LakeBucket="lake-bucket")
         assert declared == glue.table_input(name, "lake-bucket")
 
 
+def test_the_iceberg_tables_are_made_on_deploy_by_the_setup_function_from_the_ingest_zip(
+    template,
+):
+    resources = template["Resources"]
+    lake_tables = resources["LakeTables"]
+    function = resources["LakeTablesFunction"]["Properties"]
+    ingest = resources["IngestFunction"]["Properties"]
+
+    assert lake_tables["Type"] == "Custom::LakeTables"
+    properties = lake_tables["Properties"]
+    assert properties["ServiceToken"] == {"Fn::GetAtt": ["LakeTablesFunction", "Arn"]}
+    assert properties["Bucket"] == {"Ref": "LakeBucket"}
+    assert properties["Database"] == {"Ref": "LakeDatabase"}
+    assert function["Handler"] == "lambda_ingest.table_setup.on_deploy"
+    assert function["CodeUri"] == ingest["CodeUri"] and function["Layers"] == ingest["Layers"]
+    # The views read the Iceberg tables: QuickSight's data sets wait for them.
+    data_sets = resources_of(template, "AWS::QuickSight::DataSet").values()
+    assert {d["DependsOn"] for d in data_sets} == {"LakeTables"}
+
+
 def test_a_column_added_to_the_schema_appears_in_the_rendered_template(monkeypatch):
-    # Given a schema with one more column in transactions
-    widened = schema.TRANSACTIONS.append(pa.field("loyalty_id", pa.string()))
-    monkeypatch.setitem(schema.TABLES, "transactions", widened)
+    # Given a schema with one more column in a reference table
+    widened = schema.TABLES["skus"].append(pa.field("shelf_life_days", pa.int32()))
+    monkeypatch.setitem(schema.TABLES, "skus", widened)
 
     # When the Glue part is rendered again, then the table has it and the file is stale
-    columns = generator.glue_tables()["GlueTableTransactions"]["Properties"]["TableInput"][
+    columns = generator.glue_tables()["GlueTableSkus"]["Properties"]["TableInput"][
         "StorageDescriptor"
     ]["Columns"]
-    assert columns[-1] == {"Name": "loyalty_id", "Type": "string", "Comment": ""}
-    assert "loyalty_id" in generator.render(TEMPLATE.read_text())
+    assert columns[-1] == {"Name": "shelf_life_days", "Type": "int", "Comment": ""}
+    assert "shelf_life_days" in generator.render(TEMPLATE.read_text())
+
+
+def test_an_iceberg_table_added_to_the_contract_is_in_the_setups_tables(monkeypatch):
+    monkeypatch.setattr(tables, "ICEBERG_TABLES", (*tables.ICEBERG_TABLES, "store_daily_sales"))
+
+    lake_tables = generator.glue_tables()["LakeTables"]["Properties"]["Tables"]
+
+    assert lake_tables[-1] == "store_daily_sales"  # a changed property: the deploy's Update
 
 
 def test_the_generated_tables_are_accepted_by_moto_glue(monkeypatch, template):
@@ -151,13 +163,14 @@ def test_the_generated_tables_are_accepted_by_moto_glue(monkeypatch, template):
         client.create_database(DatabaseInput={"Name": "supermarket_lake"})
         for resource in resources_of(template, "AWS::Glue::Table").values():
             properties = _resolved(resource["Properties"], LakeBucket="lake-bucket")
-            extra = {k: properties[k] for k in ("OpenTableFormatInput",) if k in properties}
             client.create_table(
-                DatabaseName="supermarket_lake", TableInput=properties["TableInput"], **extra
+                DatabaseName="supermarket_lake", TableInput=properties["TableInput"]
             )
         stored = client.get_tables(DatabaseName="supermarket_lake")["TableList"]
 
-    assert {t["Name"] for t in stored} == {*schema.TABLES, QUARANTINE_TABLE}
+    assert {t["Name"] for t in stored} == {*schema.TABLES, QUARANTINE_TABLE} - set(
+        tables.ICEBERG_TABLES
+    )
 
 
 # ---------------------------------------------------------------- what moto does not deploy
