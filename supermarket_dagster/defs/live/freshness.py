@@ -108,13 +108,8 @@ def _stale_alert(tables: list[LiveTable], now: datetime) -> dict[str, str]:
     ]
     worst = max((d["seconds_since_last_data"] or 0 for d in details), default=0)
     names = ", ".join(t.table for t in tables)
-    return {
-        "subject": f"supermarket-lake: {names} stale {worst:.0f} s (limit {threshold:.0f} s)",
-        "message": json.dumps(
-            {"alert": "live_table_stale", "detected_at": now.isoformat(), "tables": details},
-            indent=1,
-        ),
-    }
+    subject = f"supermarket-lake: {names} stale {worst:.0f} s (limit {threshold:.0f} s)"
+    return _alert("live_table_stale", subject, details, now)
 
 
 def _recovery_alert(
@@ -130,13 +125,13 @@ def _recovery_alert(
         for t in tables
     ]
     names = ", ".join(t.table for t in tables)
-    return {
-        "subject": f"supermarket-lake: {names} fresh again",
-        "message": json.dumps(
-            {"alert": "live_table_recovered", "detected_at": now.isoformat(), "tables": details},
-            indent=1,
-        ),
-    }
+    return _alert("live_table_recovered", f"supermarket-lake: {names} fresh again", details, now)
+
+
+def _alert(kind: str, subject: str, details: list[dict], now: datetime) -> dict[str, str]:
+    """The SNS message: a subject for the pager, the tables' details as JSON for the runbook."""
+    body = {"alert": kind, "detected_at": now.isoformat(), "tables": details}
+    return {"subject": subject, "message": json.dumps(body, indent=1)}
 
 
 def next_alert_state(
