@@ -355,7 +355,7 @@ def _history(requests: Requests, scale: Scale, log: Callable[[str], None]) -> di
         land([converted] if converted else [], tables.database_from_environment())
         timings.append(((0.0, float(file.transactions)), time.perf_counter() - began))
     backfill = fit([s for s, _ in timings], [t for _, t in timings])
-    log(f"  backfilled {len(timings)} history days of ~{scale.history_per_day:,} transactions")
+    log(f"  backfilled {scale.history_days} history days in {len(timings)} logs")
     lake = lake_tables(tables.database_from_environment())
     stored = sum(
         _live_bytes(lake.current(name))[1] for name in ("transactions", "transaction_items")
