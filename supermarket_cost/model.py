@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from supermarket_cost.deployment import Deployment
-from supermarket_cost.inputs import Linear, MeasuredInputs
+from supermarket_cost.inputs import DashboardQuery, Linear, MeasuredInputs
 from supermarket_cost.prices import GIB, MIB, Prices
 
 HOURS_PER_MONTH = 730.0  # AWS's own month
@@ -170,17 +170,23 @@ def _task_seconds(prices: Prices, seconds: float) -> float:
     return max(prices.fargate_minimum_seconds, seconds)
 
 
+def _query_bytes(query: DashboardQuery, workload: Workload, prices: Prices) -> tuple[float, float]:
+    """(bytes billed, bytes scanned) of one query of a refresh."""
+    days = workload.days_retained if query.scope_days is None else query.scope_days
+    scan = query.bytes_per_scoped_transaction * workload.transactions_per_day * days
+    minimum = prices.athena_minimum_mb_per_query * MIB
+    return max(minimum, math.ceil(scan / MIB) * MIB), scan
+
+
 def _athena(
     inputs: MeasuredInputs, workload: Workload, prices: Prices
 ) -> tuple[float, float, float, float]:
     """Per refresh: (bytes billed, bytes scanned, S3 GETs, Glue requests)."""
     billed = scanned = gets = glue = 0.0
     for query in inputs.dashboard:
-        days = workload.days_retained if query.scope_days is None else query.scope_days
-        scan = query.bytes_per_scoped_transaction * workload.transactions_per_day * days
-        minimum = prices.athena_minimum_mb_per_query * MIB
-        billed += max(minimum, math.ceil(scan / MIB) * MIB)
-        scanned += scan
+        query_billed, query_scanned = _query_bytes(query, workload, prices)
+        billed += query_billed
+        scanned += query_scanned
         gets += query.s3_gets
         glue += query.glue_requests
     return billed, scanned, gets, glue
@@ -220,17 +226,21 @@ def _shared_lines(
             )
         )
     refreshes = workload.refreshes_per_hour * HOURS_PER_MONTH
-    billed, _, gets, _ = _athena(inputs, workload, prices)
-    scanned_tb = billed * refreshes / TB
+    _, _, gets, _ = _athena(inputs, workload, prices)
+    for query in inputs.dashboard:
+        scope = "every day kept" if query.scope_days is None else f"{query.scope_days} days"
+        tb = _query_bytes(query, workload, prices)[0] * refreshes / TB
+        lines.append(
+            Line(
+                "Athena",
+                f"{query.view} over {scope}, {workload.refreshes_per_hour:g} refreshes an hour "
+                "(10 MB minimum)",
+                tb,
+                "TB scanned",
+                tb * prices.athena_per_tb_scanned,
+            )
+        )
     lines += [
-        Line(
-            "Athena",
-            f"dashboard: {len(inputs.dashboard)} queries a refresh, "
-            f"{workload.refreshes_per_hour:g} refreshes an hour (10 MB minimum each)",
-            scanned_tb,
-            "TB scanned",
-            scanned_tb * prices.athena_per_tb_scanned,
-        ),
         Line(
             "S3",
             "GET: Athena reading the tables",
