@@ -228,7 +228,8 @@ def _shared_lines(
     refreshes = workload.refreshes_per_hour * HOURS_PER_MONTH
     _, _, gets, _ = _athena(inputs, workload, prices)
     for query in inputs.dashboard:
-        scope = "every day kept" if query.scope_days is None else f"{query.scope_days} days"
+        days = query.scope_days
+        scope = "every day kept" if days is None else f"{days} day{'s' if days != 1 else ''}"
         tb = _query_bytes(query, workload, prices)[0] * refreshes / TB
         lines.append(
             Line(
