@@ -343,7 +343,7 @@ def this_design(
         + housekeeping_runs * _counts(inputs.dagster.housekeeping_requests, GLUE)
     )
     refreshes_day = workload.refreshes_per_hour * 24
-    _, _, _, athena_glue = _athena(inputs, workload, prices)
+    _, _, athena_gets, athena_glue = _athena(inputs, workload, prices)
     glue_day += athena_glue * refreshes_day
 
     # storage this design adds: audit records, old versions of what it replaces, access logs
@@ -353,7 +353,7 @@ def this_design(
     audit_gb = files * s.audit_bytes_per_file * workload.days_retained / GB
     requests_day = (
         lambda_put + lambda_get + producer_put + sensor_list + sensor_get + maint_put + maint_get
-    )
+    ) + athena_gets * refreshes_day  # every request to the bucket is a line of its access log
     access_gb = requests_day * ACCESS_LOG_RECORD_BYTES * deployment.access_log_retention_days / GB
 
     # SQS: S3's notification per log, the event source's receives and deletes, its idle polls
