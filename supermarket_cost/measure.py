@@ -246,7 +246,7 @@ def _live_batches(requests: Requests, scale: Scale, log: Callable[[str], None]) 
         )
         for _ in range(scale.batches_per_shape):
             keys = [feed.write_file() for _ in range(files)]
-            bodies = [requests_body(key) for key in keys]
+            bodies = [_raw_log(key) for key in keys]
             transactions = sum(_lines(b) for b in bodies)
             raw_bytes += sum(len(b) for b in bodies)
             raw_transactions += transactions
@@ -280,20 +280,17 @@ def _live_batches(requests: Requests, scale: Scale, log: Callable[[str], None]) 
                 small_transactions = raw_transactions
             compactions.append(_compact(requests, lake, today, compact_day))
     logging.getLogger("lambda_ingest").removeHandler(capture)
-    compacted = sum(
-        _live_bytes(lake.current(n), today)[1] for n in ("transactions", "transaction_items")
-    )
     return {
         "samples": samples,
         "compactions": compactions,
         "raw_bytes_per_transaction": raw_bytes / raw_transactions,
         "small_bytes_per_transaction": small_bytes / small_transactions,
-        "compacted_bytes_per_transaction": compacted / raw_transactions,
         "live_transactions": raw_transactions,
     }
 
 
-def requests_body(key: str) -> bytes:
+def _raw_log(key: str) -> bytes:
+    """A log as the feed wrote it (read before the batch is counted)."""
     from lake_contract.s3 import LakeBucket
 
     return LakeBucket(BUCKET).read(key)
@@ -481,7 +478,7 @@ def _dagster_schedule() -> dict[str, float]:
     }
 
 
-def _storage(live: dict[str, Any], requests: Requests) -> dict[str, float]:
+def _storage() -> dict[str, float]:
     from lake_contract import tables
     from lake_contract.s3 import LakeBucket
 
@@ -518,7 +515,7 @@ def measure(scale: Scale = FULL, log: Callable[[str], None] = print) -> Measured
         log(f"measuring on moto {moto.__version__}, load {load[0]:.2f}")
         history = _history(requests, scale, log)
         live = _live_batches(requests, scale, log)
-        storage = _storage(live, requests)
+        storage = _storage()
         sensors = _sensors(requests)
         dashboard = _dashboard(requests, scale)
         housekeeping = _housekeeping(requests)

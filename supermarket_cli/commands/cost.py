@@ -9,7 +9,13 @@ from supermarket_cli.commands.options import POSITIVE
 
 @click.command(short_help="the monthly AWS cost at a volume, line by line")
 @click.option("--transactions-per-day", type=float, required=True, help="transactions a day")
-@click.option("--stores", type=POSITIVE, default=5, show_default=True)
+@click.option(
+    "--stores",
+    type=POSITIVE,
+    default=5,
+    show_default=True,
+    help="stores in the chain, each uploading its own logs",
+)
 @click.option(
     "--days-retained",
     type=float,
