@@ -112,6 +112,17 @@ def _counts(requests: dict[str, float], prefixes: Iterable[str]) -> float:
     return sum(n for kind, n in requests.items() if kind.startswith(wanted))
 
 
+def _objects_written(requests: dict[str, Linear], files: float, txns: float) -> float:
+    """Iceberg metadata objects a batch (or a run) writes: each ends in one PutObject or one
+    CompleteMultipartUpload."""
+    return sum(
+        f.at(files, txns)
+        for kind, f in requests.items()
+        if kind.startswith("s3 PUT iceberg")
+        and kind.endswith(("PutObject", "CompleteMultipartUpload"))
+    )
+
+
 PUT_TIER = ("s3 PUT", "s3 LIST")  # S3 bills LIST at the PUT price
 GET_TIER = ("s3 GET",)
 GLUE = ("glue ",)
@@ -563,6 +574,8 @@ def this_design(
         "compaction_mb_rewritten_per_day": mb_rewritten,
         "data_files_per_day_before_compaction": batches * COMPACTION_TABLES,
         "data_files_per_day_after_compaction": day.files_at_end * COMPACTION_TABLES,
+        "metadata_objects_written_per_day": batches * _objects_written(requests, batch, batch_txns)
+        + runs * _objects_written(c.requests, 0, 0),
     }
     option = Option(
         "this design (S3 event -> SQS -> Lambda -> Iceberg)",

@@ -37,7 +37,9 @@ def render(estimate: Estimate, inputs: MeasuredInputs, prices: Prices) -> str:
         f"{d['files_per_day']:,.0f} logs a day of {d['transactions_per_file']:,.1f} transactions; "
         f"{d['batches_per_day']:,.0f} Lambda batches of {d['files_per_batch']:.1f} logs; "
         f"data files a day {d['data_files_per_day_before_compaction']:,.0f} before compaction, "
-        f"{d['data_files_per_day_after_compaction']:,.0f} after, compaction rewriting "
+        f"{d['data_files_per_day_after_compaction']:,.0f} after, Iceberg metadata objects "
+        f"written a day {d['metadata_objects_written_per_day']:,.0f} (kept: "
+        f"{inputs.storage.metadata_bytes / 1e6:,.1f} MB), compaction rewriting "
         f"{d['compaction_mb_rewritten_per_day']:,.0f} MB a day; a dashboard refresh scans "
         f"{d['athena_bytes_scanned_per_refresh'] / 1e6:,.1f} MB, billed "
         f"{d['athena_bytes_billed_per_refresh'] / 1e6:,.1f} MB",

@@ -232,3 +232,16 @@ def test_a_workload_out_of_range_is_a_clear_error(change):
     } | change
     with pytest.raises(ValueError, match="must be at least"):
         Workload(**values)
+
+
+def test_metadata_objects_count_once_each_however_they_were_uploaded():
+    from supermarket_cost.model import _objects_written
+
+    requests = {
+        "s3 PUT iceberg_metadata CreateMultipartUpload": Linear(2, 0, 0),
+        "s3 PUT iceberg_metadata UploadPart": Linear(2, 0, 0),
+        "s3 PUT iceberg_metadata CompleteMultipartUpload": Linear(2, 0, 0),
+        "s3 PUT iceberg_manifest PutObject": Linear(1, 0.5, 0),
+        "s3 PUT data PutObject": Linear(2, 0, 0),  # data files are counted apart
+    }
+    assert _objects_written(requests, files=2, txns=0) == 2 + 1 + 0.5 * 2
