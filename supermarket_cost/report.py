@@ -35,7 +35,8 @@ def render(estimate: Estimate, inputs: MeasuredInputs, prices: Prices) -> str:
         f"prices: {prices.region}, {prices.date}; measured inputs: {inputs.measured_at} on "
         f"{machine.get('platform', '?')} (load {machine.get('load_average_1m', '?')})",
         f"{d['files_per_day']:,.0f} logs a day of {d['transactions_per_file']:,.1f} transactions; "
-        f"{d['batches_per_day']:,.0f} Lambda batches of {d['files_per_batch']:.1f} logs; "
+        f"{d['batches_per_day']:,.0f} Lambda batches of {d['files_per_batch']:.1f} logs "
+        f"(measured peak RSS {inputs.batches.peak_rss_mb:,.0f} MB); "
         f"data files a day {d['data_files_per_day_before_compaction']:,.0f} before compaction, "
         f"{d['data_files_per_day_after_compaction']:,.0f} after, Iceberg metadata objects "
         f"written a day {d['metadata_objects_written_per_day']:,.0f} (kept: "
