@@ -21,6 +21,7 @@ COMMANDS = {
     "fault-proxy": "supermarket_cli.commands.faults:fault_proxy",
     "infra": "supermarket_cli.commands.infra:infra",
     "package-lambda": "supermarket_cli.commands.infra:package_lambda",
+    "cost": "supermarket_cli.commands.cost:cost",
 }
 
 

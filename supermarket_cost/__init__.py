@@ -1,0 +1,1 @@
+"""What this design costs on AWS per month, from figures measured on the moto-backed lake."""
