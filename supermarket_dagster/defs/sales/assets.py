@@ -11,7 +11,7 @@ from datetime import UTC, date, datetime
 
 import dagster as dg
 
-from supermarket_dagster.partitions import day_partitions
+from supermarket_dagster.partitions import day_partitions, days_backfill_policy
 from supermarket_dagster.resources import LakeResource
 from supermarket_queries import rollup
 
@@ -26,15 +26,28 @@ rollup_automation = (
 @dg.asset(
     name=rollup.SKU_DAILY_SALES,
     partitions_def=day_partitions,
+    backfill_policy=days_backfill_policy,  # in the history backfill's runs, a range each
     deps=[dg.AssetKey(rollup.ITEMS)],
     group_name="sales",
     kinds={"iceberg"},
     automation_condition=rollup_automation,
 )
 def sku_daily_sales(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
-    """One day's units and revenue per SKU, summed from that day's transaction_items."""
-    day = date.fromisoformat(context.partition_key)
-    written = rollup.roll_up_iceberg_day(lake.tables(), day, datetime.now(UTC))
-    context.log.info(f"rolled up {written.lines:,} lines from {written.item_files} files")
-    metadata = {"rows": written.rows, "lines": written.lines, "item_files": written.item_files}
-    return dg.MaterializeResult(metadata={**metadata, "key": written.key})
+    """Each day's units and revenue per SKU, summed from that day's transaction_items."""
+    lines = 0
+    for key in context.partition_keys:
+        written = rollup.roll_up_iceberg_day(
+            lake.tables(), date.fromisoformat(key), datetime.now(UTC)
+        )
+        lines += written.lines
+        context.log.info(
+            f"dt={key}: rolled up {written.lines:,} lines from {written.item_files} files"
+        )
+        context.add_asset_metadata(
+            {"rows": written.rows, "lines": written.lines, "item_files": written.item_files,
+             "key": written.key},
+            partition_key=key,
+        )  # fmt: skip
+    return dg.MaterializeResult(
+        metadata={"run_days": len(context.partition_keys), "run_lines": lines}
+    )
