@@ -22,5 +22,6 @@ def default_history_start(today: date) -> date:
     """HISTORY_START's default, the first day partition: DEFAULT_DAYS days ending yesterday."""
     return today - timedelta(days=DEFAULT_DAYS)
 
+
 DEFAULT_TRANSACTIONS_PER_SECOND = 50.0  # the live feed
 DEFAULT_FILES_PER_SECOND = 2.0

@@ -117,8 +117,8 @@ def test_a_range_run_lands_every_day_with_its_own_metadata_and_check_results(lak
 def test_a_range_with_a_day_without_raw_logs_fails_naming_its_prefix_and_lands_nothing(lake):
     # Given raw logs for the first and last day only.
     for day in (DAYS[0], DAYS[-1]):
-        lake.objects().write(f"raw/history/dt={day}/till-1.ndjson",
-                             ndjson(record(f"T-{day}", transaction_datetime=f"{day}T09:00:00Z")))  # fmt: skip
+        log = ndjson(record(f"T-{day}", transaction_datetime=f"{day}T09:00:00Z"))
+        lake.objects().write(f"raw/history/dt={day}/till-1.ndjson", log)
 
     result = _load(lake, [history_backfill], raise_on_error=False)
 
