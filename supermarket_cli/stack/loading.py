@@ -43,6 +43,16 @@ def _loaded(marker: Path, params: dict[str, Any]) -> set[str]:
     return set(state.get("days", [])) if state.get("params") == params else set()
 
 
+def history_start(config: StackConfig, marker: Path) -> str:
+    """HISTORY_START for the stack's Dagster: the first day it loads, or an older day the kept
+    lake holds, so the UI shows exactly the days that can have data."""
+    try:
+        kept = json.loads(marker.read_text()).get("days", [])
+    except (OSError, ValueError):
+        kept = []
+    return min([*history_days(config), *kept])
+
+
 def load_through_dagster(
     url: str,
     config: StackConfig,

@@ -173,3 +173,28 @@ def test_a_bad_history_start_is_a_clear_error(value):
 
     with pytest.raises(ValueError, match=f"HISTORY_START='{value}': expected a day"):
         history_start({"HISTORY_START": value})
+
+
+def test_a_range_of_rollups_is_one_commit_with_each_days_own_sums(lake):
+    from supermarket_dagster.defs.sales.assets import sku_daily_sales
+
+    for baskets, day in enumerate(DAYS, start=1):  # day n holds n baskets
+        rows = [record(f"T-{day}-{n}", transaction_datetime=f"{day}T09:00:00Z")
+                for n in range(baskets)]  # fmt: skip
+        lake.objects().write(f"raw/history/dt={day}/till-1.ndjson", ndjson(*rows))
+    assert _load(lake, [history_backfill]).success
+
+    result = dg.materialize([sku_daily_sales], resources={"lake": lake},
+                            tags=_range_tags(DAYS[0], DAYS[-1]))  # fmt: skip
+
+    assert result.success
+    rolled = table_rows("sku_daily_sales")
+    for n, day in enumerate(DAYS, start=1):
+        on_day = rolled.filter(pc.equal(rolled["dt"], date.fromisoformat(day)))
+        # each of the day's n baskets holds GOOD's two lines: 2 units of one SKU, 1 of another
+        assert sorted(zip(on_day["sku_id"].to_pylist(), on_day["units"].to_pylist(),
+                          strict=True)) == [("SKU00001", 2 * n), ("SKU00002", n)]  # fmt: skip
+    assert len(lake.tables().current("sku_daily_sales").metadata.snapshots) == 1
+    metadata = {m.partition: m.metadata["lines"].value
+                for m in result.asset_materializations_for_node("sku_daily_sales")}  # fmt: skip
+    assert metadata == {day: 2 * n for n, day in enumerate(DAYS, start=1)}
