@@ -214,6 +214,7 @@ class Stack:
         write_instance_config(config.dagster_home)
         if not env.get("HISTORY_START"):  # the day partitions start at the first day loaded
             env["HISTORY_START"] = history_start(config, config.state_dir / "loaded.json")
+        env["HISTORY_DAYS_PER_RUN"] = str(config.history_days_per_run)
         self.record.urls["dagster"] = start_dagster(
             self.supervisor, config.dagster_home, host, dagster_port, env
         )
