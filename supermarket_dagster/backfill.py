@@ -6,6 +6,8 @@ month of the demo, about one a day at 10M), so memory stays flat whatever the ra
 Pure logic, testable without Dagster: the history asset calls it with its partition range.
 """
 
+import random
+import time
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -24,6 +26,7 @@ COMMIT_TRANSACTIONS = 400_000
 # Sources read and transformed at once: two on two cores (each transform uses both cores too),
 # and as many again waiting, so a commit never leaves the cores idle.
 CONVERTING = 4
+COMMIT_ATTEMPTS = 5  # a refused commit is tried again, after 0.5, 1, 2, 4 s (and jitter)
 
 
 class MissingRawLogs(Exception):
@@ -81,6 +84,22 @@ def _converted_in_order(
             yield done_day, future.result()
 
 
+def _land_retrying(batch: list[Converted], database: str) -> list[AuditRecord]:
+    """land(), again after a refused commit: in AWS other runs and the Lambda commit to the same
+    tables, and Glue refuses a commit on a stale version. Landing again is safe: the sources
+    already in are replaced, never doubled (their orphaned files go with housekeeping)."""
+    from pyiceberg.exceptions import CommitFailedException
+
+    for attempt in range(COMMIT_ATTEMPTS):
+        try:
+            return land(batch, database)
+        except CommitFailedException:
+            if attempt == COMMIT_ATTEMPTS - 1:
+                raise
+            time.sleep(0.5 * 2**attempt + random.random())
+    raise AssertionError("unreachable")
+
+
 def backfill_days(
     objects: LakeBucket, database: str, sources: dict[date, list[str]]
 ) -> Iterator[DayLanded]:
@@ -92,7 +111,7 @@ def backfill_days(
     remaining = {day: len(keys) for day, keys in sources.items()}
 
     def land_batch() -> Iterator[DayLanded]:
-        audits = land(batch, database)
+        audits = _land_retrying(batch, database)
         by_source = {a.source_key: a for a in audits}
         for day in batch_days:
             keys = sources[day]

@@ -198,3 +198,28 @@ def test_a_range_of_rollups_is_one_commit_with_each_days_own_sums(lake):
     metadata = {m.partition: m.metadata["lines"].value
                 for m in result.asset_materializations_for_node("sku_daily_sales")}  # fmt: skip
     assert metadata == {day: 2 * n for n, day in enumerate(DAYS, start=1)}
+
+
+def test_a_refused_commit_is_landed_again_without_doubling_rows(lake, monkeypatch):
+    from pyiceberg.exceptions import CommitFailedException
+
+    day = DAYS[0]
+    rows = [record(f"C-{n}", transaction_datetime=f"{day}T09:00:00Z") for n in range(3)]
+    lake.objects().write(f"raw/history/dt={day}/till-1.ndjson", ndjson(*rows))
+    real_land, calls = backfill.land, []
+
+    def refused_once(batch, database):
+        calls.append(len(batch))
+        if len(calls) == 1:  # as Glue refuses a commit on a stale version
+            real_land(batch, database)  # ... after another writer committed the same sources
+            raise CommitFailedException("stale version")
+        return real_land(batch, database)
+
+    monkeypatch.setattr(backfill, "land", refused_once)
+    monkeypatch.setattr(backfill.time, "sleep", lambda seconds: None)
+    sources = backfill.day_sources(lake.objects(), [date.fromisoformat(day)])
+
+    (landed,) = backfill.backfill_days(lake.objects(), lake.glue_database, sources)
+
+    assert calls == [1, 1] and landed.rows["transactions"] == 3
+    assert sorted(table_rows("transactions")["transaction_id"].to_pylist()) == ["C-0", "C-1", "C-2"]
