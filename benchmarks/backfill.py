@@ -224,7 +224,10 @@ def main() -> None:
         with tempfile.TemporaryDirectory(prefix="supermarket-backfill-") as tmp:
             work = args.keep or Path(tmp)
             env = {**os.environ, **aws, "LAKE_BUCKET": BUCKET, "HISTORY_START": days[0],
-                   tables.COMMIT_LOCK_VARIABLE: str(work / "commit.lock")}  # fmt: skip
+                   tables.COMMIT_LOCK_VARIABLE: str(work / "commit.lock"),
+                   # On a loaded shared machine a code server can take over Dagster's default
+                   # 60 s to start a run, and the run is then failed before it begins.
+                   "DAGSTER_GRPC_TIMEOUT_SECONDS": "300"}  # fmt: skip
             generated = generate(args, days, env)
             print(f"generated in {generated:.1f} s ({load()})", flush=True)
             downloaded, converted, summary = convert_days(s3, days, work)
