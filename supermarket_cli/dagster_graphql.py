@@ -245,14 +245,31 @@ class DagsterGraphQL:
             raise DagsterGraphQLError(f"no implicit asset job holds all of {', '.join(asset_keys)}")
         return implicit[0]
 
+    def asset_checks(self, asset_keys: list[str]) -> list[tuple[str, str]]:
+        """(asset key, check name) of every check on these assets."""
+        data = self.query(
+            """query Checks($keys: [AssetKeyInput!]) {
+                 assetNodes(assetKeys: $keys) { assetKey { path } assetChecksOrError {
+                   ... on AssetChecks { checks { name } } } } }""",
+            {"keys": [_asset_key(k) for k in asset_keys]},
+        )
+        return [
+            (_key_text(node["assetKey"]), check["name"])
+            for node in data["assetNodes"]
+            for check in (node["assetChecksOrError"] or {}).get("checks", [])
+        ]
+
     def launch_assets(
         self,
         asset_keys: list[str],
         run_config: dict | None = None,
         partition_key: str | None = None,
         tags: dict[str, str] | None = None,
+        with_checks: bool = False,
     ) -> str:
-        """Queue one run materializing asset_keys (optionally one partition); its run id."""
+        """Queue one run materializing asset_keys (optionally one partition), with their checks
+        if with_checks (as a backfill runs them; a launched run has none unless named); its run
+        id."""
         run_tags = dict(tags or {})
         if partition_key is not None:
             run_tags[PARTITION_TAG] = partition_key
@@ -262,6 +279,10 @@ class DagsterGraphQL:
                 "repositoryName": REPOSITORY,
                 "jobName": self._asset_job(asset_keys),
                 "assetSelection": [_asset_key(k) for k in asset_keys],
+                "assetCheckSelection": [
+                    {"assetKey": _asset_key(asset), "name": name}
+                    for asset, name in (self.asset_checks(asset_keys) if with_checks else [])
+                ],
             },
             "runConfigData": run_config or {},
             "executionMetadata": {"tags": [{"key": k, "value": v} for k, v in run_tags.items()]},

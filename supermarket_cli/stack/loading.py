@@ -122,6 +122,7 @@ def launch_history(
         (first, last, dagster.launch_assets(
             HISTORY_ASSETS, history_run_config(config),
             tags={RANGE_START_TAG: first, RANGE_END_TAG: last, "supermarket/load": "history"},
+            with_checks=True,  # the day checks, as a backfill of the days runs them
         ))
         for first, last in day_ranges(days, config.history_days_per_run)
     ]  # fmt: skip
