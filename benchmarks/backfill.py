@@ -98,9 +98,9 @@ class PeakRss:
                 for process in (p for pid in pids for p in self._tree(pid)):
                     try:
                         rss = process.memory_info().rss
-                        if "run_worker" in process.name() or "execute_run" in " ".join(
-                            process.cmdline()
-                        ):
+                        # a run's process: the code server spawns it with multiprocessing
+                        command = " ".join(process.cmdline())
+                        if "multiprocessing.spawn" in command or "execute_run" in command:
                             self.worker_peak = max(self.worker_peak, rss)
                     except psutil.Error:
                         continue
