@@ -18,12 +18,12 @@ from lake_contract import layout
 from simulator import catalog
 from simulator.baskets import draw_baskets, sequence_ids, to_ndjson
 from simulator.defaults import (
-    DEFAULT_DAYS,
     DEFAULT_FILE_TRANSACTIONS,
     DEFAULT_SEED,
     DEFAULT_SKUS,
     DEFAULT_STORES,
     DEFAULT_TRANSACTIONS,
+    default_history_start,
 )
 from simulator.reference import Reference, build_reference
 from simulator.sink import Sink, open_sink
@@ -57,7 +57,7 @@ class HistoryOptions:
 
     def days(self) -> tuple[date, date]:
         end = self.end or (datetime.now(UTC).date() - timedelta(days=1))
-        start = self.start or (end - timedelta(days=DEFAULT_DAYS - 1))
+        start = self.start or default_history_start(end + timedelta(days=1))
         if start > end:
             raise ValueError(f"start {start} is after end {end}")
         return start, end

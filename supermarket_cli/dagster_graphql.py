@@ -6,6 +6,7 @@ GraphQL error, a Python error raised in Dagster, a failed run's own error, or a 
 """
 
 import json
+import re
 import urllib.error
 import urllib.request
 from collections.abc import Callable
@@ -27,6 +28,9 @@ METADATA_FIELDS = """metadataEntries { label ... on IntMetadataEntry { intValue 
     ... on FloatMetadataEntry { floatValue } ... on TextMetadataEntry { text } }"""
 PYTHON_ERROR = "message className causes { message className }"
 ERROR_FIELDS = "... on Error { __typename message } ... on PythonError { className }"
+# The history backfill logs "dt=YYYY-MM-DD: ..." once a day of its range is committed
+# (supermarket_dagster/defs/history/assets.py): a range run's progress between its start and end.
+LANDED_DAY = re.compile(r"^dt=(\d{4}-\d{2}-\d{2}): ")
 
 
 class DagsterGraphQLError(RuntimeError):
@@ -77,6 +81,7 @@ class BackfillProgress:
     partitions: dict[str, str]
     runs: list[dict] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
+    landed: int = 0  # days committed by runs still in progress (from their logs)
 
     def count(self, state: str) -> int:
         return sum(1 for value in self.partitions.values() if value == state)
@@ -100,6 +105,7 @@ class BackfillProgress:
             f"materialized, {self.count('queued')} queued, {self.count('running')} running, "
             f"{self.failed} failed "
             f"({self.status.lower()})"
+            + (f"; {self.landed} days landed so far" if self.landed else "")
         )
 
     def as_dict(self) -> dict:
@@ -239,14 +245,31 @@ class DagsterGraphQL:
             raise DagsterGraphQLError(f"no implicit asset job holds all of {', '.join(asset_keys)}")
         return implicit[0]
 
+    def asset_checks(self, asset_keys: list[str]) -> list[tuple[str, str]]:
+        """(asset key, check name) of every check on these assets."""
+        data = self.query(
+            """query Checks($keys: [AssetKeyInput!]) {
+                 assetNodes(assetKeys: $keys) { assetKey { path } assetChecksOrError {
+                   ... on AssetChecks { checks { name } } } } }""",
+            {"keys": [_asset_key(k) for k in asset_keys]},
+        )
+        return [
+            (_key_text(node["assetKey"]), check["name"])
+            for node in data["assetNodes"]
+            for check in (node["assetChecksOrError"] or {}).get("checks", [])
+        ]
+
     def launch_assets(
         self,
         asset_keys: list[str],
         run_config: dict | None = None,
         partition_key: str | None = None,
         tags: dict[str, str] | None = None,
+        with_checks: bool = False,
     ) -> str:
-        """Queue one run materializing asset_keys (optionally one partition); its run id."""
+        """Queue one run materializing asset_keys (optionally one partition), with their checks
+        if with_checks (as a backfill runs them; a launched run has none unless named); its run
+        id."""
         run_tags = dict(tags or {})
         if partition_key is not None:
             run_tags[PARTITION_TAG] = partition_key
@@ -256,6 +279,10 @@ class DagsterGraphQL:
                 "repositoryName": REPOSITORY,
                 "jobName": self._asset_job(asset_keys),
                 "assetSelection": [_asset_key(k) for k in asset_keys],
+                "assetCheckSelection": [
+                    {"assetKey": _asset_key(asset), "name": name}
+                    for asset, name in (self.asset_checks(asset_keys) if with_checks else [])
+                ],
             },
             "runConfigData": run_config or {},
             "executionMetadata": {"tags": [{"key": k, "value": v} for k, v in run_tags.items()]},
@@ -367,8 +394,28 @@ class DagsterGraphQL:
 
     # -- backfills ---------------------------------------------------------------------------
 
-    def backfill_progress(self, backfill_id: str) -> BackfillProgress:
-        """The backfill's status and, per requested partition, the state of its runs."""
+    def landed_days(self, run_id: str, step_key: str) -> list[str]:
+        """The days a range run's step has logged as committed so far (LANDED_DAY)."""
+        data = self.query(
+            f"""query Logs($id: ID!) {{ logsForRun(runId: $id, limit: 100000) {{ __typename
+                  ... on EventConnection {{ events {{ __typename
+                    ... on MessageEvent {{ message stepKey }} }} }}
+                  {ERROR_FIELDS} }} }}""",
+            {"id": run_id},
+        )
+        logs = _raise_if_error(data["logsForRun"], f"reading the logs of run {run_id}")
+        return [
+            match.group(1)
+            for event in logs["events"]
+            if event.get("stepKey") == step_key
+            and (match := LANDED_DAY.match(event.get("message") or ""))
+        ]
+
+    def backfill_progress(
+        self, backfill_id: str, landed_step: str | None = None
+    ) -> BackfillProgress:
+        """The backfill's status and, per requested partition, the state of its runs; with
+        landed_step, also the days that step has committed in runs still going."""
         data = self.query(
             f"""query Backfill($id: String!) {{ partitionBackfillOrError(backfillId: $id) {{
                   __typename
@@ -408,10 +455,15 @@ class DagsterGraphQL:
                 states[partition] = "queued"
             else:
                 states[partition] = "pending"
+        landed = 0
+        if landed_step:
+            running = [r for r in backfill["runs"] if r["status"] == "STARTED"]
+            landed = sum(len(set(self.landed_days(r["runId"], landed_step))) for r in running)
         return BackfillProgress(
             backfill_id=backfill_id,
             status=backfill["status"],
             partitions=states,
+            landed=landed,
             runs=[
                 {
                     "run_id": r["runId"],
@@ -431,6 +483,7 @@ class DagsterGraphQL:
         timeout: float,
         progress: Callable[[BackfillProgress], None] | None = None,
         poll_seconds: float = 1.0,
+        landed_step: str | None = None,
     ) -> dict:
         """Block until every requested partition has succeeded or failed (or the backfill has
         ended). Returns BackfillProgress.as_dict(): status, per-partition states, done and
@@ -441,7 +494,7 @@ class DagsterGraphQL:
 
         def finished() -> bool:
             nonlocal shown, state
-            state = self.backfill_progress(backfill_id)
+            state = self.backfill_progress(backfill_id, landed_step if progress else None)
             if progress is not None and state.line() != shown:
                 shown = state.line()
                 progress(state)
@@ -508,6 +561,47 @@ class DagsterGraphQL:
             }
             for event in run["assetMaterializations"]
         ]
+
+    def launch_checks(self, checks: list[tuple[str, str]], partition_key: str) -> str:
+        """Queue one run of these (asset key, check name) checks alone on one partition, as
+        the checks' automation sensor requests them; its run id."""
+        assets = sorted({asset for asset, _ in checks})
+        params = {
+            "selector": {
+                "repositoryLocationName": self.location(),
+                "repositoryName": REPOSITORY,
+                "jobName": self._asset_job(assets),
+                "assetSelection": [],
+                "assetCheckSelection": [
+                    {"assetKey": _asset_key(asset), "name": name} for asset, name in checks
+                ],
+            },
+            "executionMetadata": {"tags": [{"key": PARTITION_TAG, "value": partition_key}]},
+        }
+        data = self.query(
+            f"""mutation Launch($params: ExecutionParams!) {{
+                  launchRun(executionParams: $params) {{ __typename
+                    ... on LaunchRunSuccess {{ run {{ runId }} }}
+                    {ERROR_FIELDS} }} }}""",
+            {"params": params},
+        )
+        result = _raise_if_error(data["launchRun"], f"launching checks on {partition_key}")
+        return result["run"]["runId"]
+
+    def check_results_by_partition(self, asset_key: str, check_name: str) -> dict[str, bool]:
+        """Partition -> whether the check's latest evaluation there passed."""
+        data = self.query(
+            """query Executions($key: AssetKeyInput!, $name: String!) {
+                 assetCheckExecutions(assetKey: $key, checkName: $name, limit: 100000) {
+                   partition evaluation { success } } }""",
+            {"key": _asset_key(asset_key), "name": check_name},
+        )
+        results: dict[str, bool] = {}
+        for execution in data["assetCheckExecutions"]:  # newest first
+            evaluation = execution["evaluation"]
+            if evaluation and execution["partition"] is not None:
+                results.setdefault(execution["partition"], evaluation["success"])
+        return results
 
     def asset_check_results(self, asset_key: str) -> dict[str, bool | None]:
         """Each check on the asset -> whether its latest evaluation passed (None: not yet

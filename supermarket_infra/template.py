@@ -192,6 +192,10 @@ DAGSTER_ENVIRONMENT: dict[str, Any] = {
     "GLUE_DATABASE": {"Ref": "GlueDatabaseName"},
     "ATHENA_WORKGROUP": {"Ref": "AthenaWorkGroup"},
     "ALERT_TOPIC_ARN": {"Ref": "AlertTopic"},
+    # Fixed in production: the default start moves with the date, and the webserver, the
+    # daemon and each run task load the definitions at different times.
+    "HISTORY_START": {"Ref": "HistoryStart"},
+    "HISTORY_DAYS_PER_RUN": {"Ref": "HistoryDaysPerRun"},
 }
 DAGSTER_SECRETS = {
     "DAGSTER_PG_PASSWORD": {"Fn::Sub": "${DagsterDatabase.MasterUserSecret.SecretArn}:password::"}
@@ -226,14 +230,16 @@ def _dagster_container(name: str, command: list[str] | None, port: int | None) -
     }
 
 
-def _dagster_task_definition(family: str, role: str, containers: list[dict]) -> dict:
+def _dagster_task_definition(
+    family: str, role: str, containers: list[dict], cpu: str = "1024"
+) -> dict:
     return {
         "Type": "AWS::ECS::TaskDefinition",
         "Properties": {
             "Family": {"Fn::Sub": f"${{AWS::StackName}}-{family}"},
             "RequiresCompatibilities": ["FARGATE"],
             "NetworkMode": "awsvpc",
-            "Cpu": "1024",
+            "Cpu": cpu,
             "Memory": "4096",
             "RuntimePlatform": {"CpuArchitecture": "ARM64", "OperatingSystemFamily": "LINUX"},
             "ExecutionRoleArn": {"Fn::GetAtt": ["TaskExecutionRole", "Arn"]},
@@ -261,7 +267,10 @@ def dagster_task_definitions() -> dict[str, dict[str, Any]]:
             ],
         ),
         "DagsterRunTaskDefinition": _dagster_task_definition(
-            "dagster-run", "DagsterRunTaskRole", [_dagster_container(RUN_CONTAINER, None, None)]
+            "dagster-run",
+            "DagsterRunTaskRole",
+            [_dagster_container(RUN_CONTAINER, None, None)],
+            cpu="2048",  # a history run converts two sources at once, two threads each
         ),
     }
 

@@ -125,6 +125,11 @@ def roll_up_day(lake: Lake, day: date, rolled_up_at: datetime) -> DayRollup:
 def roll_up_iceberg_day(lake: LakeTables, day: date, rolled_up_at: datetime) -> DayRollup:
     """The same rollup on the Iceberg tables: the day's lines planned from the manifest, and
     the day of sku_daily_sales replaced in one overwrite commit."""
+    return roll_up_iceberg_days(lake, [day], rolled_up_at)[day]
+
+
+def _iceberg_day_sums(lake: LakeTables, day: date, rolled_up_at: datetime) -> tuple[pa.Table, int]:
+    """The day's sku_daily_sales rows (with dt) and how many data files they were read from."""
     from pyiceberg.expressions import EqualTo
 
     on_day = EqualTo(schema.PARTITION.name, day.isoformat())
@@ -134,10 +139,28 @@ def roll_up_iceberg_day(lake: LakeTables, day: date, rolled_up_at: datetime) -> 
     dated = table.append_column(
         schema.PARTITION.name, pa.repeat(pa.scalar(day, pa.date32()), table.num_rows)
     )
+    return dated, len(scan.plan_files())
+
+
+def roll_up_iceberg_days(
+    lake: LakeTables, days: list[date], rolled_up_at: datetime
+) -> dict[date, DayRollup]:
+    """Several days rolled up at once (a backfill's range): each day summed on its own, two
+    days at a time, and all of them replaced in one overwrite commit."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from pyiceberg.expressions import In
+
+    with ThreadPoolExecutor(max_workers=2) as pool:  # a day's scan waits on S3 half the time
+        sums = dict(zip(days, pool.map(lambda d: _iceberg_day_sums(lake, d, rolled_up_at), days),
+                        strict=True))  # fmt: skip
+    rows = pa.concat_tables([table for table, _ in sums.values()])
+    on_days = In(schema.PARTITION.name, [d.isoformat() for d in days])
     with tables.commit_lock():
         target = lake.current(SKU_DAILY_SALES)
-        target.overwrite(tables.as_table_rows(SKU_DAILY_SALES, dated), overwrite_filter=on_day)
+        target.overwrite(tables.as_table_rows(SKU_DAILY_SALES, rows), overwrite_filter=on_days)
     key = f"{lake.database}.{SKU_DAILY_SALES}@{target.current_snapshot().snapshot_id}"
-    return DayRollup(
-        key, table.num_rows, pc.sum(table["lines"]).as_py() or 0, len(scan.plan_files())
-    )
+    return {
+        day: DayRollup(key, table.num_rows, pc.sum(table["lines"]).as_py() or 0, files)
+        for day, (table, files) in sums.items()
+    }

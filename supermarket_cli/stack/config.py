@@ -68,6 +68,10 @@ class StackConfig:
         default=demo.DEFAULT_DAYS,
         metadata=_from("HISTORY_DAYS", "days of history loaded, ending yesterday (UTC)"),
     )
+    history_days_per_run: int = field(
+        default=demo.DEFAULT_HISTORY_DAYS_PER_RUN,
+        metadata=_from("HISTORY_DAYS_PER_RUN", "most history days in one Dagster run"),
+    )
     history_per_day: int = field(
         default=demo.DEFAULT_TRANSACTIONS_PER_DAY,
         metadata=_from("HISTORY_TRANSACTIONS_PER_DAY", "historical transactions a day"),

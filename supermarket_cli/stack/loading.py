@@ -1,5 +1,6 @@
 """Reference data and history loaded through Dagster itself, over its GraphQL API: a run of the
-reference assets, then a backfill of the history days, both visible in the UI as any other.
+reference assets, and the history days in range runs (a month in one), all visible in the UI
+as any other run, the day partitions materialized by them.
 
 What was loaded is remembered in the state folder (loaded.json), so a kept lake is topped up
 with the days it lacks (a day has passed) instead of being loaded again.
@@ -7,11 +8,17 @@ with the days it lacks (a day has passed) instead of being loaded again.
 
 import json
 import threading
+import time
 from collections.abc import Callable
+from datetime import date, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from supermarket_cli.dagster_graphql import FINISHED_RUN, RANGE_END_TAG, RANGE_START_TAG
 from supermarket_cli.stack.config import StackConfig, history_days, loading_params
+
+if TYPE_CHECKING:
+    from supermarket_cli.dagster_graphql import DagsterGraphQL
 
 REFERENCE_ASSETS = ["supermarkets", "skus"]
 # The rollup too: in the same run it costs 0.2 s a day; left to its automation, a run per day.
@@ -43,6 +50,16 @@ def _loaded(marker: Path, params: dict[str, Any]) -> set[str]:
     return set(state.get("days", [])) if state.get("params") == params else set()
 
 
+def history_start(config: StackConfig, marker: Path) -> str:
+    """HISTORY_START for the stack's Dagster: the first day it loads, or an older day the kept
+    lake holds, so the UI shows exactly the days that can have data."""
+    try:
+        kept = json.loads(marker.read_text()).get("days", [])
+    except (OSError, ValueError):
+        kept = []
+    return min([*history_days(config), *kept])
+
+
 def load_through_dagster(
     url: str,
     config: StackConfig,
@@ -61,24 +78,80 @@ def load_through_dagster(
     dagster = DagsterGraphQL(url)
     dagster.wait_ready(120)
     # Both at once: the history does not read the reference tables (it draws the same seeded
-    # catalogue). The reference run is queued first, so it has written the two small tables
-    # long before the backfill's checks look up store and SKU ids in them.
+    # catalogue, which takes as long as the whole reference run). The reference run is queued
+    # first, so it has written the two small tables before the history's checks look up store
+    # and SKU ids in them.
     run_id = None
     if not done:
         run_id = dagster.launch_assets(REFERENCE_ASSETS, reference_run_config(config))
         report(f"loading reference data: run {run_id} ({url}/runs/{run_id})")
-    backfill_id = None
-    if days:
-        backfill_id = dagster.launch_backfill(
-            HISTORY_ASSETS, days, run_config=history_run_config(config)
-        )
-        report(
-            f"loading history: backfill {backfill_id} of {len(days)} days "
-            f"{days[0]}..{days[-1]} ({url}/runs/b/{backfill_id})"
-        )
+    history_runs = launch_history(dagster, days, config) if days else []
+    for first, last, history_run in history_runs:
+        report(f"loading history {first}..{last}: run {history_run} ({url}/runs/{history_run})")
     if run_id:
         dagster.wait_run(run_id, RUN_TIMEOUT)
         report(f"reference data loaded: {config.stores} stores, {config.skus} SKUs")
-    if backfill_id and not stop.is_set():
-        dagster.wait_backfill(backfill_id, RUN_TIMEOUT, lambda p: report(f"  {p.line()}"))
+    if history_runs and not stop.is_set():
+        wait_history(dagster, [r for _, _, r in history_runs], len(days), report)
     marker.write_text(json.dumps({"params": params, "days": sorted(done | set(days))}))
+
+
+def day_ranges(days: list[str], per_run: int) -> list[tuple[str, str]]:
+    """Consecutive days cut into ranges of at most per_run days, as the history assets'
+    BackfillPolicy cuts a backfill (a gap in the days starts a new range)."""
+    ranges: list[list[str]] = []
+    for day in sorted(days):
+        previous = ranges[-1][-1] if ranges else None
+        follows = previous is not None and date.fromisoformat(day) - date.fromisoformat(
+            previous
+        ) == timedelta(days=1)
+        if follows and len(ranges[-1]) < per_run:
+            ranges[-1].append(day)
+        else:
+            ranges.append([day])
+    return [(r[0], r[-1]) for r in ranges]
+
+
+def launch_history(
+    dagster: "DagsterGraphQL", days: list[str], config: StackConfig
+) -> list[tuple[str, str, str]]:
+    """The history's range runs, as a backfill with the assets' BackfillPolicy makes them, but
+    launched straight to the run queue: the daemon's backfill loop would first wait up to its
+    fixed 30 s. (first day, last day, run id) of each."""
+    return [
+        (first, last, dagster.launch_assets(
+            HISTORY_ASSETS, history_run_config(config),
+            tags={RANGE_START_TAG: first, RANGE_END_TAG: last, "supermarket/load": "history"},
+            with_checks=True,  # the day checks, as a backfill of the days runs them
+        ))
+        for first, last in day_ranges(days, config.history_days_per_run)
+    ]  # fmt: skip
+
+
+def wait_history(
+    dagster: "DagsterGraphQL", run_ids: list[str], days: int, report: Callable[[str], None]
+) -> None:
+    """Waits for the history runs, reporting the days landed as each run commits them."""
+    shown = None
+    pending = set(run_ids)
+    landed: dict[str, int] = dict.fromkeys(run_ids, 0)
+    began = time.monotonic()
+    while pending:
+        for run_id in sorted(pending):
+            status = dagster.run(run_id)["status"]
+            if status in FINISHED_RUN:
+                dagster.wait_run(run_id, 0)  # raises with the run's own error if it failed
+                pending.discard(run_id)
+                landed[run_id] = len(set(dagster.landed_days(run_id, "history_backfill")))
+            elif status == "STARTED":
+                landed[run_id] = len(set(dagster.landed_days(run_id, "history_backfill")))
+        done = len(run_ids) - len(pending)
+        line = (f"history: {sum(landed.values())}/{days} days landed, "
+                f"{done}/{len(run_ids)} runs finished")  # fmt: skip
+        if line != shown:
+            report(f"  [{time.monotonic() - began:4.0f}s] {line}")
+            shown = line
+        if time.monotonic() - began > RUN_TIMEOUT:
+            raise TimeoutError(f"history not loaded after {RUN_TIMEOUT:.0f} s: {line}")
+        if pending:
+            time.sleep(0.5)

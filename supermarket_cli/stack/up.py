@@ -164,6 +164,7 @@ class Stack:
     def _start(self) -> None:
         from supermarket_cli.dagster_instance import start_dagster, write_instance_config
         from supermarket_cli.stack import provision
+        from supermarket_cli.stack.loading import history_start
 
         config = self.config
         host = config.host
@@ -211,6 +212,9 @@ class Stack:
 
         dagster_port = choose_port(host, config.dagster_port, "dagster_port" in config.ports_pinned)
         write_instance_config(config.dagster_home)
+        if not env.get("HISTORY_START"):  # the day partitions start at the first day loaded
+            env["HISTORY_START"] = history_start(config, config.state_dir / "loaded.json")
+        env["HISTORY_DAYS_PER_RUN"] = str(config.history_days_per_run)
         self.record.urls["dagster"] = start_dagster(
             self.supervisor, config.dagster_home, host, dagster_port, env
         )

@@ -113,7 +113,8 @@ def listening_addresses(pids: list[int]) -> set[tuple[str, int]]:
 def test_up_runs_the_stack_and_ctrl_c_stops_every_process(tmp_path):
     deadline = time.monotonic() + DEADLINE_SECONDS
     state = tmp_path / "state"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "DAGSTER_"))}
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("AWS_", "DAGSTER_", "HISTORY_"))}  # fmt: skip
     env |= {
         "SUPERMARKET_STATE": str(state),
         "SUPERMARKET_MOTO_PORT": "0",
@@ -172,11 +173,16 @@ def test_up_runs_the_stack_and_ctrl_c_stops_every_process(tmp_path):
             "transaction_items",
         } <= set(dagster.asset_keys())
 
-        # Reference data and history went through a real run and a backfill.
+        # Reference data and history went through real runs, the history's progress shown.
         output.wait_for(r"^loaded;", deadline)
-        history = f"backfill \\w+: {HISTORY_DAYS}/{HISTORY_DAYS} partitions materialized"
-        output.wait_for(history, deadline)
+        output.wait_for(f"history: {HISTORY_DAYS}/{HISTORY_DAYS} days landed, 1/1 runs", deadline)
         assert dagster.latest_materialization("skus")["metadata"]["rows"] == 300
+        # The day partitions start at the first day loaded: the UI offers no day before it.
+        first = (datetime.now(UTC).date() - timedelta(days=HISTORY_DAYS)).isoformat()
+        keys = dagster.query(
+            """query { assetNodes(assetKeys: [{path: ["transactions"]}]) { partitionKeys } }"""
+        )["assetNodes"][0]["partitionKeys"]
+        assert keys[0] == first and len(keys) == HISTORY_DAYS + 1  # and today
 
         # A file put now is returned by `supermarket query` within a few seconds.
         query_env = {

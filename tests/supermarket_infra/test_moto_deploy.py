@@ -84,6 +84,7 @@ def deployed(translated):
             "PrivateSubnetIds": ",".join(subnets),
             "PaymentProcessorImageTag": "pp-1",
             "DagsterImageTag": "dagster-1",
+            "HistoryStart": "2025-01-01",
             "QuickSightPrincipalArn": f"arn:aws:quicksight:{REGION}:123456789012:group/default/a",
         }
         cloudformation = boto3.client("cloudformation")

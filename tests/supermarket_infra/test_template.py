@@ -14,6 +14,7 @@ from moto import mock_aws
 from lake_contract import layout, schema, tables
 from lake_contract.quarantine import QUARANTINE_TABLE
 from supermarket_cli.dagster_instance import PRODUCTION_ENVIRONMENT, RUN_CONTAINER
+from supermarket_dagster.partitions import DAYS_PER_RUN_VARIABLE, HISTORY_START_VARIABLE
 from supermarket_infra import template as generator
 from supermarket_queries import glue, views
 from tests.supermarket_infra.conftest import TEMPLATE, resources_of, tool
@@ -330,6 +331,13 @@ def test_the_dagster_tasks_supply_every_variable_the_production_profile_reads(te
     family = definitions["DagsterRunTaskDefinition"]["Family"]["Fn::Sub"]
     run_env = {e["Name"]: e["Value"] for e in containers[RUN_CONTAINER]["Environment"]}
     assert run_env["DAGSTER_RUN_TASK_DEFINITION"] == {"Fn::Sub": family}
+    # Every container loads the definitions: the same fixed first day and days per run.
+    for container in containers.values():
+        env = {e["Name"]: e["Value"] for e in container["Environment"]}
+        assert env[HISTORY_START_VARIABLE] == {"Ref": "HistoryStart"}
+        assert env[DAYS_PER_RUN_VARIABLE] == {"Ref": "HistoryDaysPerRun"}
+    assert "Default" not in template["Parameters"]["HistoryStart"]  # never the moving default
+    assert definitions["DagsterRunTaskDefinition"]["Cpu"] == "2048"  # two sources at once
 
 
 def test_dagsters_database_is_private_encrypted_and_keeps_its_password_in_secrets_manager(

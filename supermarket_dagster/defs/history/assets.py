@@ -1,9 +1,13 @@
-"""Historical logs and the Glue-equivalent backfill that turns one day of them into the tables.
+"""Historical logs and the Glue-equivalent backfill that turns a range of days of them into the
+tables.
 
-The backfill converts the day's raw logs with the Lambda's own transform and lands them with its
-committer: one commit per table for the day, then the audit records. Re-running a day replaces
-exactly that day's sources (the committer finds them already in the table and deletes their
-old rows in the same commit), whether compacted since or not; nothing else changes.
+Both are backfilled a range of days per run (days_backfill_policy): a month of the demo is one
+run, whose days are converted on both cores and landed in few commits (supermarket_dagster.
+backfill). The backfill converts with the Lambda's own transform and lands with its committer,
+then writes the audit records. Re-running a day replaces exactly that day's sources (the
+committer finds them already in the table and deletes their old rows in the same commit),
+whether compacted since or not; nothing else changes. The reingest_history_days job is that
+re-run, named: a day re-read from its raw logs.
 """
 
 from concurrent.futures import ThreadPoolExecutor
@@ -11,9 +15,6 @@ from datetime import date
 
 import dagster as dg
 
-from lake_contract import layout
-from lambda_ingest.events import SourceObject
-from lambda_ingest.handler import convert, land
 from simulator.defaults import (
     DEFAULT_SEED,
     DEFAULT_SKUS,
@@ -22,7 +23,8 @@ from simulator.defaults import (
 )
 from simulator.history import HistoryOptions, history_key, plan_files, render_file
 from simulator.reference import build_reference
-from supermarket_dagster.partitions import day_partitions
+from supermarket_dagster import backfill
+from supermarket_dagster.partitions import day_partitions, days_backfill_policy
 from supermarket_dagster.policies import live_freshness_policy
 from supermarket_dagster.resources import LakeResource
 
@@ -34,30 +36,40 @@ class HistoryConfig(dg.Config):
     skus: int = DEFAULT_SKUS
 
 
-@dg.asset(partitions_def=day_partitions, group_name="history", kinds={"s3", "json"})
+@dg.asset(
+    partitions_def=day_partitions,
+    backfill_policy=days_backfill_policy,
+    group_name="history",
+    kinds={"s3", "json"},
+)
 def raw_history_logs(
     context: dg.AssetExecutionContext, config: HistoryConfig, lake: LakeResource
 ) -> dg.MaterializeResult:
-    """One day of historical NDJSON logs under raw/history/dt=YYYY-MM-DD/."""
-    day = date.fromisoformat(context.partition_key)
-    options = HistoryOptions(
-        location=f"s3://{lake.bucket}",
-        transactions=config.transactions_per_day,
-        start=day,
-        end=day,
-        seed=config.seed,
-        stores=config.stores,
-        skus=config.skus,
-    )
+    """Days of historical NDJSON logs under raw/history/dt=YYYY-MM-DD/, one run per range."""
     reference = build_reference(config.stores, config.skus, config.seed)
-    keys = []
-    for file in plan_files(options):
-        key = history_key(options, file)
-        lake.objects().write(key, render_file(options, reference, file))
-        keys.append(key)
-    return dg.MaterializeResult(
-        metadata={"files": len(keys), "transactions": config.transactions_per_day}
-    )
+    objects = lake.objects()
+
+    def write_day(key: str) -> int:
+        day = date.fromisoformat(key)
+        options = HistoryOptions(
+            location=f"s3://{lake.bucket}",
+            transactions=config.transactions_per_day,
+            start=day,
+            end=day,
+            seed=config.seed,
+            stores=config.stores,
+            skus=config.skus,
+        )
+        files = plan_files(options)
+        for file in files:
+            objects.write(history_key(options, file), render_file(options, reference, file))
+        return len(files)
+
+    with ThreadPoolExecutor(max_workers=4) as pool:  # the PUTs wait on moto or S3, not on CPU
+        keys = context.partition_keys
+        for key, files in zip(keys, pool.map(write_day, keys), strict=True):
+            context.add_asset_metadata({"files": files}, partition_key=key)
+    return dg.MaterializeResult(metadata={"transactions": config.transactions_per_day})
 
 
 @dg.multi_asset(
@@ -72,36 +84,49 @@ def raw_history_logs(
         for name in ("transactions", "transaction_items")
     ],
     partitions_def=day_partitions,
+    backfill_policy=days_backfill_policy,
 )
 def history_backfill(context: dg.AssetExecutionContext, lake: LakeResource):  # noqa: ANN201
-    """The Glue-equivalent job: one day's raw logs -> transactions and transaction_items, in
-    one Iceberg commit per table, through the Lambda's own transform and committer."""
-    day = date.fromisoformat(context.partition_key)
-    prefix = layout.day_prefix(layout.RAW_HISTORY, day)
-    sources = lake.objects().keys(prefix)
-    if not sources:
-        raise dg.Failure(f"no raw logs under s3://{lake.bucket}/{prefix}: nothing to backfill")
-    with ThreadPoolExecutor(max_workers=2) as pool:  # each conversion uses both cores too
-        converted = pool.map(lambda key: convert(_history_source(lake, key), lake.bucket), sources)
-        batch = [c for c in converted if c is not None]
-    audits = land(batch, lake.glue_database)
-    totals = {
-        t: sum(a.rows_written[t] for a in audits) for t in ("transactions", "transaction_items")
-    }
-    read = sum(a.records_read for a in audits)
-    quarantined = sum(a.records_quarantined for a in audits)
-    context.log.info(f"dt={day}: {len(audits)} logs, {read:,} records, {quarantined:,} quarantined")
-    for table, rows in totals.items():
+    """The Glue-equivalent job: a range of days' raw logs -> transactions and
+    transaction_items, through the Lambda's own transform and committer, in few commits."""
+    days = [date.fromisoformat(key) for key in context.partition_keys]
+    objects = lake.objects()
+    try:
+        sources = backfill.day_sources(objects, days)
+    except backfill.MissingRawLogs as exc:
+        raise dg.Failure(str(exc)) from None
+    landed = []
+    for day in backfill.backfill_days(objects, lake.glue_database, sources):
+        landed.append(day)
+        context.log.info(
+            f"dt={day.day}: {day.sources} logs, {day.records_read:,} records, "
+            f"{day.rows['transactions']:,} transactions, {day.records_quarantined:,} quarantined"
+        )
+        for table in backfill.FACT_TABLES:
+            context.add_asset_metadata(
+                {
+                    "rows": day.rows[table],
+                    "source_files": day.sources,
+                    "records_read": day.records_read,
+                    "records_quarantined": day.records_quarantined,
+                },
+                asset_key=table,
+                partition_key=day.day.isoformat(),
+            )
+    for table in backfill.FACT_TABLES:
         yield dg.MaterializeResult(
             asset_key=table,
             metadata={
-                "rows": rows,
-                "source_files": len(sources),
-                "records_read": read,
-                "records_quarantined": quarantined,
+                "run_days": len(landed),
+                "run_rows": sum(d.rows[table] for d in landed),
+                "run_records_quarantined": sum(d.records_quarantined for d in landed),
             },
         )
 
 
-def _history_source(lake: LakeResource, key: str) -> SourceObject:
-    return SourceObject(bucket=lake.bucket, key=key, size=None, event_time=None)
+reingest_history_days = dg.define_asset_job(
+    "reingest_history_days",
+    selection=dg.AssetSelection.assets(history_backfill),
+    description="Re-reads days from their raw logs under raw/history/ into transactions and "
+    "transaction_items, replacing exactly those days' sources (idempotent), then checks them.",
+)

@@ -5,14 +5,25 @@ preview feature), so a day is checked alone: inside the backfill run that wrote 
 the live feed's days after new data, by the automation sensor below. All checks of a day run
 in one step that reads the day's rows once (lake_day), and the rules themselves are pure
 Arrow functions (quality).
+
+A backfill run covers a range of days (days_backfill_policy), and an AssetCheckResult carries
+no partition: the step yields each day's results as AssetCheckEvaluations with their partition
+and the day's materialization they checked, so every day keeps its own result in the UI.
 """
 
 import warnings
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
 import dagster as dg
+
+# Not exported by dagster; the evaluation needs it to name the materialization it checked.
+from dagster._core.definitions.asset_checks.asset_check_evaluation import (
+    AssetCheckEvaluationTargetMaterializationData,
+)
 
 from supermarket_dagster import lake_day, quality
 from supermarket_dagster.partitions import day_partitions
@@ -71,26 +82,31 @@ def _offenders_metadata(prefix: str, offenders: quality.Offenders) -> dict[str, 
     return {f"{prefix}_rows": offenders.count, f"{prefix}_sample": ", ".join(offenders.sample)}
 
 
-def _result(key: dg.AssetCheckKey, passed: bool, **metadata: Any) -> dg.AssetCheckResult:
-    return dg.AssetCheckResult(
-        asset_key=key.asset_key,
-        check_name=key.name,
-        passed=passed,
-        severity=dg.AssetCheckSeverity.ERROR,
-        metadata=metadata,
-    )
+@dataclass(frozen=True)
+class DayCheck:
+    """One check's result on one day, before Dagster ties it to the materialization it saw."""
+
+    key: dg.AssetCheckKey
+    day: date
+    passed: bool
+    metadata: dict[str, Any]
 
 
-def _schema_result(key: dg.AssetCheckKey, day: lake_day.LakeDay) -> dg.AssetCheckResult:
+def _schema_result(key: dg.AssetCheckKey, day: lake_day.LakeDay, on: date) -> DayCheck:
     problem = day.schema_problem
-    return _result(key, problem is None, rows=day.rows.num_rows, difference=problem or "none")
+    return DayCheck(key, on, problem is None,
+                    {"rows": day.rows.num_rows, "difference": problem or "none"})  # fmt: skip
 
 
 def day_results(
     lake: LakeResource, day: date, selected_keys: Iterable[dg.AssetCheckKey]
-) -> Iterator[dg.AssetCheckResult]:
+) -> Iterator[DayCheck]:
     """The results of the selected checks for one day, reading the day's rows once."""
     selected = {(k.asset_key, k.name): k for k in selected_keys}
+
+    def _result(key: dg.AssetCheckKey, passed: bool, **metadata: Any) -> DayCheck:
+        return DayCheck(key, day, passed, metadata)
+
     transactions = lake_day.read_day(lake.tables(), "transactions", day)
     items = lake_day.read_day(lake.tables(), "transaction_items", day)
     objects = lake.objects()
@@ -133,16 +149,58 @@ def day_results(
         )  # fmt: skip
     for asset, table_day in ((TRANSACTIONS, transactions), (ITEMS, items)):
         if key := selected.get((asset, "schema_matches")):
-            yield _schema_result(key, table_day)
+            yield _schema_result(key, table_day, day)
+
+
+def _checked_materialization(
+    instance: dg.DagsterInstance, asset: dg.AssetKey, day: str
+) -> "AssetCheckEvaluationTargetMaterializationData | None":
+    """The day's latest materialization, which the result is about (as AssetCheckResult finds
+    it for a one-partition step): a later one makes the day's result out of date in the UI."""
+    records = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=asset, asset_partitions=[day]), limit=1
+    ).records
+    if not records:
+        return None
+    return AssetCheckEvaluationTargetMaterializationData(
+        run_id=records[0].run_id, storage_id=records[0].storage_id, timestamp=records[0].timestamp
+    )
+
+
+def evaluation(
+    check: DayCheck, target: "AssetCheckEvaluationTargetMaterializationData | None"
+) -> dg.AssetCheckEvaluation:
+    """The day's result as Dagster records it, with its partition and what it checked."""
+    return dg.AssetCheckEvaluation(
+        asset_key=check.key.asset_key,
+        check_name=check.key.name,
+        passed=check.passed,
+        metadata=check.metadata,
+        severity=dg.AssetCheckSeverity.ERROR,
+        partition=check.day.isoformat(),
+        target_materialization_data=target,
+    )
 
 
 @dg.multi_asset_check(specs=DAY_CHECKS, can_subset=True)
 def fact_table_day_checks(
     context: dg.AssetCheckExecutionContext, lake: LakeResource
-) -> Iterator[dg.AssetCheckResult]:
-    """Checks one day of transactions and transaction_items: counts, keys, totals, schemas."""
-    day = date.fromisoformat(context.partition_key)
-    yield from day_results(lake, day, context.selected_asset_check_keys)
+) -> Iterator[dg.AssetCheckEvaluation]:
+    """Checks each day of the run's range of transactions and transaction_items: counts, keys,
+    totals, schemas; a result per day."""
+    days = [date.fromisoformat(key) for key in context.partition_keys]
+    keys = context.selected_asset_check_keys
+    # Days are independent reads of the lake, half of it waiting on S3: four at once.
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        for checks_of_day in pool.map(lambda day: list(day_results(lake, day, keys)), days):
+            targets: dict[dg.AssetKey, Any] = {}
+            for check in checks_of_day:
+                asset = check.key.asset_key
+                if asset not in targets:  # one lookup per table and day, not per check
+                    targets[asset] = _checked_materialization(
+                        context.instance, asset, check.day.isoformat()
+                    )
+                yield evaluation(check, targets[asset])
 
 
 fact_table_checks_sensor = dg.AutomationConditionSensorDefinition(

@@ -11,7 +11,7 @@ from datetime import UTC, date, datetime
 
 import dagster as dg
 
-from supermarket_dagster.partitions import day_partitions
+from supermarket_dagster.partitions import day_partitions, days_backfill_policy
 from supermarket_dagster.resources import LakeResource
 from supermarket_queries import rollup
 
@@ -26,15 +26,25 @@ rollup_automation = (
 @dg.asset(
     name=rollup.SKU_DAILY_SALES,
     partitions_def=day_partitions,
+    backfill_policy=days_backfill_policy,  # in the history backfill's runs, a range each
     deps=[dg.AssetKey(rollup.ITEMS)],
     group_name="sales",
     kinds={"iceberg"},
     automation_condition=rollup_automation,
 )
 def sku_daily_sales(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
-    """One day's units and revenue per SKU, summed from that day's transaction_items."""
-    day = date.fromisoformat(context.partition_key)
-    written = rollup.roll_up_iceberg_day(lake.tables(), day, datetime.now(UTC))
-    context.log.info(f"rolled up {written.lines:,} lines from {written.item_files} files")
-    metadata = {"rows": written.rows, "lines": written.lines, "item_files": written.item_files}
-    return dg.MaterializeResult(metadata={**metadata, "key": written.key})
+    """Each day's units and revenue per SKU, summed from that day's transaction_items; a range
+    of days (a backfill's run) in one commit."""
+    days = [date.fromisoformat(key) for key in context.partition_keys]
+    written = rollup.roll_up_iceberg_days(lake.tables(), days, datetime.now(UTC))
+    for day, day_rollup in written.items():
+        context.log.info(
+            f"dt={day}: rolled up {day_rollup.lines:,} lines from {day_rollup.item_files} files"
+        )
+        context.add_asset_metadata(
+            {"rows": day_rollup.rows, "lines": day_rollup.lines,
+             "item_files": day_rollup.item_files, "key": day_rollup.key},
+            partition_key=day.isoformat(),
+        )  # fmt: skip
+    lines = sum(r.lines for r in written.values())
+    return dg.MaterializeResult(metadata={"run_days": len(days), "run_lines": lines})
