@@ -29,6 +29,7 @@ of history and today, all stores (one store where said).
 """
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import os
@@ -45,6 +46,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from queries import build_lake, roll_up
+
+from supermarket_cli.stack.children import moto_server
 
 ROOT = Path(__file__).resolve().parent.parent
 WORK = ROOT / "benchmarks" / ".work"
@@ -67,6 +70,80 @@ def lake_for(size: int) -> Path:
     return lake
 
 
+ICEBERG_BUCKET = "dashboard-bench"
+LANDING = WORK / "iceberg-landing"  # today's small logs, committed one per refresh
+
+
+def iceberg_lake(size: int) -> str:
+    """The size's history as Iceberg tables on the running moto (AWS_ENDPOINT_URL), committed
+    a day at a time by the Lambda's own committer; the reference tables uploaded as-is."""
+    import boto3
+
+    from lake_contract import tables
+    from lake_contract.tables import LakeTables
+    from lambda_ingest.committer import commit_sources
+    from lambda_ingest.transform import transform
+    from supermarket_cli.convert import find_sources
+
+    raw = WORK / f"raw{size}"
+    if not raw.exists():
+        supermarket("generate", "reference", "--out", str(raw))
+        supermarket("generate", "history", "--out", str(raw), "--transactions", str(size),
+                    "--start", "2026-01-01", "--end", "2026-01-30", "--workers", "2")  # fmt: skip
+    if not LANDING.exists():
+        supermarket("generate", "history", "--out", str(LANDING), "--transactions", "2000",
+                    "--start", str(TODAY), "--end", str(TODAY), "--seed", "5")  # fmt: skip
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket=ICEBERG_BUCKET)
+    for path in sorted((raw / "lake").rglob("*.parquet")):
+        s3.upload_file(str(path), ICEBERG_BUCKET, path.relative_to(raw).as_posix())
+    catalog = tables.glue_catalog()
+    tables.create_tables(catalog, f"s3://{ICEBERG_BUCKET}")
+    lake = LakeTables(catalog, tables.DEFAULT_DATABASE)
+    landed = datetime.now(UTC)
+    sources = find_sources([raw / "raw"])
+    for day in sorted({p.parent.name for p in sources}):
+        keys = {p.relative_to(raw).as_posix(): p for p in sources if p.parent.name == day}
+        results = [(key, transform(path.read_bytes(), key, landed)) for key, path in keys.items()]
+        commit_sources(lake, results, {})
+    return f"s3://{ICEBERG_BUCKET}"
+
+
+def land_in_iceberg(n: int) -> None:
+    """One of today's small logs committed as the Lambda commits it."""
+    from lake_contract import tables
+    from lake_contract.tables import LakeTables
+    from lambda_ingest.committer import commit_sources
+    from lambda_ingest.transform import transform
+    from supermarket_cli.convert import find_sources
+
+    sources = find_sources([LANDING / "raw"])
+    path = sources[n % len(sources)]
+    key = f"raw/incoming/dt={TODAY}/bench-{time.time_ns()}-{path.name}"
+    result = transform(path.read_bytes(), key, datetime.now(UTC))
+    commit_sources(LakeTables(tables.glue_catalog(), tables.DEFAULT_DATABASE), [(key, result)], {})
+
+
+def land(lake: Path | str, n: int) -> None:
+    if str(lake).startswith("s3://"):
+        land_in_iceberg(n)
+    else:
+        land_a_file(Path(lake), n)
+
+
+def clean(lake: Path | str) -> None:
+    """Today's landed files removed from a folder lake (moto's lake lives for the run only)."""
+    if str(lake).startswith("s3://"):
+        return
+    for table in ("transactions", "transaction_items"):
+        shutil.rmtree(Path(lake) / "lake" / table / f"dt={TODAY}", ignore_errors=True)
+
+
+def supermarket(*args: str) -> None:
+    subprocess.run([sys.executable, "-m", "supermarket_cli.main", *args], cwd=ROOT, check=True,
+                   stdout=subprocess.DEVNULL)  # fmt: skip
+
+
 def land_a_file(lake: Path, n: int) -> list[Path]:
     """A copy of one of the history's last files into today's partitions (both tables), as a
     live file lands: new rows, so the data version changes. Returns what to remove after."""
@@ -82,12 +159,7 @@ def land_a_file(lake: Path, n: int) -> list[Path]:
     return copies
 
 
-def clean(lake: Path) -> None:
-    for table in ("transactions", "transaction_items"):
-        shutil.rmtree(lake / "lake" / table / f"dt={TODAY}", ignore_errors=True)
-
-
-def open_engine(lake: Path) -> Any:  # either tree's LocalEngine
+def open_engine(lake: Path | str) -> Any:  # either tree's LocalEngine
     """The engine as the page opens it (a baseline tree may predate the page's bounds)."""
     from supermarket_queries.engine import LocalEngine
 
@@ -98,7 +170,7 @@ def open_engine(lake: Path) -> Any:  # either tree's LocalEngine
     return LocalEngine(str(lake), memory_limit=ENGINE_MEMORY_LIMIT, threads=ENGINE_THREADS)
 
 
-def server_side(lake: Path, runs: int) -> dict[str, float]:
+def server_side(lake: Path | str, runs: int) -> dict[str, float]:
     from supermarket_dashboard import figures
 
     filters = figures.Filters(START, TODAY)
@@ -106,7 +178,7 @@ def server_side(lake: Path, runs: int) -> dict[str, float]:
     closed = figures.ClosedDays()
     began = time.perf_counter()
     engine = open_engine(lake)
-    land_a_file(lake, 0)
+    land(lake, 0)
     now = datetime.now(UTC)
     figures.figures(engine, filters, now, closed, engine.data_version())
     cold = time.perf_counter() - began
@@ -114,7 +186,7 @@ def server_side(lake: Path, runs: int) -> dict[str, float]:
     refresh, store, version, whole = [], [], [], []
     try:
         for n in range(1, runs + 1):
-            land_a_file(lake, n)
+            land(lake, n)
             began = time.perf_counter()
             current = engine.data_version()
             version.append(time.perf_counter() - began)
@@ -139,7 +211,7 @@ def server_side(lake: Path, runs: int) -> dict[str, float]:
     }
 
 
-def server_side_in(tree: Path, lake: Path, runs: int) -> dict[str, float]:
+def server_side_in(tree: Path, lake: Path | str, runs: int) -> dict[str, float]:
     """server_side() in a fresh interpreter importing the code of `tree`."""
     env = {**os.environ, "PYTHONPATH": str(tree)}
     argv = [sys.executable, __file__, "--server-side", str(lake), "--runs", str(runs)]
@@ -182,7 +254,7 @@ def page_server_ms(page: Any) -> float:  # a Playwright page
     return float(re.search(r"in (\d+) ms", page.get_by_text("data version").inner_text())[1])
 
 
-def browser(tree: Path, lake: Path, runs: int, refresh_seconds: float) -> dict[str, float]:
+def browser(tree: Path, lake: Path | str, runs: int, refresh_seconds: float) -> dict[str, float]:
     from playwright.sync_api import sync_playwright
 
     from supermarket_cli.processes import Supervisor, free_port
@@ -197,7 +269,7 @@ def browser(tree: Path, lake: Path, runs: int, refresh_seconds: float) -> dict[s
     SHOTS.mkdir(exist_ok=True)
     url = f"http://127.0.0.1:{port}/?start={START}&end={TODAY}"
     figures: dict[str, float] = {}
-    land_a_file(lake, 0)
+    land(lake, 0)
     try:
         with sync_playwright() as pw:
             chromium = pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
@@ -213,7 +285,9 @@ def browser(tree: Path, lake: Path, runs: int, refresh_seconds: float) -> dict[s
                 renders.append(time.perf_counter() - began)
                 render_busy.append(busy_ms(cdp))
                 render_server.append(page_server_ms(page))
-                page.screenshot(path=SHOTS / f"dashboard-bench-{lake.name}-{tree.name}.png")
+                page.screenshot(
+                    path=SHOTS / f"dashboard-bench-{Path(str(lake)).name}-{tree.name}.png"
+                )
                 page.close()
             page = chromium.new_page(viewport={"width": 1440, "height": 900})
             cdp = page.context.new_cdp_session(page)
@@ -230,7 +304,7 @@ def browser(tree: Path, lake: Path, runs: int, refresh_seconds: float) -> dict[s
             for n in range(runs):
                 before = caption.inner_text().rsplit(" ", 1)[-1]
                 busy = busy_ms(cdp)
-                land_a_file(lake, n + 1)
+                land(lake, n + 1)
                 began = time.perf_counter()
                 page.wait_for_function(
                     "v => !document.body.innerText.includes('data version ' + v)", arg=before,
@@ -283,25 +357,46 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--refresh-seconds", type=float, default=1.0)
     parser.add_argument("--baseline", help="a git ref to measure beside the working tree")
+    parser.add_argument(
+        "--iceberg",
+        action="store_true",
+        help="the lake as Iceberg tables on a moto server, not a local folder",
+    )
     parser.add_argument("--server-side", help=argparse.SUPPRESS)  # internal: one lake, JSON
     args = parser.parse_args()
     os.environ.setdefault("STORE_TIMEZONE", "UTC")
     if args.server_side:
-        print(json.dumps(server_side(Path(args.server_side), args.runs)))
+        lake = args.server_side
+        print(json.dumps(server_side(lake if lake.startswith("s3://") else Path(lake), args.runs)))
         return
     trees = [("this tree", CURRENT)]
     if args.baseline:
         trees.insert(0, (args.baseline, baseline_tree(args.baseline)))
+    with contextlib.ExitStack() as stack:
+        if args.iceberg:
+            endpoint = stack.enter_context(moto_server())
+            os.environ.update(AWS_ENDPOINT_URL=endpoint, AWS_DEFAULT_REGION="us-east-1",
+                              AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench")  # fmt: skip
+        rows = measure(args, trees)
+    report(args, rows)
+
+
+def measure(args: argparse.Namespace, trees: list[tuple[str, Path]]) -> list[tuple]:
     rows = []
     for size in (int(s) for s in args.sizes.split(",")):
-        lake = lake_for(size)
+        lake = iceberg_lake(size) if args.iceberg else lake_for(size)
         for label, tree in trees:
             load = os.getloadavg()[0]
             print(f"{size:,} transactions, {label}: server side ... (load {load:.1f})", flush=True)
             server = server_side_in(tree, lake, args.runs)
             print(f"{size:,} transactions, {label}: browser ...", flush=True)
             rows.append((size, label, server, browser(tree, lake, args.runs, args.refresh_seconds)))
-    print("\n" + HEADER)
+    return rows
+
+
+def report(args: argparse.Namespace, rows: list[tuple]) -> None:
+    print(f"\nlake: {'Iceberg tables on moto' if args.iceberg else 'a local folder'}")
+    print(HEADER)
     for size, label, s, b in rows:
         print(row(f"{size:,}, {label}", s, b))
     if args.baseline:
