@@ -104,6 +104,9 @@ class LocalEngine:
             # What does not fit spills here, not into a .tmp/ in whatever the cwd is.
             spill = Path(tempfile.gettempdir()) / f"supermarket-duckdb-{os.getpid()}"
             self.connection.execute(f"SET temp_directory = '{spill}'")
+            # Hand freed memory back to the OS after a big query, not at 128 MiB peaks only.
+            self.connection.execute("SET allocator_flush_threshold = '16MB'")
+            self.connection.execute("SET allocator_background_threads = true")
         if threads is not None:
             self.connection.execute(f"SET threads = {int(threads)}")
         if not self.in_s3:  # the OS page cache already holds local files: no second copy
