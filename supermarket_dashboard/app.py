@@ -17,7 +17,12 @@ import streamlit as st
 
 from lake_contract.stores import store_timezone
 from supermarket_dashboard import charts, figures
-from supermarket_dashboard.settings import DEFAULT_RANGE_DAYS, DashboardSettings
+from supermarket_dashboard.settings import (
+    DEFAULT_RANGE_DAYS,
+    ENGINE_MEMORY_LIMIT,
+    ENGINE_THREADS,
+    DashboardSettings,
+)
 from supermarket_queries.engine import LocalEngine
 
 BADGE_COLORS = {"ok": "green", "warn": "orange", "fail": "red"}
@@ -35,7 +40,8 @@ class Lake:
 
 @st.cache_resource
 def open_lake(lake: str, endpoint: str | None) -> Lake:
-    return Lake(LocalEngine(lake, endpoint), threading.Lock(), figures.ClosedDays())
+    engine = LocalEngine(lake, endpoint, memory_limit=ENGINE_MEMORY_LIMIT, threads=ENGINE_THREADS)
+    return Lake(engine, threading.Lock(), figures.ClosedDays())
 
 
 def data_version(lake: Lake) -> str:
@@ -57,6 +63,10 @@ def page_figures(
 def store_names(_lake: Lake, version: str, filters: figures.Filters) -> dict[str, str]:
     with _lake.lock:
         return figures.store_names(_lake.engine, filters)
+
+
+def draw(chart: charts.Chart, key: str) -> None:
+    st.vega_lite_chart(chart.data, chart.spec, width="stretch", key=key)
 
 
 def money(value: object) -> str:
@@ -141,26 +151,26 @@ def panels(lake: Lake, filters: figures.Filters, zone: str) -> None:
     left, right = st.columns(2)
     with left:
         st.subheader("Sales by store")
-        st.altair_chart(charts.sales_by_store(page.by_store), key="by_store")
+        draw(charts.sales_by_store(page.by_store), "by_store")
     with right:
         st.subheader(f"Sales over time, by hour ({zone})")
-        st.altair_chart(charts.sales_over_time(page.over_time, zone), key="over_time")
+        draw(charts.sales_over_time(page.over_time, zone), "over_time")
 
     left, right = st.columns(2)
     with left:
         st.subheader("Top SKUs by revenue")
-        st.altair_chart(charts.top_skus(page.top_by_revenue, "revenue"), key="top_revenue")
+        draw(charts.top_skus(page.top_by_revenue, "revenue"), "top_revenue")
     with right:
         st.subheader("Top SKUs by units")
-        st.altair_chart(charts.top_skus(page.top_by_units, "units"), key="top_units")
+        draw(charts.top_skus(page.top_by_units, "units"), "top_units")
 
     left, right = st.columns(2)
     with left:
         st.subheader("Basket size")
-        st.altair_chart(charts.basket_sizes(page.sizes), key="sizes")
+        draw(charts.basket_sizes(page.sizes), "sizes")
     with right:
         st.subheader("Payment mix")
-        st.altair_chart(charts.payment_mix(page.mix), key="mix")
+        draw(charts.payment_mix(page.mix), "mix")
 
     st.subheader("Quarantine: latest reasons")
     reasons = page.quarantine.latest_reasons.copy()

@@ -7,15 +7,16 @@ views (exact when the stores keep UTC, the default).
 """
 
 import time as clock
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
-from typing import Protocol
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from lake_contract.freshness import FAIL_AFTER_SECONDS, WARN_AFTER_SECONDS
 
@@ -61,6 +62,23 @@ class Filters:
         first, last = self.utc_days()
         return f"dt BETWEEN DATE '{first}' AND DATE '{last}'" + self._stores()
 
+    def covers(self, other: "Filters") -> bool:
+        """Whether every row `other` selects is among this one's."""
+        same = (self.stores, self.timezone) == (other.stores, other.timezone)
+        return same and self.start <= other.start and other.end <= self.end
+
+    def days_of(self, rows: pa.Table) -> pa.Table:
+        """The rows (with a dt) this filter's days select, as where_days() would."""
+        first, last = self.utc_days()
+        dt = rows["dt"]
+        return rows.filter(pc.and_(pc.greater_equal(dt, first), pc.less_equal(dt, last)))
+
+    def hours_of(self, rows: pa.Table) -> pa.Table:
+        """The rows (with an hour) this filter's hours select, as where_hours() would."""
+        first, last = (pa.scalar(moment, rows["hour"].type) for moment in self.utc_hours())
+        hour = rows["hour"]
+        return rows.filter(pc.and_(pc.greater_equal(hour, first), pc.less(hour, last)))
+
     def where_hours(self) -> str:
         first, last = self.utc_hours()
         return (
@@ -79,11 +97,26 @@ def local_today(now: datetime, timezone: ZoneInfo) -> date:
 
 # --- the views each figure reads, with the filters it passes --------------------------------
 
+# A view's rows cut down to what its panels use; sums only, so reduced parts sum again exactly.
+Reduce = Callable[[pa.Table], pa.Table]
+
+
+def summed(rows: pa.Table, keys: Sequence[str], sums: Sequence[str]) -> pa.Table:
+    """`sums` per distinct `keys`, in Arrow: decimals stay exact, nothing becomes a Python
+    object (a pandas groupby summing Decimals took 0.9 s on the 10M lake's SKU rows)."""
+    grouped = rows.group_by(list(keys), use_threads=False).aggregate([(c, "sum") for c in sums])
+    return grouped.select([*keys, *(f"{c}_sum" for c in sums)]).rename_columns([*keys, *sums])
+
+
+def as_is(rows: pa.Table) -> pa.Table:
+    return rows
+
 
 class ClosedDays:
-    """View rows of the UTC days before the open one, kept between refreshes: only the open
-    day takes live files, so a refresh re-reads only that day. A late file or a backfill into
-    a closed day is read at the first refresh CLOSED_RECHECK_SECONDS after the last read."""
+    """View rows of the UTC days before the open one, kept (reduced) between refreshes: only
+    the open day takes live files, so a refresh re-reads only that day. A late file or a
+    backfill into a closed day is read at the first refresh CLOSED_RECHECK_SECONDS after the
+    last read."""
 
     def __init__(
         self,
@@ -92,16 +125,19 @@ class ClosedDays:
     ) -> None:
         self._recheck = recheck_seconds
         self._monotonic = monotonic
-        self._kept: dict[tuple[str, str], tuple[float, str, pa.Table]] = {}
+        self._kept: dict[tuple[str, str, Reduce], tuple[float, str, pa.Table]] = {}
 
-    def view(self, engine: Engine, name: str, where: str, version: str) -> pa.Table:
+    def view(
+        self, engine: Engine, name: str, where: str, version: str, reduce: Reduce = as_is
+    ) -> pa.Table:
         now = self._monotonic()
-        kept = self._kept.get((name, where))
+        key = (name, where, reduce)
+        kept = self._kept.get(key)
         if kept is not None and (kept[1] == version or now - kept[0] < self._recheck):
             return kept[2]
-        rows = engine.view(name, where)
-        self._kept.pop((name, where), None)
-        self._kept[(name, where)] = (now, version, rows)
+        rows = reduce(engine.view(name, where))
+        self._kept.pop(key, None)
+        self._kept[key] = (now, version, rows)
         while len(self._kept) > CLOSED_KEPT:
             self._kept.pop(next(iter(self._kept)))  # the oldest read
         return rows
@@ -110,37 +146,45 @@ class ClosedDays:
 @dataclass(frozen=True)
 class Reader:
     """engine.view, or with closed days kept: the closed part from `closed`, the open part
-    from the engine every time."""
+    from the engine every time. Rows come back as Arrow, reduced by `reduce`."""
 
     engine: Engine
     now: datetime
     closed: ClosedDays | None = None
     version: str = ""
 
-    def view(self, name: str, where: str) -> pd.DataFrame:
+    def view(self, name: str, where: str, reduce: Reduce = as_is) -> pa.Table:
         if self.closed is None:
-            return self.engine.view(name, where).to_pandas()
+            return reduce(self.engine.view(name, where))
         open_day = (self.now.astimezone(UTC) - OPEN_DAY_GRACE).date()
         kept = self.closed.view(
-            self.engine, name, f"{where} AND dt < DATE '{open_day}'", self.version
+            self.engine, name, f"{where} AND dt < DATE '{open_day}'", self.version, reduce
         )
-        live = self.engine.view(name, f"{where} AND dt >= DATE '{open_day}'")
-        return pa.concat_tables([kept, live]).to_pandas()
+        live = reduce(self.engine.view(name, f"{where} AND dt >= DATE '{open_day}'"))
+        return reduce(pa.concat_tables([kept, live]))
 
 
-def store_hours(reader: Reader, filters: Filters) -> pd.DataFrame:
+def per_sku(rows: pa.Table) -> pa.Table:
+    return summed(rows, ["sku_id", "product_name", "category"], ["units", "revenue"])
+
+
+def per_basket_size(rows: pa.Table) -> pa.Table:
+    return summed(rows, ["dt", "basket_lines"], ["baskets"])
+
+
+def store_hours(reader: Reader, filters: Filters) -> pa.Table:
     return reader.view("store_hourly_sales", filters.where_hours())
 
 
-def store_baskets(reader: Reader, filters: Filters) -> pd.DataFrame:
-    return reader.view("store_basket_size", filters.where_days())
+def store_baskets(reader: Reader, filters: Filters) -> pa.Table:
+    return reader.view("store_basket_size", filters.where_days(), per_basket_size)
 
 
-def store_skus(reader: Reader, filters: Filters) -> pd.DataFrame:
-    return reader.view("store_top_skus", filters.where_days())
+def store_skus(reader: Reader, filters: Filters) -> pa.Table:
+    return reader.view("store_top_skus", filters.where_days(), per_sku)
 
 
-# --- figures from view rows -----------------------------------------------------------------
+# --- figures from view rows: summed in Arrow, only the rows shown become pandas ------------
 
 
 @dataclass(frozen=True)
@@ -151,11 +195,15 @@ class Tiles:
     items_per_basket: float | None  # lines per basket: the log's `items`
 
 
-def tiles(hours: pd.DataFrame, baskets: pd.DataFrame) -> Tiles:
-    sales = Decimal(sum(hours["revenue"], Decimal(0)))
-    count = int(hours["transactions"].sum())
-    baskets_total = int(baskets["baskets"].sum())
-    lines = int((baskets["basket_lines"] * baskets["baskets"]).sum())
+def _total(column: pa.ChunkedArray) -> Any:
+    return pc.sum(column).as_py() or 0
+
+
+def tiles(hours: pa.Table, baskets: pa.Table) -> Tiles:
+    sales = Decimal(_total(hours["revenue"]))
+    count = int(_total(hours["transactions"]))
+    baskets_total = int(_total(baskets["baskets"]))
+    lines = int(_total(pc.multiply(baskets["basket_lines"].cast(pa.int64()), baskets["baskets"])))
     return Tiles(
         sales=sales,
         transactions=count,
@@ -164,55 +212,47 @@ def tiles(hours: pd.DataFrame, baskets: pd.DataFrame) -> Tiles:
     )
 
 
-def sales_by_store(hours: pd.DataFrame) -> pd.DataFrame:
+def _sorted(rows: pa.Table, *order: tuple[str, str]) -> pd.DataFrame:
+    return rows.sort_by(list(order)).to_pandas()
+
+
+def sales_by_store(hours: pa.Table) -> pd.DataFrame:
     """store_id, store_name, transactions, revenue: biggest first."""
-    per_store = hours.groupby(["store_id", "store_name"], as_index=False, dropna=False).agg(
-        transactions=("transactions", "sum"), revenue=("revenue", _money_sum)
-    )
-    return per_store.sort_values(
-        ["revenue", "store_id"], ascending=[False, True], ignore_index=True
-    )
+    per_store = summed(hours, ["store_id", "store_name"], ["transactions", "revenue"])
+    return _sorted(per_store, ("revenue", "descending"), ("store_id", "ascending"))
 
 
-def sales_over_time(hours: pd.DataFrame, timezone: ZoneInfo) -> pd.DataFrame:
+def sales_over_time(hours: pa.Table, timezone: ZoneInfo) -> pd.DataFrame:
     """hour (store-local, tz-aware), transactions, revenue: one row per hour with sales."""
-    per_hour = hours.groupby("hour", as_index=False).agg(
-        transactions=("transactions", "sum"), revenue=("revenue", _money_sum)
-    )
+    per_hour = _sorted(summed(hours, ["hour"], ["transactions", "revenue"]), ("hour", "ascending"))
     per_hour["hour"] = (
         pd.to_datetime(per_hour["hour"]).dt.tz_localize("UTC").dt.tz_convert(timezone)
     )
-    return per_hour.sort_values("hour", ignore_index=True)
+    return per_hour
 
 
-def payment_mix(hours: pd.DataFrame) -> pd.DataFrame:
+def payment_mix(hours: pa.Table) -> pd.DataFrame:
     """payment_method, transactions, revenue, share of the transactions: most used first."""
-    mix = hours.groupby("payment_method", as_index=False).agg(
-        transactions=("transactions", "sum"), revenue=("revenue", _money_sum)
+    mix = _sorted(
+        summed(hours, ["payment_method"], ["transactions", "revenue"]),
+        ("transactions", "descending"),
+        ("payment_method", "ascending"),
     )
     total = mix["transactions"].sum()
     mix["share"] = mix["transactions"] / total if total else 0.0
-    return mix.sort_values(
-        ["transactions", "payment_method"], ascending=[False, True], ignore_index=True
-    )
+    return mix
 
 
-def top_skus(skus: pd.DataFrame, by: str, n: int = TOP_SKUS) -> pd.DataFrame:
+def top_skus(skus: pa.Table, by: str, n: int = TOP_SKUS) -> pd.DataFrame:
     """The n SKUs with most `by` ("revenue" or "units") over the rows' days and stores."""
-    per_sku = skus.groupby(
-        ["sku_id", "product_name", "category"], as_index=False, dropna=False
-    ).agg(units=("units", "sum"), revenue=("revenue", _money_sum))
-    return per_sku.sort_values([by, "sku_id"], ascending=[False, True], ignore_index=True).head(n)
+    ranked = per_sku(skus).sort_by([(by, "descending"), ("sku_id", "ascending")])
+    return ranked.slice(0, n).to_pandas()
 
 
-def basket_sizes(baskets: pd.DataFrame) -> pd.DataFrame:
+def basket_sizes(baskets: pa.Table) -> pd.DataFrame:
     """basket_lines, baskets: how many baskets had 1, 2, 3 ... lines."""
-    sizes = baskets.groupby("basket_lines", as_index=False).agg(baskets=("baskets", "sum"))
-    return sizes.sort_values("basket_lines", ignore_index=True)
-
-
-def _money_sum(values: pd.Series) -> Decimal:
-    return sum(values, Decimal(0))
+    sizes = summed(baskets, ["basket_lines"], ["baskets"])
+    return _sorted(sizes, ("basket_lines", "ascending"))
 
 
 # --- freshness and quarantine ---------------------------------------------------------------
@@ -296,9 +336,13 @@ def figures(
     hours = store_hours(reader, filters)
     baskets = store_baskets(reader, filters)
     skus = store_skus(reader, filters)
+    if filters.covers(today):  # the tiles' rows are among the range's: no second read
+        today_tiles = tiles(today.hours_of(hours), today.days_of(baskets))
+    else:
+        today_tiles = tiles(store_hours(reader, today), store_baskets(reader, today))
     return Figures(
         filters=filters,
-        today=tiles(store_hours(reader, today), store_baskets(reader, today)),
+        today=today_tiles,
         by_store=sales_by_store(hours),
         over_time=sales_over_time(hours, filters.timezone),
         mix=payment_mix(hours),

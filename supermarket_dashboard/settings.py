@@ -8,6 +8,9 @@ from pathlib import Path
 APP = Path(__file__).resolve().parent / "app.py"
 DEFAULT_REFRESH_SECONDS = 3.0
 DEFAULT_RANGE_DAYS = 7  # the date filter's first range: the last week, today included
+# DuckDB inside the page's process: bounded, so the process stays small beside the stack.
+ENGINE_MEMORY_LIMIT = "256MB"
+ENGINE_THREADS = 2
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ A local folder is the plain Parquet layout that `supermarket convert` writes
 """
 
 import os
+import tempfile
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -83,12 +84,33 @@ def _duckdb_type(type_: pa.DataType) -> str:
 class LocalEngine:
     """DuckDB with every lake table and curated view, over s3://bucket or a folder."""
 
-    def __init__(self, lake: str, endpoint: str | None = None, database: str | None = None) -> None:
+    def __init__(
+        self,
+        lake: str,
+        endpoint: str | None = None,
+        database: str | None = None,
+        memory_limit: str | None = None,
+        threads: int | None = None,
+    ) -> None:
+        """memory_limit ('256MB') and threads bound DuckDB for a long-running reader (the
+        dashboard); unset, DuckDB's defaults (80% of RAM, one thread a core)."""
         self.lake = lake.rstrip("/")
         self.connection = duckdb.connect()
         self.connection.execute("SET autoinstall_known_extensions = false")
         self.connection.execute("SET autoload_known_extensions = false")
         self.connection.execute("SET TimeZone = 'UTC'")
+        if memory_limit is not None:
+            self.connection.execute(f"SET memory_limit = '{memory_limit}'")
+            # What does not fit spills here, not into a .tmp/ in whatever the cwd is.
+            spill = Path(tempfile.gettempdir()) / f"supermarket-duckdb-{os.getpid()}"
+            self.connection.execute(f"SET temp_directory = '{spill}'")
+            # Hand freed memory back to the OS after a big query, not at 128 MiB peaks only.
+            self.connection.execute("SET allocator_flush_threshold = '16MB'")
+            self.connection.execute("SET allocator_background_threads = true")
+        if threads is not None:
+            self.connection.execute(f"SET threads = {int(threads)}")
+        if not self.in_s3:  # the OS page cache already holds local files: no second copy
+            self.connection.execute("SET enable_external_file_cache = false")
         self.endpoint = endpoint
         self.database = database or tables.database_from_environment()
         self.snapshots: dict[str, str | None] = {}  # Iceberg table -> metadata file now bound
