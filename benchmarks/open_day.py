@@ -104,7 +104,7 @@ class Feed:
         from lake_contract import layout, schema
         from lake_contract.parquet import parquet_bytes
 
-        for table in schema.PARTITIONED_TABLES:
+        for table in ("transactions", "transaction_items"):
             rows = getattr(converted.result, table)
             key = layout.table_key(table, DAY, converted.source.key)
             columns = [f.name for f in schema.TABLES[table]]

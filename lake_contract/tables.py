@@ -103,7 +103,7 @@ def catalog_properties(endpoint: str | None = None) -> dict[str, str]:
     endpoint = endpoint or os.environ.get("AWS_ENDPOINT_URL") or None
     region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
     properties = {
-        "py-io-impl": "pyiceberg.io.pyarrow.PyArrowFileIO",
+        "py-io-impl": "lake_contract.fileio.LakeFileIO",
         "glue.region": region,
         "s3.region": region,
     }

@@ -69,6 +69,19 @@ def _source_bounds(manifest: Any, io: Any, field_id: int) -> list[tuple[bytes, b
     return bounds
 
 
+_MANIFEST_LISTS: OrderedDict[str, list[Any]] = OrderedDict()
+
+
+def _manifests(snapshot: Any, io: Any) -> list[Any]:
+    """The snapshot's manifests; its manifest list is read once (it never changes either)."""
+    path = snapshot.manifest_list
+    if path not in _MANIFEST_LISTS:
+        _MANIFEST_LISTS[path] = list(snapshot.manifests(io))
+        while len(_MANIFEST_LISTS) > 64:
+            _MANIFEST_LISTS.popitem(last=False)
+    return _MANIFEST_LISTS[path]
+
+
 def sources_present(lake: LakeTables, keys: list[str], name: str = COMMIT_ORDER[0]) -> set[str]:
     """Which of these sources already have rows in the table: the data files whose source_key
     bounds take in a key (full bounds, UTF-8 order), then their column."""
@@ -80,7 +93,7 @@ def sources_present(lake: LakeTables, keys: list[str], name: str = COMMIT_ORDER[
     wanted = sorted(k.encode() for k in keys)
     candidates = {
         path
-        for manifest in snapshot.manifests(table.io)
+        for manifest in _manifests(snapshot, table.io)
         for low, high, path in _source_bounds(manifest, table.io, field_id)
         if any(low <= key <= high for key in wanted)
     }
