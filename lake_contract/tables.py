@@ -21,9 +21,11 @@ fail, which pyiceberg retries (commit.retry.num-retries).
 import contextlib
 import fcntl
 import functools
+import logging
 import os
 from collections import OrderedDict
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pyarrow as pa
@@ -115,6 +117,16 @@ def catalog_properties(endpoint: str | None = None) -> dict[str, str]:
 METADATA_CACHED = 64  # parsed metadata files per catalog: a few per table is what is used
 
 
+_retired = ThreadPoolExecutor(max_workers=1, thread_name_prefix="retired-metadata")
+
+
+def _delete_retired(delete: Any, *args: Any) -> None:
+    try:
+        delete(*args)
+    except Exception as exc:  # housekeeping's orphan sweep removes it later
+        logging.getLogger(__name__).warning("retired metadata not deleted: %r", exc)
+
+
 @functools.cache
 def _caching_glue_catalog() -> type:
     """pyiceberg's Glue catalog, keeping the metadata files it has parsed or written by their
@@ -128,6 +140,7 @@ def _caching_glue_catalog() -> type:
         def __init__(self, name: str, **properties: str) -> None:
             super().__init__(name, **properties)
             self._metadata: OrderedDict[str, Any] = OrderedDict()
+            self._federated: dict[str, bool] = {}
 
         def _remember(self, location: str, metadata: Any) -> None:
             self._metadata[location] = metadata
@@ -155,6 +168,18 @@ def _caching_glue_catalog() -> type:
             response = super().commit_table(table, requirements, updates)
             self._remember(response.metadata_location, response.metadata)
             return response
+
+        def _is_s3tables_database(self, database_name: str) -> bool:
+            # Asked on every commit (a GetDatabase); what a database is federated with is fixed.
+            if database_name not in self._federated:
+                self._federated[database_name] = super()._is_s3tables_database(database_name)
+            return self._federated[database_name]
+
+        @staticmethod
+        def _delete_old_metadata(io: Any, base: Any, metadata: Any) -> None:
+            # The metadata files a commit retires are deleted after it, off its critical path
+            # (a HEAD and a DELETE each); the orphan sweep catches any this misses.
+            _retired.submit(_delete_retired, GlueCatalog._delete_old_metadata, io, base, metadata)
 
     return CachingGlueCatalog
 
