@@ -10,9 +10,12 @@ committed before transactions, so a reader that looks up transactions first neve
 transaction without its items.
 """
 
+import contextlib
 import functools
+import threading
 import uuid
 from collections import OrderedDict
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -162,6 +165,36 @@ def _data_files(table: Any, rows: pa.Table) -> list[Any]:
     return list(files)
 
 
+# Commits of this process waiting for the commit lock or holding it: the local runtime gathers
+# the messages that arrive meanwhile into the next batch (a group commit), see lambda_runtime.
+_committers_waiting = 0
+_commit_done = threading.Condition()
+
+
+@contextlib.contextmanager
+def _committing() -> Iterator[None]:
+    global _committers_waiting
+    with _commit_done:
+        _committers_waiting += 1
+    try:
+        yield
+    finally:
+        with _commit_done:
+            _committers_waiting -= 1
+            _commit_done.notify_all()
+
+
+def commits_in_progress() -> int:
+    """Commits of this process waiting for the commit lock or holding it."""
+    return _committers_waiting
+
+
+def wait_for_commits(timeout: float) -> bool:
+    """Waits until no commit of this process is in progress, or timeout; True if none is."""
+    with _commit_done:
+        return _commit_done.wait_for(lambda: _committers_waiting == 0, timeout)
+
+
 def commit_sources(
     lake: LakeTables, results: list[tuple[str, TransformResult]], summary: dict[str, str]
 ) -> Committed:
@@ -178,7 +211,7 @@ def commit_sources(
         zip(COMMIT_ORDER, _writers.map(lambda n: _data_files(lake.table(n), rows[n]), COMMIT_ORDER),
             strict=True)
     )  # fmt: skip
-    with tables.commit_lock():
+    with _committing(), tables.commit_lock():
         for name in COMMIT_ORDER:
             lake.current(name)
         # Looked up in the items table, committed first: a source whose transactions are in
