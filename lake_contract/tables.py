@@ -141,6 +141,7 @@ def _caching_glue_catalog() -> type:
             super().__init__(name, **properties)
             self._metadata: OrderedDict[str, Any] = OrderedDict()
             self._federated: dict[str, bool] = {}
+            self._file_ios: dict[tuple[str, tuple[tuple[str, str], ...]], Any] = {}
 
         def _remember(self, location: str, metadata: Any) -> None:
             self._metadata[location] = metadata
@@ -168,6 +169,16 @@ def _caching_glue_catalog() -> type:
             response = super().commit_table(table, requirements, updates)
             self._remember(response.metadata_location, response.metadata)
             return response
+
+        def _load_file_io(self, properties: Any = None, location: str | None = None) -> Any:
+            # One file IO (and so one S3 client and its connections) per set of properties,
+            # not a new one for every table load and refresh.
+            merged = {**self.properties, **(properties or {})}
+            scheme = (location or "").split("://")[0]
+            key = (scheme, tuple(sorted(merged.items())))
+            if key not in self._file_ios:
+                self._file_ios[key] = super()._load_file_io(properties or {}, location)
+            return self._file_ios[key]
 
         def _is_s3tables_database(self, database_name: str) -> bool:
             # Asked on every commit (a GetDatabase); what a database is federated with is fixed.
