@@ -32,10 +32,12 @@ from pathlib import Path
 import boto3
 
 from lake_contract import layout
+from lake_contract.tables import COMMIT_LOCK_VARIABLE
 from supermarket_cli.dagster_graphql import DagsterGraphQL
 from supermarket_cli.dagster_instance import running_dagster, write_instance_config
 from supermarket_cli.processes import free_port
 from supermarket_cli.stack.children import moto_server
+from supermarket_queries.glue import create_catalog
 
 ROOT = Path(__file__).resolve().parent.parent
 BUCKET = "bench-backfill"
@@ -144,9 +146,12 @@ def main() -> None:
         os.environ.update(aws)
         s3 = boto3.client("s3")
         s3.create_bucket(Bucket=BUCKET)
+        create_catalog(boto3.client("glue"), BUCKET)  # the Iceberg tables, as `up` creates them
         env = {**os.environ, **aws, "LAKE_BUCKET": BUCKET}
         with tempfile.TemporaryDirectory(prefix="supermarket-backfill-") as tmp:
             work = args.keep or Path(tmp)
+            # The runs commit from their own processes: they take turns, as in the stack.
+            env[COMMIT_LOCK_VARIABLE] = str(work / "commit.lock")
             home = work / "dagster_home"
             write_instance_config(home, max_concurrent_runs=args.max_concurrent_runs)
             began = time.perf_counter()  # started as `up` starts them: ready = assets loaded
