@@ -67,7 +67,7 @@ def load() -> str:
 class Feed:
     """One day of the live feed, replayed as fast as it can be landed."""
 
-    def __init__(self, transactions: int, per_commit: int) -> None:
+    def __init__(self, transactions: int, per_commit: int, plain_up_to: int) -> None:
         import boto3
         import numpy as np
 
@@ -77,6 +77,7 @@ class Feed:
         from simulator.reference import build_reference
 
         self.transactions, self.per_commit = transactions, per_commit
+        self.plain_up_to = plain_up_to  # the baseline is written (and measured) this far
         self.reference = build_reference(DEFAULT_STORES, DEFAULT_SKUS, DEFAULT_SEED)
         self.rng = np.random.default_rng(0)
         self.raw = LakeBucket(BUCKET, writable=("raw/",))
@@ -135,7 +136,8 @@ class Feed:
                 lambda s: handler.convert(SourceObject(BUCKET, s[0], None, None), BUCKET),
                 sources,
             ))  # fmt: skip
-            list(self._io.map(self._plain_objects, batch))
+            if numbers[-1] < self.plain_up_to:
+                list(self._io.map(self._plain_objects, batch))
             return batch
 
         began, done = time.monotonic(), self.files
@@ -167,10 +169,14 @@ def plain_engine() -> Any:
     return PlainParquetEngine(f"s3://{BUCKET}/{PLAIN}")
 
 
-def time_views(engine: Any, runs: int) -> dict[str, tuple[float, float]]:
-    """(cold, warm) seconds of every open-day view: its first query, then the median of runs."""
+def time_views(
+    engine: Any, runs: int, names: list[str] | None = None
+) -> dict[str, tuple[float, float]]:
+    """(cold, warm) seconds of open-day views: each one's first query, then the median of runs."""
     timings = {}
     for name, where in VIEWS.items():
+        if names and name not in names:
+            continue
         clock = time.perf_counter()
         engine.view(name, where)
         cold = time.perf_counter() - clock
@@ -331,6 +337,15 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--plain-runs", type=int, default=2)
     parser.add_argument("--check-runs", type=int, default=1, help="warm runs of the day checks")
+    parser.add_argument(
+        "--plain-up-to",
+        type=int,
+        default=30_000,
+        help="the plain layout is written and measured up to this many files",
+    )
+    parser.add_argument("--plain-views", default="", help="comma-separated: only these, plain")
+    parser.add_argument("--reconcile-up-to", type=int, default=30_000)
+    parser.add_argument("--plain-checks-up-to", type=int, default=30_000)
     args = parser.parse_args()
     steps = [int(s) for s in args.steps.split(",")]
     with moto_server() as endpoint:
@@ -339,7 +354,8 @@ def main() -> None:
         from supermarket_queries.engine import LocalEngine
 
         setup()
-        feed = Feed(args.transactions, args.sources_per_commit)
+        feed = Feed(args.transactions, args.sources_per_commit, args.plain_up_to)
+        plain_views = [v for v in args.plain_views.split(",") if v] or None
         report: list[dict[str, Any]] = []
         for step in steps:
             clock = time.monotonic()
@@ -351,13 +367,18 @@ def main() -> None:
                   flush=True)  # fmt: skip
             figures: dict[str, Any] = {"files": step, "commits": commits}
             figures["iceberg views"] = time_views(LocalEngine(f"s3://{BUCKET}"), args.runs)
-            figures["plain views"] = time_views(plain_engine(), args.plain_runs)
+            plain = step <= args.plain_up_to
+            if plain:
+                figures["plain views"] = time_views(plain_engine(), args.plain_runs, plain_views)
             if step:
                 figures["iceberg checks"] = time_checks("iceberg", args.check_runs)
-                figures["plain checks"] = time_checks("plain", args.check_runs)
-                figures["reconcile"] = time_reconcile()
+                if plain and step <= args.plain_checks_up_to:
+                    figures["plain checks"] = time_checks("plain", args.check_runs)
+                if step <= args.reconcile_up_to:
+                    figures["reconcile"] = time_reconcile()
                 figures["metadata"] = metadata_sizes(feed)
-                figures["plain objects"] = plain_sizes()
+                if plain:
+                    figures["plain objects"] = plain_sizes()
                 before, figures["compaction seconds"] = compact_open_day(feed)
                 figures["compacted views"] = time_views(LocalEngine(f"s3://{BUCKET}"), args.runs)
                 figures["compacted checks"] = time_checks("iceberg", args.check_runs)
@@ -369,9 +390,9 @@ def main() -> None:
 
 
 def _views_row(label: str, views: dict[str, tuple[float, float]]) -> str:
-    warm = [w for _, w in views.values()]
-    return (f"| {label} | " + " | ".join(f"{w:.3f}" for w in warm)
-            + f" | **{max(warm):.3f}** |")  # fmt: skip
+    cells = [f"{views[n][1]:.3f}" if n in views else "" for n in VIEWS]
+    slowest = max(w for _, w in views.values())
+    return f"| {label} | " + " | ".join(cells) + f" | **{slowest:.3f}** |"
 
 
 def print_step(f: dict[str, Any]) -> None:
@@ -382,11 +403,9 @@ def print_step(f: dict[str, Any]) -> None:
                        ("Iceberg, open day compacted", "compacted views")):  # fmt: skip
         if key in f:
             print(_views_row(label, f[key]))
-    cold = {k: max(c for c, _ in f[k].values()) for k in ("plain views", "iceberg views")}
-    print(
-        f"slowest cold view: plain {cold['plain views']:.3f} s, "
-        f"Iceberg {cold['iceberg views']:.3f} s"
-    )
+    cold = {k.split()[0]: max(c for c, _ in f[k].values())
+            for k in ("plain views", "iceberg views") if k in f}  # fmt: skip
+    print("slowest cold view: " + ", ".join(f"{k} {v:.3f} s" for k, v in cold.items()))
     if f["commits"]:
         c = f["commits"]
         print(
@@ -396,15 +415,19 @@ def print_step(f: dict[str, Any]) -> None:
     if "metadata" not in f:
         return
     for key in ("plain checks", "iceberg checks", "compacted checks"):
+        if key not in f:
+            continue
         c = f[key]
         print(
             f"day checks but reconcile, {key.split()[0]}: read day {c['read day']:.3f} s, "
             f"all {c['checks']:.3f} s (cold {c['cold']:.3f} s)"
         )
-    seconds, passed = f["reconcile"]
-    print(f"reconcile (raw/ and audit/, either layout): {seconds:.3f} s, passed {passed}")
-    objects, size = f["plain objects"]
-    print(f"plain layout: {objects:,} objects, {size / 2**20:.1f} MiB")
+    if "reconcile" in f:
+        seconds, passed = f["reconcile"]
+        print(f"reconcile (raw/ and audit/, either layout): {seconds:.3f} s, passed {passed}")
+    if "plain objects" in f:
+        objects, size = f["plain objects"]
+        print(f"plain layout: {objects:,} objects, {size / 2**20:.1f} MiB")
     print(f"open-day compaction: {f['compaction seconds']:.1f} s (both tables)")
     for label in ("metadata", "compacted metadata"):
         for table, m in f[label].items():
