@@ -52,23 +52,26 @@ def _rows(name: str, results: list[tuple[str, TransformResult]]) -> pa.Table:
 # Manifest files never change once written: the source_key bounds of the data files each one
 # lists are read once per container, so a check reads only the manifests new since the last.
 _MANIFEST_BOUNDS: OrderedDict[str, list[tuple[bytes, bytes, str]]] = OrderedDict()
+_caches = threading.Lock()  # committers of one process may run at once (no commit lock)
 _MANIFESTS_CACHED = 4_096
 
 
 def _source_bounds(manifest: Any, io: Any, field_id: int) -> list[tuple[bytes, bytes, str]]:
     """(lower, upper, data file) of every live data file the manifest lists."""
     path = manifest.manifest_path
-    if path in _MANIFEST_BOUNDS:
-        _MANIFEST_BOUNDS.move_to_end(path)
-        return _MANIFEST_BOUNDS[path]
+    with _caches:
+        known = _MANIFEST_BOUNDS.get(path)
+    if known is not None:
+        return known
     bounds = [
         (entry.data_file.lower_bounds[field_id], entry.data_file.upper_bounds[field_id],
          entry.data_file.file_path)
         for entry in manifest.fetch_manifest_entry(io, discard_deleted=True)
     ]  # fmt: skip
-    _MANIFEST_BOUNDS[path] = bounds
-    if len(_MANIFEST_BOUNDS) > _MANIFESTS_CACHED:
-        _MANIFEST_BOUNDS.popitem(last=False)
+    with _caches:
+        _MANIFEST_BOUNDS[path] = bounds
+        if len(_MANIFEST_BOUNDS) > _MANIFESTS_CACHED:
+            _MANIFEST_BOUNDS.popitem(last=False)
     return bounds
 
 
@@ -78,11 +81,15 @@ _MANIFEST_LISTS: OrderedDict[str, list[Any]] = OrderedDict()
 def _manifests(snapshot: Any, io: Any) -> list[Any]:
     """The snapshot's manifests; its manifest list is read once (it never changes either)."""
     path = snapshot.manifest_list
-    if path not in _MANIFEST_LISTS:
-        _MANIFEST_LISTS[path] = list(snapshot.manifests(io))
-        while len(_MANIFEST_LISTS) > 64:
-            _MANIFEST_LISTS.popitem(last=False)
-    return _MANIFEST_LISTS[path]
+    with _caches:
+        known = _MANIFEST_LISTS.get(path)
+    if known is None:
+        known = list(snapshot.manifests(io))
+        with _caches:
+            _MANIFEST_LISTS[path] = known
+            while len(_MANIFEST_LISTS) > 64:
+                _MANIFEST_LISTS.popitem(last=False)
+    return known
 
 
 def sources_present(lake: LakeTables, keys: list[str], name: str = COMMIT_ORDER[0]) -> set[str]:
@@ -114,19 +121,21 @@ _FILES_CACHED = 16_384
 
 
 def _remember_sources(path: str, sources: frozenset[str]) -> frozenset[str]:
-    _FILE_SOURCES[path] = sources
-    _FILE_SOURCES.move_to_end(path)
-    while len(_FILE_SOURCES) > _FILES_CACHED:
-        _FILE_SOURCES.popitem(last=False)
+    with _caches:
+        _FILE_SOURCES[path] = sources
+        _FILE_SOURCES.move_to_end(path)
+        while len(_FILE_SOURCES) > _FILES_CACHED:
+            _FILE_SOURCES.popitem(last=False)
     return sources
 
 
 def _sources_in_file(table: Any, path: str) -> frozenset[str]:
     import pyarrow.parquet as pq
 
-    if path in _FILE_SOURCES:
-        _FILE_SOURCES.move_to_end(path)
-        return _FILE_SOURCES[path]
+    with _caches:
+        known = _FILE_SOURCES.get(path)
+    if known is not None:
+        return known
     column = pq.read_table(table.io.new_input(path).open(), columns=["source_key"])
     return _remember_sources(path, frozenset(pc.unique(column["source_key"]).to_pylist()))
 
