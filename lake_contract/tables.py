@@ -23,6 +23,7 @@ import fcntl
 import functools
 import logging
 import os
+import threading
 from collections import OrderedDict
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -140,23 +141,25 @@ def _caching_glue_catalog() -> type:
         def __init__(self, name: str, **properties: str) -> None:
             super().__init__(name, **properties)
             self._metadata: OrderedDict[str, Any] = OrderedDict()
+            self._lock = threading.Lock()  # both tables' commits run at once
             self._federated: dict[str, bool] = {}
             self._file_ios: dict[tuple[str, tuple[tuple[str, str], ...]], Any] = {}
 
         def _remember(self, location: str, metadata: Any) -> None:
-            self._metadata[location] = metadata
-            self._metadata.move_to_end(location)
-            while len(self._metadata) > METADATA_CACHED:
-                self._metadata.popitem(last=False)
+            with self._lock:
+                self._metadata[location] = metadata
+                self._metadata.move_to_end(location)
+                while len(self._metadata) > METADATA_CACHED:
+                    self._metadata.popitem(last=False)
 
         def _convert_glue_to_iceberg(self, glue_table: Any) -> Any:
             location = (glue_table.get("Parameters") or {}).get("metadata_location")
-            metadata = self._metadata.get(location) if location else None
+            with self._lock:
+                metadata = self._metadata.get(location) if location else None
             if metadata is None:
                 table = super()._convert_glue_to_iceberg(glue_table)
                 self._remember(table.metadata_location, table.metadata)
                 return table
-            self._metadata.move_to_end(location)
             return Table(
                 identifier=(glue_table["DatabaseName"], glue_table["Name"]),
                 metadata=metadata,
