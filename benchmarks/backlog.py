@@ -5,11 +5,13 @@ retry delay of a batch whose runtime was SIGKILLed.
                                            [--seconds 15] [--runtime-args "--concurrency 4"]
 
 moto server and `supermarket lambda-runtime` run as their own processes on loopback, as in the
-stack; the queue is provisioned with `provision_ingest`'s defaults.
+stack (the Glue tables from create_catalog, the commit lock file); the queue is provisioned with
+`provision_ingest`'s defaults.
 
 1. Backlog: --large-files logs of --large-mb MB each are PUT to raw/incoming/, then small files
-   (25 transactions) at --rate a second for --seconds. A watcher HEADs each small file's lake
-   object: PUT -> rows visible, p50/p95/max, and when the large files landed.
+   (25 transactions) at --rate a second for --seconds. A DuckDB reader (the `supermarket query`
+   engine) queries the small files' source keys back to back: PUT -> rows returned,
+   p50/p95/max, and when the large files landed.
 2. Kill: one large file is PUT; once its message is in flight and before it has landed, the
    runtime's process group is SIGKILLed and a new runtime started at once. The retry delay is
    from the kill to the start of the ingestion that landed it (its audit record's started_at).
@@ -103,19 +105,20 @@ def backlog(args: argparse.Namespace, queue_url: str, data: bytes, extra: list[s
     lock = threading.Lock()
     done = threading.Event()
 
-    def watch() -> None:
+    def watch() -> None:  # rows visible: returned by the engine `supermarket query` uses
+        from supermarket_queries.engine import LocalEngine
+
+        engine = LocalEngine(f"s3://{BUCKET}")
+        prefix = f"{layout.RAW_INCOMING}dt={datetime.now(UTC).date()}/{feed.producer_id}-"
+        sql = ("SELECT DISTINCT source_key FROM transactions "
+               f"WHERE starts_with(source_key, '{prefix}')")  # fmt: skip
         while not done.is_set() or pending:
+            keys = engine.query(sql).column("source_key").to_pylist()
+            now = time.perf_counter()
             with lock:
-                waiting = list(pending.items())
-            for lake_key, source in waiting:
-                try:
-                    s3.head_object(Bucket=BUCKET, Key=lake_key)
-                except s3.exceptions.ClientError:
-                    continue
-                visible_at[source] = time.perf_counter()
-                with lock:
-                    del pending[lake_key]
-            time.sleep(0.01)
+                for source in keys:
+                    if pending.pop(source, None) is not None:
+                        visible_at[source] = now
 
     watcher = threading.Thread(target=watch)
     watcher.start()
@@ -126,7 +129,7 @@ def backlog(args: argparse.Namespace, queue_url: str, data: bytes, extra: list[s
         source = feed.write_file()
         put_at[source] = start
         with lock:
-            pending[layout.table_key("transactions", datetime.now(UTC).date(), source)] = source
+            pending[source] = source
         next_at += interval
         time.sleep(max(0.0, next_at - time.perf_counter()))
     done.set()
@@ -200,18 +203,22 @@ def main() -> None:
         )  # fmt: skip
         import boto3
 
+        from lake_contract import tables
         from supermarket_cli.local_aws import provision_ingest
+        from supermarket_queries.glue import create_catalog
 
         queue_url = provision_ingest(BUCKET).queue_url
+        create_catalog(boto3.client("glue"), BUCKET)
         attributes = boto3.client("sqs").get_queue_attributes(
             QueueUrl=queue_url, AttributeNames=["VisibilityTimeout"]
         )["Attributes"]
         print(f"queue visibility timeout {attributes['VisibilityTimeout']}s; runtime args "
               f"{extra or 'defaults'}")  # fmt: skip
         with tempfile.TemporaryDirectory(prefix="supermarket-backlog-") as work:
+            os.environ[tables.COMMIT_LOCK_VARIABLE] = f"{work}/commit.lock"  # as the stack
             data = large_log(Path(work), args.large_mb)
-        backlog(args, queue_url, data, extra)
-        kill_and_retry(queue_url, data, extra)
+            backlog(args, queue_url, data, extra)
+            kill_and_retry(queue_url, data, extra)
 
 
 if __name__ == "__main__":

@@ -3,10 +3,11 @@
     .venv/bin/python benchmarks/checks.py [--sizes 3334,33340,333400] [--runs 3] [--live-files 0]
 
 For each size, one day of history (the simulator's logs, 5 stores, 12,000 SKUs) is ingested by
-the Lambda's own `ingest` into a moto server (its own process, loopback), optionally beside
---live-files small live logs of 25 transactions; then every day check runs on that day
-through `day_results` (no Dagster run around it), --runs times, and the median is printed,
-split into reading the day and each check.
+the Lambda's own `ingest` into the Iceberg tables on a moto server (its own process, loopback;
+a database per size), optionally beside --live-files small live logs of 25 transactions
+landed in the runtime's batches of 10; then every day check runs on that day through
+`day_results` (no Dagster run around it), --runs times, and the median is printed, split into
+reading the day (planned from the manifest) and reconciling it.
 """
 
 import argparse
@@ -28,11 +29,11 @@ DAY = date(2026, 3, 2)
 
 
 def build_day(transactions: int, live_files: int, bucket: str) -> None:
-    from lake_contract import layout
+    from lake_contract import layout, tables
     from lake_contract.parquet import parquet_bytes
     from lake_contract.s3 import LakeBucket
     from lambda_ingest.events import SourceObject
-    from lambda_ingest.handler import ingest
+    from lambda_ingest.handler import convert, ingest, land
     from simulator.defaults import DEFAULT_SEED, DEFAULT_SKUS, DEFAULT_STORES
     from simulator.history import HistoryOptions, history_key, plan_files, render_file
     from simulator.reference import build_reference, generate_skus, generate_supermarkets
@@ -58,45 +59,48 @@ def build_day(transactions: int, live_files: int, bucket: str) -> None:
                  for i in range(25)]  # fmt: skip
         lake.write(key, ndjson(*lines), "application/x-ndjson")
         keys.append(key)
-    for key in keys:
+    history, live = keys[: len(keys) - live_files], keys[len(keys) - live_files :]
+    for key in history:
         ingest(SourceObject(bucket=bucket, key=key, size=None, event_time=None), bucket)
+    for start in range(0, len(live), 10):  # the runtime's batches: one commit per table each
+        batch = [convert(SourceObject(bucket=bucket, key=k, size=None, event_time=None), bucket)
+                 for k in live[start : start + 10]]  # fmt: skip
+        land(batch, tables.database_from_environment())
 
 
 def items_in_lake(bucket: str) -> tuple[int, int]:
-    """How many transaction_items objects the lake holds, and their rows (footers only)."""
-    import boto3
-    import pyarrow.parquet as pq
-    from pyarrow import BufferReader
+    """How many data files the day's transaction_items hold, and their rows (from the manifest)."""
+    from lake_contract import tables
+    from lake_contract.tables import LakeTables
+    from supermarket_dagster.compaction import day_filter
 
-    s3 = boto3.client("s3")
-    listing = s3.get_paginator("list_objects_v2")
-    pages = listing.paginate(Bucket=bucket, Prefix="lake/transaction_items/")
-    keys = [o["Key"] for page in pages for o in page.get("Contents", [])]
-    bodies = (s3.get_object(Bucket=bucket, Key=k)["Body"].read() for k in keys)
-    return len(keys), sum(pq.read_metadata(BufferReader(b)).num_rows for b in bodies)
+    items = LakeTables(tables.glue_catalog(), tables.database_from_environment())
+    scan = items.current("transaction_items").scan(row_filter=day_filter("transaction_items", DAY))
+    files = list(scan.plan_files())
+    return len(files), sum(task.file.record_count for task in files)
 
 
 def time_checks(bucket: str, runs: int) -> dict[str, float]:
     import dagster as dg
 
-    from lake_contract.s3 import LakeBucket
     from supermarket_dagster import lake_day
     from supermarket_dagster.defs.history import checks
+    from supermarket_dagster.resources import LakeResource
 
-    reader = LakeBucket(bucket)
+    lake = LakeResource(bucket=bucket)
     keys = [dg.AssetCheckKey(spec.asset_key, spec.name) for spec in checks.DAY_CHECKS]
     timings: dict[str, list[float]] = {}
     for _ in range(runs):
         start = time.perf_counter()
-        transactions = lake_day.read_day(reader, "transactions", DAY)
-        items = lake_day.read_day(reader, "transaction_items", DAY)
+        transactions = lake_day.read_day(lake.tables(), "transactions", DAY)
+        items = lake_day.read_day(lake.tables(), "transaction_items", DAY)
         read = time.perf_counter() - start
         timings.setdefault("read day", []).append(read)
         clock = time.perf_counter()
-        lake_day.reconcile_day(reader, DAY, transactions, items)
+        lake_day.reconcile_day(lake.objects(), DAY, transactions, items)
         timings.setdefault("reconcile", []).append(time.perf_counter() - clock)
         clock = time.perf_counter()
-        results = list(checks.day_results(reader, DAY, keys))
+        results = list(checks.day_results(lake, DAY, keys))
         assert all(r.passed for r in results), [r for r in results if not r.passed]
         timings.setdefault("all checks (day_results)", []).append(time.perf_counter() - clock)
     return {name: statistics.median(values) for name, values in timings.items()}
@@ -116,11 +120,16 @@ def main() -> None:
         sys.path.insert(0, str(ROOT))
         import boto3
 
-        print("| transactions | items | objects | read day | reconcile | all checks |")
+        from lake_contract import tables
+
+        print("| transactions | items | data files | read day | reconcile | all checks |")
         print("| ---: | ---: | ---: | ---: | ---: | ---: |")
         for n, size in enumerate(int(s) for s in args.sizes.split(",")):
             bucket = f"{BUCKET}-{n}"
             boto3.client("s3").create_bucket(Bucket=bucket)
+            os.environ[tables.DATABASE_VARIABLE] = f"checks_bench_{n}"
+            tables.create_tables(tables.glue_catalog(), f"s3://{bucket}",
+                                 tables.database_from_environment())  # fmt: skip
             build_day(size, args.live_files, bucket)
             objects, item_rows = items_in_lake(bucket)
             median = time_checks(bucket, args.runs)

@@ -79,14 +79,17 @@ def main() -> None:
             "AWS_ACCESS_KEY_ID": "testing",
             "AWS_SECRET_ACCESS_KEY": "testing",
             "LAKE_BUCKET": BUCKET,
+            "LAKE_COMMIT_LOCK": str(work / "commit.lock"),  # committers take turns, as in `up`
         }
         os.environ.update(env)
         import boto3
 
         from lambda_ingest.handler import lambda_handler
         from supermarket_cli.local_aws import provision_alert_topic, provision_ingest
+        from supermarket_queries.glue import create_catalog
 
         provision_ingest(BUCKET)
+        create_catalog(boto3.client("glue"), BUCKET)  # the Iceberg tables, as `up` creates them
         topic = provision_alert_topic()
         sqs = boto3.client("sqs")
         inbox = sqs.create_queue(QueueName="drill-inbox")["QueueUrl"]

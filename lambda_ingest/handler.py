@@ -128,9 +128,11 @@ def land(batch: list[Converted], database: str) -> list[AuditRecord]:
     clock = time.perf_counter()
     for pending in [_writes.submit(_write_quarantine, item) for item in batch]:
         pending.result()  # raises the first failure: nothing is committed without its rejects
+    committing = time.perf_counter()
     committed: Committed = commit_sources(
         lake_tables(database), [(item.source.key, item.result) for item in batch], {}
     )
+    commit_ms = round((time.perf_counter() - committing) * 1000, 1)
     finished = datetime.now(UTC)
     outputs = [f"{database}.{t}@{snapshot}" for t, snapshot in committed.snapshots.items()]
     records = [
@@ -166,6 +168,7 @@ def land(batch: list[Converted], database: str) -> list[AuditRecord]:
             replaced=record.source_key in committed.replaced_sources,
             batch_sources=len(batch),
             batch_ms=round((time.perf_counter() - clock) * 1000, 1),
+            commit_ms=commit_ms,
             lag_seconds=record.lag_seconds,
         )
     return records

@@ -20,6 +20,7 @@ from typing import Any
 
 import boto3
 
+from lambda_ingest import committer
 from lambda_ingest.handler import lambda_handler
 from supermarket_cli.defaults import DEFAULT_BATCH_SIZE, DEFAULT_CONCURRENCY, DEFAULT_WAIT_SECONDS
 
@@ -27,6 +28,9 @@ logger = logging.getLogger("supermarket.lambda_runtime")
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 FUNCTION_TIMEOUT_SECONDS = 900.0  # Lambda's longest: a batch running longer is no longer extended
+# A batch waits behind another's commit at most this long, looking for more messages this often.
+GATHER_LIMIT_SECONDS = 2.0
+GATHER_POLL_SECONDS = 0.05
 
 
 @dataclass
@@ -115,6 +119,7 @@ class LocalLambdaRuntime:
         ).get("Messages", [])
         if not messages:
             return 0
+        messages += self._gather_behind_commit(len(messages))
         number = next(self._numbers)
         with self._lock:
             self._in_flight[number] = _Batch(messages, time.monotonic())
@@ -135,6 +140,24 @@ class LocalLambdaRuntime:
             self.stats.messages += len(messages)
             self.stats.failed += len(failed)
         return len(messages)
+
+    def _gather_behind_commit(self, have: int) -> list[dict[str, Any]]:
+        """A group commit: while another batch of this process commits (commits are one at a
+        time), the messages arriving behind it join this batch, which is invoked as soon as that
+        commit ends, rather than each waiting for a commit of its own."""
+        gathered: list[dict[str, Any]] = []
+        deadline = time.monotonic() + GATHER_LIMIT_SECONDS
+        while have + len(gathered) < self.batch_size and time.monotonic() < deadline:
+            if not committer.commits_in_progress():
+                break
+            committer.wait_for_commits(timeout=GATHER_POLL_SECONDS)
+            gathered += self._sqs.receive_message(
+                QueueUrl=self.queue_url,
+                MaxNumberOfMessages=self.batch_size - have - len(gathered),
+                WaitTimeSeconds=0,
+                AttributeNames=["All"],
+            ).get("Messages", [])
+        return gathered
 
     def _invoke(self, messages: list[dict[str, Any]]) -> set[str]:
         """The ids of the messages that failed."""
