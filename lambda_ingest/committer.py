@@ -8,11 +8,17 @@ rows deleted in the same commit that appends its new ones, so a redelivery or a 
 replaces itself; a new source is a plain append, the fast and common case. Items are
 committed before transactions, so a reader that looks up transactions first never sees a
 transaction without its items.
+
+A commit refused because another committer got in first (Glue's optimistic concurrency in AWS,
+where no lock orders the Lambdas) is retried from the lookup, never replayed as it was: a
+source two Lambdas received at once lands once.
 """
 
 import contextlib
 import functools
+import random
 import threading
+import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Iterator
@@ -159,6 +165,12 @@ def _transaction_class() -> type:
                 self._staged = staged
             return staged[2]
 
+        def _register_snapshot_producer(self, producer: Any) -> None:
+            # pyiceberg would replay a conflicting append onto the new metadata, skipping the
+            # source lookup: two deliveries of one source racing would both land. Without
+            # producers a conflict raises, and commit_sources looks the sources up again.
+            pass
+
     return StagedOnce
 
 
@@ -216,6 +228,36 @@ def commit_sources(
     if not any(t.num_rows for t in rows.values()):
         return Committed()
     keys = sorted({key for key, r in results if r.transactions.num_rows})
+    for attempt in range(COMMIT_ATTEMPTS):
+        try:
+            return _commit_once(lake, results, rows, keys, summary)
+        except _conflict() as conflict:
+            # Another committer got in first (Glue's optimistic check, in AWS): look the
+            # sources up again on the new snapshot and commit new files, which replace ours
+            # if our items commit landed and our transactions commit did not.
+            if attempt == COMMIT_ATTEMPTS - 1:
+                raise conflict
+            time.sleep(random.uniform(0.05, 0.2) * 2 ** min(attempt, 4))
+    raise AssertionError("unreachable")
+
+
+# Glue refuses a commit made on a stale version; each refusal is retried from the lookup.
+COMMIT_ATTEMPTS = 10
+
+
+def _conflict() -> type[Exception]:
+    from pyiceberg.exceptions import CommitFailedException
+
+    return CommitFailedException
+
+
+def _commit_once(
+    lake: LakeTables,
+    results: list[tuple[str, TransformResult]],
+    rows: dict[str, pa.Table],
+    keys: list[str],
+    summary: dict[str, str],
+) -> Committed:
     written = dict(
         zip(COMMIT_ORDER, _writers.map(lambda n: _data_files(lake.table(n), rows[n]), COMMIT_ORDER),
             strict=True)

@@ -141,3 +141,35 @@ def test_rows_are_shaped_as_the_table_takes_them():
     assert rows.schema == tables.arrow_schema("transactions")
     assert rows.schema.field("transaction_datetime").type == pa.timestamp("us", tz="UTC")
     assert not pa.types.is_dictionary(rows.schema.field("source_key").type)
+
+
+def test_the_same_source_delivered_to_racing_committers_lands_once(tmp_path):
+    # SQS may hand one message to two Lambdas at once; in AWS no lock orders them, so a commit
+    # that lost the race must look its sources up again, not replay its append.
+    catalog = _catalog(tmp_path)
+    tables.create_tables(catalog, f"file://{tmp_path}")
+    errors: list[BaseException] = []
+    start = threading.Barrier(3)
+
+    def committer() -> None:
+        lake = LakeTables(_catalog(tmp_path), tables.DEFAULT_DATABASE)
+        try:
+            for batch in range(4):
+                if batch == 0:
+                    start.wait()
+                commit_sources(lake, [_source(f"shared-b{batch}", 3)], {})
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+
+    workers = [threading.Thread(target=committer) for _ in range(3)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+
+    assert errors == []
+    rows = catalog.load_table((tables.DEFAULT_DATABASE, "transactions")).scan().to_arrow()
+    ids = rows["transaction_id"].to_pylist()
+    assert sorted(ids) == sorted({f"shared-b{b}-{n}" for b in range(4) for n in range(3)})
+    items = catalog.load_table((tables.DEFAULT_DATABASE, "transaction_items")).scan().to_arrow()
+    assert items.num_rows == 12 * 2
