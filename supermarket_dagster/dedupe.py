@@ -1,0 +1,181 @@
+"""A transaction id landed twice from different sources: the later copy taken out of the lake and
+quarantined with a reason naming the id and the source that holds it.
+
+The transform rejects an id repeated inside one file; the committer replaces a source delivered
+again. What neither sees is the same id in two different sources (a producer that sent a
+basket again in a new file). Compaction runs this on the day before rewriting it, so the
+tables hold each id once. Per day: the copy ingested first (`ingested_at`, then source key)
+stays; each later copy's transaction row and item rows leave both tables in one commit per
+table, its source's quarantine object gets a record with the reason, and a new audit record for
+that source states its rows and quarantined records as they now are, so the day's
+reconciliation check still adds up. The quarantine record is written first: a failure before the
+commit leaves rows in place and a record the next run finds written already.
+"""
+
+import json
+from collections import defaultdict
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from lake_contract import layout, schema, tables
+from lake_contract.quarantine import Reject, quarantine_ndjson, quarantine_records
+from lake_contract.s3 import LakeBucket
+from lake_contract.tables import LakeTables
+from supermarket_dagster import lake_day
+
+RULE = "transaction_id unique across sources"
+RAW_TEXT_LIMIT = 64 * 1024  # as the transform cuts a rejected line
+
+
+@dataclass(frozen=True)
+class Dedupe:
+    day: date
+    ids: int = 0  # ids that had more than one copy on the day
+    copies_removed: int = 0  # transaction rows taken out (their items with them)
+    items_removed: int = 0
+    sources: list[str] = field(default_factory=list)  # sources a copy was taken from
+
+    def metadata(self) -> dict[str, int]:
+        return {"dedupe_ids": self.ids, "dedupe_copies_removed": self.copies_removed,
+                "dedupe_items_removed": self.items_removed,
+                "dedupe_sources": len(self.sources)}  # fmt: skip
+
+
+def reason(transaction_id: str, kept_source: str) -> str:
+    return f"transaction_id {transaction_id!r} is already in the lake from {kept_source} ({RULE})"
+
+
+def later_copies(rows: pa.Table) -> dict[str, dict[str, str]]:
+    """source key -> {id: the source whose copy stays} for every copy but the first."""
+    if not rows.num_rows:
+        return {}
+    counts = pc.value_counts(rows["transaction_id"])
+    repeated = pc.filter(counts.field("values"), pc.greater(counts.field("counts"), 1))
+    if not len(repeated):
+        return {}
+    copies = rows.filter(pc.is_in(rows["transaction_id"], value_set=repeated))
+    ordered = copies.sort_by([("transaction_id", "ascending"), ("ingested_at", "ascending"),
+                              ("source_key", "ascending")])  # fmt: skip
+    later: dict[str, dict[str, str]] = defaultdict(dict)
+    kept: dict[str, str] = {}
+    for tid, source in zip(ordered["transaction_id"].to_pylist(),
+                           ordered["source_key"].to_pylist(), strict=True):  # fmt: skip
+        if tid not in kept:
+            kept[tid] = source
+        elif source != kept[tid]:  # the same source twice is the committer's, not this rule's
+            later[source][tid] = kept[tid]
+    return dict(later)
+
+
+def _rejects(objects: LakeBucket, source: str, ids: dict[str, str]) -> list[Reject]:
+    """A reject per later copy, with its line in the raw log when the log is still there."""
+    body = objects.read_if_present(source) or b""
+    found: dict[str, tuple[int, str]] = {}
+    for number, line in enumerate(body.splitlines(), start=1):
+        if not any(tid.encode() in line for tid in ids.keys() - found.keys()):
+            continue
+        try:
+            tid = json.loads(line).get("transaction_id")
+        except (ValueError, AttributeError):
+            continue
+        if tid in ids and tid not in found:
+            found[tid] = (number, line[:RAW_TEXT_LIMIT].decode("utf-8", "replace"))
+    rejects = []
+    for tid, kept in sorted(ids.items()):
+        number, raw = found.get(tid, (None, None))
+        rejects.append(Reject(reason(tid, kept), number, tid, raw))
+    return rejects
+
+
+def _quarantine(objects: LakeBucket, source: str, rejects: list[Reject], now: datetime) -> int:
+    """Adds the rejects its quarantine object lacks; how many records it then holds."""
+    key = layout.quarantine_key(source)
+    existing = quarantine_records(objects.read_if_present(key) or b"")
+    recorded = {(r.get("transaction_id"), r.get("reason")) for r in existing}
+    new = [r for r in rejects if (r.transaction_id, r.reason) not in recorded]
+    if new:
+        body = b"".join(json.dumps(r).encode() + b"\n" for r in existing)
+        objects.write(key, body + quarantine_ndjson(source, new, now), "application/x-ndjson")
+    return len(existing) + len(new)
+
+
+def dedupe_day(lake: LakeTables, objects: LakeBucket, day: date) -> Dedupe:
+    """Takes every later copy of an id out of the day (see the module doc)."""
+    from pyiceberg.expressions import And, EqualTo, In, Or
+
+    transactions = lake_day.read_day(lake, "transactions", day).rows
+    later = later_copies(transactions.select(["transaction_id", "source_key", "ingested_at"]))
+    if not later:
+        return Dedupe(day)
+    now = datetime.now(UTC)
+    quarantined = {source: _quarantine(objects, source, _rejects(objects, source, ids), now)
+             for source, ids in later.items()}  # fmt: skip
+    items = lake_day.read_day(lake, "transaction_items", day).rows
+    # Each source's rows on the day once its later copies are out: what its audit must state.
+    remaining: dict[str, dict[str, int]] = {}
+    removed_items = 0
+    for source, ids in later.items():
+        gone = pa.array(list(ids))
+        counts = {}
+        for name, rows in (("transactions", transactions), ("transaction_items", items)):
+            mine = rows.filter(pc.equal(rows["source_key"], source))
+            out = pc.sum(pc.cast(pc.is_in(mine["transaction_id"], value_set=gone), pa.int64()))
+            counts[name] = mine.num_rows - (out.as_py() or 0)
+            removed_items += (out.as_py() or 0) if name == "transaction_items" else 0
+        remaining[source] = counts
+    copies = [And(EqualTo("source_key", s), In("transaction_id", list(ids)))
+              for s, ids in later.items()]  # fmt: skip
+    where = copies[0] if len(copies) == 1 else Or(*copies)
+    with tables.commit_lock():
+        for name in ("transaction_items", "transactions"):  # as the committer: items first
+            lake.current(name).delete(
+                And(EqualTo(schema.PARTITION.name, day.isoformat()), where),
+                snapshot_properties={"supermarket.dedupe": str(sum(map(len, later.values())))},
+            )
+    _restate_audits(objects, day, remaining, quarantined, transactions)
+    return Dedupe(
+        day,
+        ids=len({tid for ids in later.values() for tid in ids}),
+        copies_removed=sum(len(ids) for ids in later.values()),
+        items_removed=removed_items,
+        sources=sorted(later),
+    )
+
+
+def _restate_audits(
+    objects: LakeBucket,
+    day: date,
+    remaining: dict[str, dict[str, int]],
+    quarantined: dict[str, int],
+    transactions: pa.Table,
+) -> None:
+    """A new audit record per source a copy left: its latest one with the day's rows and its
+    quarantined records as they now are (the day check reads only a source's latest record)."""
+    sources = pa.array(list(remaining))
+    times = transactions.filter(pc.is_in(transactions["source_key"], value_set=sources))[
+        "ingested_at"
+    ].to_pylist()
+    latest = lake_day.latest_audits(objects, set(remaining), min(times), max(times))
+    now = datetime.now(UTC)
+    for source, counts in remaining.items():
+        record = latest.get(source)
+        if record is None:
+            continue  # no audit record to restate: the day check already flags the source
+        per_day = {d: dict(c) for d, c in record.rows_per_day.items()}
+        per_day[day.isoformat()] = dict(counts)
+        written = {name: sum(c.get(name, 0) for c in per_day.values())
+                   for name in ("transactions", "transaction_items")}  # fmt: skip
+        restated = replace(
+            record,
+            event_time=None,  # not an ingestion: no lag to report
+            started_at=now,
+            finished_at=now,
+            records_quarantined=quarantined[source],
+            rows_written=written,
+            rows_per_day=per_day,
+            outputs=[*record.outputs, f"dedupe:{RULE}"],
+        )
+        objects.write(restated.key, restated.to_json(), "application/json")
