@@ -42,7 +42,6 @@ from supermarket_cli.processes import (
     Supervisor,
     TimedOut,
     free_port,
-    group_members,
     wait_until,
 )
 from supermarket_cli.soak import bad_files
@@ -128,7 +127,7 @@ class Soak:
         self.bad: list[bad_files.BadFile] = []
         self.stop = threading.Event()
         self._rss_peak = 0.0
-        self.proxy: Any = None
+        self.proxy_url = ""
         self.dagster_url = ""
         self.queue_url = self.dead_letter_url = ""
         self.env: dict[str, str] = {}
@@ -138,7 +137,6 @@ class Soak:
 
     def _start_stack(self, stack: contextlib.ExitStack) -> None:
         from supermarket_cli.dagster_instance import start_dagster, write_instance_config
-        from supermarket_cli.faults import FaultPlan, running_fault_proxy
         from supermarket_cli.stack import provision
 
         host, port = self.config.host, free_port()
@@ -161,9 +159,12 @@ class Soak:
         made = provision.provision(self.config)
         self.queue_url, self.dead_letter_url = made.queue_url, made.dead_letter_url
         self.env["ALERT_TOPIC_ARN"] = made.alert_topic_arn
-        # Faults only on the pipeline's S3 calls: the runtimes reach S3 through the proxy.
-        self.proxy = stack.enter_context(running_fault_proxy(endpoint, FaultPlan(rate=0.0)))
-        self.runtime_env = {**self.env, "AWS_ENDPOINT_URL_S3": self.proxy.url}
+        # Faults only on the pipeline's S3 calls: the runtimes reach S3 through the proxy, a
+        # process of its own (its loop never waits for this one's threads).
+        proxy_port = free_port()
+        self.supervisor.start(children.fault_proxy(endpoint, host, proxy_port, self.env, 0.0))
+        self.proxy_url = f"http://{host}:{proxy_port}"
+        self.runtime_env = {**self.env, "AWS_ENDPOINT_URL_S3": self.proxy_url}
         self.supervisor.start(self._runtime_spec("lambda-runtime"))
         dagster_port = free_port()
         write_instance_config(self.config.dagster_home)
@@ -171,7 +172,7 @@ class Soak:
         self.dagster_url = start_dagster(
             self.supervisor, self.config.dagster_home, host, dagster_port, self.env
         )
-        self.say(f"stack up: moto {endpoint}, fault proxy {self.proxy.url}, Dagster "
+        self.say(f"stack up: moto {endpoint}, fault proxy {self.proxy_url}, Dagster "
                  f"{self.dagster_url}, state in {self.state}")  # fmt: skip
 
     def _runtime_spec(self, name: str) -> ChildSpec:
@@ -190,16 +191,14 @@ class Soak:
         return specs
 
     def _sample_rss(self) -> None:
-        while not self.stop.wait(1.0):
-            total = 0
-            for child in list(self.supervisor.children.values()):
-                if child.pid is None or not child.is_running():
-                    continue
-                for pid in group_members(child.pid):
-                    with contextlib.suppress(psutil.Error):
-                        total += psutil.Process(pid).memory_info().rss
-            with contextlib.suppress(psutil.Error):
-                total += psutil.Process().memory_info().rss
+        """The stack's RSS every 2 s: every process of every child's group, and this one."""
+        while not self.stop.wait(2.0):
+            groups = {c.pid for c in list(self.supervisor.children.values()) if c.is_running()}
+            total = psutil.Process().memory_info().rss
+            for process in psutil.process_iter(["pid", "memory_info"]):
+                with contextlib.suppress(psutil.Error, OSError):
+                    if os.getpgid(process.info["pid"]) in groups and process.info["memory_info"]:
+                        total += process.info["memory_info"].rss
             self._rss_peak = max(self._rss_peak, total / 2**20)
 
     # -- the faults ---------------------------------------------------------------------------
@@ -211,7 +210,7 @@ class Soak:
         return window
 
     def s3_faults(self, on: bool) -> None:
-        self.proxy.plan = replace(self.proxy.plan, rate=self.options.fault_rate if on else 0.0)
+        _get(f"{self.proxy_url}/_fault-proxy/rate/{self.options.fault_rate if on else 0.0}")
 
     def kill_runtime(self) -> None:
         """SIGKILL while a batch is in flight (messages received, not deleted)."""
@@ -439,7 +438,7 @@ class Soak:
         lake_tables = tables.LakeTables(tables.glue_catalog(), self.config.glue_database)
         result, read = reconcile(lake, lake_tables, self.bad)
         self.report.reconciliation = result
-        self.report.proxy = json.loads(_get(f"{self.proxy.url}/_fault-proxy/stats"))
+        self.report.proxy = json.loads(_get(f"{self.proxy_url}/_fault-proxy/stats"))
         self.report.restarts = {n: len(c.history) for n, c in self.supervisor.children.items()
                                 if c.history}  # fmt: skip
         self.report.redeliveries = self._redeliveries()
@@ -453,20 +452,22 @@ class Soak:
         self.report.dagster_checks = self._day_checks(read["audits"])
 
     def _compact_days(self) -> None:
-        """The open day compacted through Dagster, as its schedule does: the dedupe of ids
-        landed twice from different sources runs there."""
-        from supermarket_cli.dagster_graphql import DagsterGraphQL
+        """Every day the soak wrote, deduped and compacted as `compacted_days` does it (its
+        schedule runs it in the stack's Dagster too, every 5 minutes for the open day): the
+        dedupe of ids landed twice from different sources is there."""
+        from supermarket_dagster import compaction, dedupe
+        from supermarket_dagster.resources import LakeResource
 
-        dagster = DagsterGraphQL(self.dagster_url)
-        today = datetime.now(UTC).date().isoformat()
-        try:
-            run = dagster.launch_assets(["compacted_days"], partition_key=today)
-            dagster.wait_run(run, 600)
-            found = dagster.latest_materialization("compacted_days", today) or {}
-            metadata = found.get("metadata", {})
-            self.report.deduped = {k: v for k, v in metadata.items() if "dedupe" in k}
-        except Exception as exc:
-            self.report.problems.append(f"compaction of {today}: {exc}"[:400])
+        lake = LakeResource(bucket=self.config.bucket, database=self.config.glue_database)
+        today = datetime.now(UTC).date()
+        days = [today - timedelta(days=d) for d in range(self.options.history_days + 1)]
+        totals: Counter = Counter()
+        for day in days:
+            done = dedupe.dedupe_day(lake.tables(), lake.objects(), day)
+            totals.update({k: v for k, v in done.metadata().items()})
+            for table in ("transactions", "transaction_items"):
+                compaction.compact_day(lake.tables(), table, day)
+        self.report.deduped = dict(totals)
 
     def _redeliveries(self) -> int:
         count = 0
@@ -565,7 +566,7 @@ def format_report(report: SoakReport) -> str:
     for outcome in report.backfills:
         lines.append(f"  {outcome}")
     if report.deduped:
-        lines.append(f"  dedupe       {report.deduped}")
+        lines.append(f"  final dedupe pass {report.deduped}")
     failed = {d: [k for k, ok in c.items() if not ok] for d, c in report.dagster_checks.items()}
     failed = {d: ks for d, ks in failed.items() if ks}
     lines.append(f"  day checks   {len(report.dagster_checks)} days, "
