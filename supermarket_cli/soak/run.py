@@ -114,7 +114,11 @@ def _quantiles(values: list[float]) -> dict[str, float]:
 
 
 class Soak:
-    def __init__(self, options: SoakOptions, say: Callable[[str], None] = print) -> None:
+    def __init__(
+        self,
+        options: SoakOptions,
+        say: Callable[[str], None] = lambda line: print(line, flush=True),
+    ) -> None:
         self.options = options
         self.say = say
         self.state = options.state_dir or Path(tempfile.mkdtemp(prefix="supermarket-soak-"))
