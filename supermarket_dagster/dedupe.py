@@ -4,12 +4,15 @@ quarantined with a reason naming the id and the source that holds it.
 The transform rejects an id repeated inside one file; the committer replaces a source delivered
 again. What neither sees is the same id in two different sources (a producer that sent a
 basket again in a new file). Compaction runs this on the day before rewriting it, so the
-tables hold each id once. Per day: the copy ingested first (`ingested_at`, then source key)
-stays; each later copy's transaction row and item rows leave both tables in one commit per
-table, its source's quarantine object gets a record with the reason, and a new audit record for
-that source states its rows and quarantined records as they now are, so the day's
-reconciliation check still adds up. The quarantine record is written first: a failure before the
-commit leaves rows in place and a record the next run finds written already.
+tables hold each id once. Per day: the copy whose raw log arrived first stays (the log's S3
+`LastModified`, to the second; then `ingested_at`; then the source key), so a redelivery of the
+first source, which ingests it again later, never turns it into the later copy. Each later
+copy's transaction row and item rows leave both tables in one commit per table, its source's
+quarantine object gets a record with the reason, and a new audit record for that source states
+its rows and quarantined records as they now are, so the day's reconciliation check still adds
+up. The quarantine record is written first: a failure before the commit leaves the rows in place
+and a record the next run finds written already. Scope: one UTC day (the copies of an id with
+different days are not compared), as the day check `transaction_id_unique` is.
 """
 
 import json
@@ -20,7 +23,7 @@ from datetime import UTC, date, datetime
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from lake_contract import layout, schema, tables
+from lake_contract import layout, s3, schema, tables
 from lake_contract.quarantine import Reject, quarantine_ndjson, quarantine_records
 from lake_contract.s3 import LakeBucket
 from lake_contract.tables import LakeTables
@@ -48,26 +51,49 @@ def reason(transaction_id: str, kept_source: str) -> str:
     return f"transaction_id {transaction_id!r} is already in the lake from {kept_source} ({RULE})"
 
 
-def later_copies(rows: pa.Table) -> dict[str, dict[str, str]]:
-    """source key -> {id: the source whose copy stays} for every copy but the first."""
+def repeated_copies(rows: pa.Table) -> pa.Table:
+    """The rows (transaction_id, source_key, ingested_at) of ids the day holds more than once."""
     if not rows.num_rows:
-        return {}
+        return rows
     counts = pc.value_counts(rows["transaction_id"])
     repeated = pc.filter(counts.field("values"), pc.greater(counts.field("counts"), 1))
-    if not len(repeated):
-        return {}
-    copies = rows.filter(pc.is_in(rows["transaction_id"], value_set=repeated))
-    ordered = copies.sort_by([("transaction_id", "ascending"), ("ingested_at", "ascending"),
-                              ("source_key", "ascending")])  # fmt: skip
+    return rows.filter(pc.is_in(rows["transaction_id"], value_set=repeated))
+
+
+def later_copies(
+    copies: pa.Table, arrived: dict[str, datetime] | None = None
+) -> dict[str, dict[str, str]]:
+    """source key -> {id: the source whose copy stays} for every copy but the first, the first
+    being the one whose source arrived first (then ingested first, then by key)."""
+    arrived = arrived or {}
+    never = datetime.max.replace(tzinfo=UTC)
+    rows = sorted(
+        zip(copies["transaction_id"].to_pylist(), copies["source_key"].to_pylist(),
+            copies["ingested_at"].to_pylist(), strict=True),
+        key=lambda r: (r[0], arrived.get(r[1], never), r[2], r[1]),
+    )  # fmt: skip
     later: dict[str, dict[str, str]] = defaultdict(dict)
     kept: dict[str, str] = {}
-    for tid, source in zip(ordered["transaction_id"].to_pylist(),
-                           ordered["source_key"].to_pylist(), strict=True):  # fmt: skip
+    for tid, source, _ in rows:
         if tid not in kept:
             kept[tid] = source
         elif source != kept[tid]:  # the same source twice is the committer's, not this rule's
             later[source][tid] = kept[tid]
     return dict(later)
+
+
+def _arrivals(objects: LakeBucket, sources: set[str]) -> dict[str, datetime]:
+    """When each source's raw log landed in S3 (absent: gone since, ordered by ingestion)."""
+    arrived = {}
+    for source in sorted(sources):
+        try:
+            head = objects.client.head_object(Bucket=objects.name, Key=source)
+        except Exception as exc:
+            if s3.is_missing(exc):
+                continue
+            raise
+        arrived[source] = head["LastModified"]
+    return arrived
 
 
 def _rejects(objects: LakeBucket, source: str, ids: dict[str, str]) -> list[Reject]:
@@ -107,7 +133,9 @@ def dedupe_day(lake: LakeTables, objects: LakeBucket, day: date) -> Dedupe:
     from pyiceberg.expressions import And, EqualTo, In, Or
 
     transactions = lake_day.read_day(lake, "transactions", day).rows
-    later = later_copies(transactions.select(["transaction_id", "source_key", "ingested_at"]))
+    copies = repeated_copies(transactions.select(["transaction_id", "source_key", "ingested_at"]))
+    arrived = _arrivals(objects, set(copies["source_key"].to_pylist())) if copies.num_rows else {}
+    later = later_copies(copies, arrived)
     if not later:
         return Dedupe(day)
     now = datetime.now(UTC)

@@ -330,10 +330,10 @@ class Soak:
         for n in range(cycles):
             base = n * length
             steps += [
-                (base + 0.05 * length, "s3_on"),
-                (base + 0.25 * length, "s3_off"),
-                (base + 0.30 * length, "kill_runtime"),
-                (base + 0.40 * length, "redeliver"),
+                (base + 0.10 * length, "s3_on"),
+                (base + 0.35 * length, "s3_off"),
+                (base + 0.38 * length, "kill_runtime"),
+                (base + 0.42 * length, "redeliver"),
                 (base + 0.50 * length, f"bad_burst:{n}"),
                 (base + 0.60 * length, "second_runtime"),
                 (base + 0.75 * length, "dagster"),
@@ -390,6 +390,9 @@ class Soak:
                 self.supervisor.start(spec)
             self.say(f"driving: {self.options.producers} producers, {self.options.rate:g} "
                      f"transactions/s, {self.options.minutes:g} min")  # fmt: skip
+            lake = LakeBucket(self.config.bucket)
+            with contextlib.suppress(TimedOut):  # the clock starts with the first live file
+                wait_until(lambda: lake.keys(layout.RAW_INCOMING, limit=1), 120, 0.5)
             started = time.monotonic()
             steps = self._schedule(started, seconds)
             cycle = seconds / max(1, round(seconds / CYCLE_SECONDS))

@@ -2,6 +2,7 @@
 one with a reason naming the id and the source that holds it, restates the source's audit record
 so the day's reconciliation adds up, and does nothing the second time; on a moto server."""
 
+import time
 from datetime import date
 
 import dagster as dg
@@ -85,6 +86,22 @@ def test_a_redelivery_of_the_later_source_is_deduped_again_with_one_record(lake)
     assert _ids(lake, "transactions") == ["T-1", "T-5"]
     records = quarantine_records(lake.objects().read(layout.quarantine_key(later)))
     assert [r["transaction_id"] for r in records] == ["T-1"] and first in records[0]["reason"]
+    assert all(_reconciles(lake).values()), _reconciles(lake)
+
+
+def test_the_copy_whose_log_arrived_first_stays_even_when_it_was_ingested_again_later(lake):
+    first = _ingest(lake, "till-1", record("T-1", transaction_datetime=AT))
+    time.sleep(1.1)  # S3's LastModified counts seconds
+    later = _ingest(lake, "till-2", record("T-1", transaction_datetime=AT))
+    # Its notification delivered again: the same object, ingested last.
+    ingest(SourceObject(bucket=lake.bucket, key=first, size=None, event_time=None), lake.bucket)
+
+    dedupe.dedupe_day(lake.tables(), lake.objects(), DAY)
+
+    kept = lake.tables().current("transactions").scan().to_arrow()
+    assert kept["source_key"].to_pylist() == [first]
+    (quarantined,) = quarantine_records(lake.objects().read(layout.quarantine_key(later)))
+    assert first in quarantined["reason"]
     assert all(_reconciles(lake).values()), _reconciles(lake)
 
 
