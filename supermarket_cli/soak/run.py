@@ -359,15 +359,15 @@ class Soak:
             today = datetime.now(UTC).date()
             days = [(today - timedelta(days=d)).isoformat()
                     for d in range(self.options.history_days, 0, -1)]  # fmt: skip
-            threading.Thread(target=self._dagster_safely, args=(days,), daemon=True).start()
+            thread = threading.Thread(target=self._dagster_safely, args=(days,), daemon=True)
+            self._backfills.append(thread)
+            thread.start()
 
     def _dagster_safely(self, days: list[str]) -> None:
         try:
             self.backfill_with_daemon_kill(days)
         except Exception as exc:
             self.report.problems.append(f"backfill: {exc}"[:400])
-        finally:
-            self._dagster_done.set()
 
     def _load_reference(self) -> None:
         from supermarket_cli.dagster_graphql import DagsterGraphQL
@@ -380,7 +380,7 @@ class Soak:
     def run(self) -> SoakReport:
         seconds = self.options.minutes * 60
         clock = time.monotonic()
-        self._dagster_done = threading.Event()
+        self._backfills: list[threading.Thread] = []
         with contextlib.ExitStack() as stack:
             stack.callback(self.supervisor.stop_all)
             self._start_stack(stack)
@@ -406,7 +406,7 @@ class Soak:
                 self._act(action, cycle)
             self._settle()
             deadline = time.monotonic() + 900
-            while not self._dagster_done.is_set() and time.monotonic() < deadline:
+            while any(t.is_alive() for t in self._backfills) and time.monotonic() < deadline:
                 self.supervisor.check()  # the daemon killed late is restarted meanwhile
                 time.sleep(0.5)
             self._after(stack)
