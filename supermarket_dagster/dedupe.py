@@ -40,11 +40,13 @@ class Dedupe:
     copies_removed: int = 0  # transaction rows taken out (their items with them)
     items_removed: int = 0
     sources: list[str] = field(default_factory=list)  # sources a copy was taken from
+    item_lines_twice: int = 0  # item lines one source had committed twice, removed
 
     def metadata(self) -> dict[str, int]:
         return {"dedupe_ids": self.ids, "dedupe_copies_removed": self.copies_removed,
                 "dedupe_items_removed": self.items_removed,
-                "dedupe_sources": len(self.sources)}  # fmt: skip
+                "dedupe_sources": len(self.sources),
+                "dedupe_item_lines_twice": self.item_lines_twice}  # fmt: skip
 
 
 def reason(transaction_id: str, kept_source: str) -> str:
@@ -128,16 +130,68 @@ def _quarantine(objects: LakeBucket, source: str, rejects: list[Reject], now: da
     return len(existing) + len(new)
 
 
-def dedupe_day(lake: LakeTables, objects: LakeBucket, day: date) -> Dedupe:
-    """Takes every later copy of an id out of the day (see the module doc)."""
+def items_committed_twice(lake: LakeTables, day: date) -> int:
+    """Item lines a source holds twice, made once again; how many lines it removed.
+
+    A batch is two commits, items then transactions: a batch that failed between them (S3 gone
+    mid-commit, a runtime killed) is retried, and the retry, finding its sources absent from
+    transactions, appends their items a second time. One commit replaces every line of those
+    transactions by one copy each, the newest (the retry's, whose transactions landed)."""
     from pyiceberg.expressions import And, EqualTo, In, Or
 
+    items = lake_day.read_day(lake, "transaction_items", day).rows
+    if not items.num_rows:
+        return 0
+    line = pc.binary_join_element_wise(
+        items["source_key"], items["transaction_id"], pc.cast(items["line_number"], pa.string()),
+        "\x1f",
+    )  # fmt: skip
+    counts = pc.value_counts(line)
+    twice = pc.filter(counts.field("values"), pc.greater(counts.field("counts"), 1))
+    if not len(twice):
+        return 0
+    pair = pc.binary_join_element_wise(items["source_key"], items["transaction_id"], "\x1f")
+    pairs = pc.unique(pc.filter(pair, pc.is_in(line, value_set=twice)))
+    affected = items.filter(pc.is_in(pair, value_set=pairs))
+    ordered = affected.take(pc.sort_indices(affected, [("ingested_at", "descending")]))
+    seen, keep = set(), []
+    lines = pc.binary_join_element_wise(
+        ordered["source_key"], ordered["transaction_id"],
+        pc.cast(ordered["line_number"], pa.string()), "\x1f",
+    ).to_pylist()  # fmt: skip
+    for index, key in enumerate(lines):
+        if key not in seen:
+            seen.add(key)
+            keep.append(index)
+    kept = ordered.take(pa.array(keep, pa.int64()))
+    by_source: dict[str, set[str]] = defaultdict(set)
+    for source, tid in zip(affected["source_key"].to_pylist(),
+                           affected["transaction_id"].to_pylist(), strict=True):  # fmt: skip
+        by_source[source].add(tid)
+    terms = [And(EqualTo("source_key", s), In("transaction_id", sorted(ids)))
+             for s, ids in by_source.items()]  # fmt: skip
+    where = And(EqualTo(schema.PARTITION.name, day.isoformat()),
+                terms[0] if len(terms) == 1 else Or(*terms))  # fmt: skip
+    with tables.commit_lock():
+        iceberg = lake.current("transaction_items")
+        with iceberg.transaction() as replace_lines:  # one commit: never a line missing
+            replace_lines.delete(where, snapshot_properties={"supermarket.dedupe": "items"})
+            replace_lines.append(kept, snapshot_properties={"supermarket.dedupe": "items"})
+    return affected.num_rows - kept.num_rows
+
+
+def dedupe_day(lake: LakeTables, objects: LakeBucket, day: date) -> Dedupe:
+    """Takes every later copy of an id out of the day (see the module doc), after making item
+    lines committed twice by one source once again (items_committed_twice)."""
+    from pyiceberg.expressions import And, EqualTo, In, Or
+
+    lines_twice = items_committed_twice(lake, day)
     transactions = lake_day.read_day(lake, "transactions", day).rows
     copies = repeated_copies(transactions.select(["transaction_id", "source_key", "ingested_at"]))
     arrived = _arrivals(objects, set(copies["source_key"].to_pylist())) if copies.num_rows else {}
     later = later_copies(copies, arrived)
     if not later:
-        return Dedupe(day)
+        return Dedupe(day, item_lines_twice=lines_twice)
     now = datetime.now(UTC)
     quarantined = {source: _quarantine(objects, source, _rejects(objects, source, ids), now)
              for source, ids in later.items()}  # fmt: skip
@@ -170,6 +224,7 @@ def dedupe_day(lake: LakeTables, objects: LakeBucket, day: date) -> Dedupe:
         copies_removed=sum(len(ids) for ids in later.values()),
         items_removed=removed_items,
         sources=sorted(later),
+        item_lines_twice=lines_twice,
     )
 
 

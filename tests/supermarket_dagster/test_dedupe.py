@@ -7,6 +7,7 @@ from datetime import date
 
 import dagster as dg
 import pyarrow.compute as pc
+import pytest
 
 from lake_contract import layout
 from lake_contract.quarantine import quarantine_records
@@ -120,3 +121,32 @@ def test_compaction_runs_the_dedupe_and_reports_it(lake):
     assert metadata["dedupe_sources"].value == 4
     assert _ids(lake, "transactions") == ["T-0", "T-1", "T-2", "U-0", "U-1", "U-2", "U-3"]
     assert all(_reconciles(lake).values()), _reconciles(lake)
+
+
+def test_items_a_failed_batch_committed_before_its_retry_are_made_once_again(lake, monkeypatch):
+    from lambda_ingest import committer
+
+    real, calls = committer._due_for_expiry, []
+
+    def fail_after_the_items_commit(table):  # called after each table's commit
+        calls.append(table)
+        if len(calls) == 1:
+            raise OSError("connection reset after the items commit")
+        return real(table)
+
+    monkeypatch.setattr(committer, "_due_for_expiry", fail_after_the_items_commit)
+    key = f"raw/incoming/dt={DAY}/till-1.ndjson"
+    lake.objects().write(key, ndjson(record("T-1", transaction_datetime=AT),
+                                     record("T-2", transaction_datetime=AT)))  # fmt: skip
+    source = SourceObject(bucket=lake.bucket, key=key, size=None, event_time=None)
+    with pytest.raises(OSError):
+        ingest(source, lake.bucket)
+    ingest(source, lake.bucket)  # the retry
+    assert _ids(lake, "transaction_items") == ["T-1"] * 4 + ["T-2"] * 4  # each line twice
+    assert not _reconciles(lake)["transactions.raw_records_reconcile"]
+
+    assert dedupe.items_committed_twice(lake.tables(), DAY) == 4
+
+    assert _ids(lake, "transaction_items") == ["T-1"] * 2 + ["T-2"] * 2
+    assert all(_reconciles(lake).values()), _reconciles(lake)
+    assert dedupe.items_committed_twice(lake.tables(), DAY) == 0
