@@ -18,7 +18,7 @@ different days are not compared), as the day check `transaction_id_unique` is.
 import json
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -242,7 +242,6 @@ def _restate_audits(
         "ingested_at"
     ].to_pylist()
     latest = lake_day.latest_audits(objects, set(remaining), min(times), max(times))
-    now = datetime.now(UTC)
     for source, counts in remaining.items():
         record = latest.get(source)
         if record is None:
@@ -251,11 +250,14 @@ def _restate_audits(
         per_day[day.isoformat()] = dict(counts)
         written = {name: sum(c.get(name, 0) for c in per_day.values())
                    for name in ("transactions", "transaction_items")}  # fmt: skip
+        # A millisecond after the record it restates: the newest of the source, and found by
+        # the day check, which looks for audit records near the rows' ingestion.
+        after = record.finished_at + timedelta(milliseconds=1)
         restated = replace(
             record,
             event_time=None,  # not an ingestion: no lag to report
-            started_at=now,
-            finished_at=now,
+            started_at=after,
+            finished_at=after,
             records_quarantined=quarantined[source],
             rows_written=written,
             rows_per_day=per_day,

@@ -623,5 +623,7 @@ def _jsonable(report: SoakReport) -> dict[str, Any]:
     from dataclasses import asdict
 
     body = asdict(report)
+    # asdict rebuilds a Counter from (key, count) pairs, counting the pairs: keep the counts.
+    body["reconciliation"]["quarantine_reasons"] = dict(report.reconciliation.quarantine_reasons)
     body["passed"] = report.passed
     return body

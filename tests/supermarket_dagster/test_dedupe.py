@@ -3,7 +3,7 @@ one with a reason naming the id and the source that holds it, restates the sourc
 so the day's reconciliation adds up, and does nothing the second time; on a moto server."""
 
 import time
-from datetime import date
+from datetime import date, timedelta
 
 import dagster as dg
 import pyarrow.compute as pc
@@ -150,3 +150,17 @@ def test_items_a_failed_batch_committed_before_its_retry_are_made_once_again(lak
     assert _ids(lake, "transaction_items") == ["T-1"] * 2 + ["T-2"] * 2
     assert all(_reconciles(lake).values()), _reconciles(lake)
     assert dedupe.items_committed_twice(lake.tables(), DAY) == 0
+
+
+def test_a_dedupe_long_after_the_ingestion_is_still_what_the_day_check_reads(lake, monkeypatch):
+    from supermarket_dagster import lake_day
+
+    monkeypatch.setattr(lake_day, "SLACK", timedelta(seconds=2))  # the check's search window
+    _ingest(lake, "till-1", record("T-1", transaction_datetime=AT))
+    _ingest(lake, "till-2", record("T-1", transaction_datetime=AT),
+            record("T-2", transaction_datetime=AT))  # fmt: skip
+    time.sleep(4)  # the dedupe runs well after the window around the rows' ingestion
+
+    assert dedupe.dedupe_day(lake.tables(), lake.objects(), DAY).copies_removed == 1
+
+    assert all(_reconciles(lake).values()), _reconciles(lake)
