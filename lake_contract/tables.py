@@ -102,7 +102,9 @@ def partition_spec(table: str, iceberg: Any) -> Any:
 
 def catalog_properties(endpoint: str | None = None) -> dict[str, str]:
     """pyiceberg's Glue catalog, with data and metadata through pyarrow's S3 (credentials from
-    the default chain). AWS_ENDPOINT_URL, when set, points both at the local stack."""
+    the default chain). AWS_ENDPOINT_URL, when set, points both at the local stack;
+    AWS_ENDPOINT_URL_S3 points S3 alone elsewhere, as it does for boto3 (a soak's fault proxy)."""
+    s3_endpoint = endpoint or os.environ.get("AWS_ENDPOINT_URL_S3") or None
     endpoint = endpoint or os.environ.get("AWS_ENDPOINT_URL") or None
     region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
     properties = {
@@ -111,7 +113,9 @@ def catalog_properties(endpoint: str | None = None) -> dict[str, str]:
         "s3.region": region,
     }
     if endpoint:
-        properties |= {"glue.endpoint": endpoint, "s3.endpoint": endpoint}
+        properties["glue.endpoint"] = endpoint
+    if s3_endpoint or endpoint:
+        properties["s3.endpoint"] = s3_endpoint or endpoint
     return properties
 
 

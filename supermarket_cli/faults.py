@@ -9,12 +9,14 @@ HEAD, `Expect: 100-continue`). Point only S3 at it, the rest of AWS at moto:
 
     AWS_ENDPOINT_URL=http://127.0.0.1:MOTO  AWS_ENDPOINT_URL_S3=http://127.0.0.1:PROXY
 
-`GET /_fault-proxy/stats` (a path no bucket can have) answers its counts as JSON, unfaulted.
+`GET /_fault-proxy/stats` (a path no bucket can have) answers its counts as JSON, unfaulted;
+`GET /_fault-proxy/rate/0.2` sets the share of calls faulted from then on (a soak's windows).
 Bodies are held whole in memory while they pass: fine for logs of up to a few hundred MB.
 """
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import random
 import socket
@@ -33,6 +35,7 @@ RESET_MID_RESPONSE = "reset_mid_response"  # S3 did it; the answer is cut off ha
 DELAY = "delay"  # the answer held back for delay_seconds
 FAULTS = (SLOWDOWN, INTERNAL_ERROR, RESET, RESET_MID_RESPONSE, DELAY)
 STATS_PATH = b"/_fault-proxy/stats"
+RATE_PATH = b"/_fault-proxy/rate/"  # GET .../rate/0.2 sets the share of calls faulted from now
 _HEAD_LIMIT = 1 << 20  # longest request or response head read
 
 
@@ -231,6 +234,17 @@ class FaultProxy:
     ) -> bool:
         """Answers one call; False when the client's connection is to end."""
         method, target = request.head.split(b" ", 2)[:2]
+        if method == b"GET" and target.startswith(RATE_PATH):
+            try:
+                self.plan = dataclasses.replace(self.plan, rate=float(target[len(RATE_PATH) :]))
+            except ValueError as exc:
+                body, status = str(exc).encode(), "400 Bad Request"
+            else:
+                body, status = self.stats.to_json(), "200 OK"
+            head = f"HTTP/1.1 {status}\r\nContent-Type: application/json\r\n"
+            to_client.write(f"{head}Content-Length: {len(body)}\r\n\r\n".encode() + body)
+            await to_client.drain()
+            return True
         if method == b"GET" and target == STATS_PATH:
             body = self.stats.to_json()
             head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"

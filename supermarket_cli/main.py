@@ -12,6 +12,8 @@ COMMANDS = {
     "generate": "supermarket_cli.commands.generate:generate",
     "lambda-runtime": "supermarket_cli.commands.realtime:lambda_runtime",
     "payment-processor": "supermarket_cli.commands.realtime:payment_processor",
+    "replay-dlq": "supermarket_cli.commands.realtime:replay_dlq",
+    "soak": "supermarket_cli.commands.soak:soak",
     "query": "supermarket_cli.commands.query:query",
     "up": "supermarket_cli.commands.stack:up",
     "status": "supermarket_cli.commands.stack:status",

@@ -137,3 +137,13 @@ def reconcile_day(
             count.quarantined = _quarantine_lines(lake, source)
         counts.append(count)
     return quality.reconcile(day, counts)
+
+
+def latest_audits(
+    lake: LakeBucket, sources: set[str], first_ingested: datetime, last_ingested: datetime
+) -> dict[str, AuditRecord]:
+    """source key -> its newest audit record, for sources whose rows were ingested between the
+    two times."""
+    ids = {layout.source_id(s) for s in sources}
+    found = _audit_records(lake, first_ingested - SLACK, last_ingested + SLACK, ids, ids)
+    return quality.latest_per_source(found)

@@ -115,3 +115,29 @@ def payment_processor(
         f"{stats.files} files, {stats.transactions} transactions",
         flush=True,
     )
+
+
+@click.command(short_help="send the dead-letter queue's S3 notifications back to the ingest queue")
+@click.option("--queue", default=None, help=f"queue name (default {DEFAULT_QUEUE})")
+@click.option("--queue-url", default=None, help="queue URL (overrides --queue)")
+@click.option("--dead-letter-url", default=None, help="default: from the queue's redrive policy")
+@click.option("--limit", type=POSITIVE, default=None, help="replay at most this many messages")
+def replay_dlq(
+    queue: str | None, queue_url: str | None, dead_letter_url: str | None, limit: int | None
+) -> None:
+    """Once the cause of the failures is fixed: move every S3 notification from the dead-letter
+    queue back to the ingest queue, to be ingested again. Idempotent: a source already in the
+    lake replaces itself. Messages that are not S3 notifications stay in the dead-letter queue."""
+    import boto3
+
+    from supermarket_cli.dead_letters import replay_dead_letters
+
+    queue_url = (
+        queue_url or boto3.client("sqs").get_queue_url(QueueName=queue or DEFAULT_QUEUE)["QueueUrl"]
+    )
+    done = replay_dead_letters(queue_url, dead_letter_url, limit)
+    print(
+        f"replay-dlq: {done.replayed} messages replayed ({len(done.sources)} sources), "
+        f"{done.kept} not S3 notifications kept in the dead-letter queue",
+        flush=True,
+    )

@@ -6,7 +6,7 @@ from datetime import date
 import dagster as dg
 
 from lake_contract import tables
-from supermarket_dagster import compaction
+from supermarket_dagster import compaction, dedupe
 from supermarket_dagster.partitions import day_partitions
 from supermarket_dagster.resources import LakeResource
 
@@ -28,8 +28,15 @@ def compacted_days(
     context: dg.AssetExecutionContext, config: CompactionConfig, lake: LakeResource
 ) -> dg.MaterializeResult:
     """One day's small data files of the fact tables rewritten as few large ones, one replace
-    commit per table; the open day too, so its queries stay fast while it fills."""
+    commit per table; the open day too, so its queries stay fast while it fills. First, an id
+    landed from two sources keeps its first copy only: the later one is quarantined (dedupe.py)."""
     day = date.fromisoformat(context.partition_key)
+    deduped = dedupe.dedupe_day(lake.tables(), lake.objects(), day)
+    if deduped.copies_removed:
+        context.log.warning(
+            f"dt={day}: {deduped.ids} ids landed twice; {deduped.copies_removed} later copies "
+            f"quarantined from {len(deduped.sources)} sources"
+        )
     done = {
         table: compaction.compact_day(
             lake.tables(), table, day, config.small_file_bytes, config.min_files
@@ -48,7 +55,11 @@ def compacted_days(
     }
     fingerprints = {t: r.fingerprint.to_json() for t, r in done.items() if not r.noop}
     return dg.MaterializeResult(
-        metadata={**metadata, "fingerprints": dg.MetadataValue.json(fingerprints)}
+        metadata={
+            **metadata,
+            **deduped.metadata(),
+            "fingerprints": dg.MetadataValue.json(fingerprints),
+        }
     )
 
 

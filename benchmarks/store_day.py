@@ -1,0 +1,224 @@
+"""A store's day, compressed: a day's worth of live files driven through the Lambda's handler in
+well under real time, with open-day queries, the day checks, the sensors' ticks and memory
+measured as the day fills.
+
+    .venv/bin/python benchmarks/store_day.py [--files 86400] [--transactions 25] [--batch 10]
+                                             [--checkpoints 12] [--compact-every 600]
+
+One file every 0.5 s for 12 hours is 86,400 files; at the default feed (50 transactions/s in 2
+files/s) each holds 25 transactions. A moto server runs as its own process on loopback. The
+files are PUT to raw/incoming/ today and landed in batches of --batch (the SQS batch) by the
+handler's own `land`, back to back, on two threads (the runtime's default concurrency): the
+queue is left out, as it adds latency, not work. As the schedules would in the day, every
+--compact-every files (600: five minutes of the day) the open day is deduped and compacted as
+`compacted_days` does it. At each of --checkpoints points of the day it measures, on today:
+the dashboard's open-day views (a fresh engine: cold; then the median of 3: warm), the seven day
+checks (`day_results`, as the check step runs them), one tick of the audit sensor over the files
+landed since its last tick (listing after its cursor and reading the records), and the RSS of
+moto and of this process (the Lambda and the reader). Printed as a table, with the load average.
+"""
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import psutil
+
+from supermarket_cli.stack.children import moto_server
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+BUCKET = "store-day-bench"
+OPEN_DAY_VIEWS = ("store_hourly_sales", "store_basket_size", "store_top_skus", "freshness")
+
+
+def _views(today: date) -> dict[str, str]:
+    where = f"dt = DATE '{today}'"
+    return {
+        "store_hourly_sales": f"SELECT * FROM store_hourly_sales WHERE {where}",
+        "store_basket_size": f"SELECT * FROM store_basket_size WHERE {where}",
+        "store_top_skus": f"SELECT * FROM store_top_skus WHERE {where}",
+        "freshness": "SELECT * FROM freshness",
+    }
+
+
+def _moto_rss(endpoint: str) -> float:
+    port = int(endpoint.rsplit(":", 1)[1])
+    for connection in psutil.net_connections("tcp"):
+        if connection.laddr and connection.laddr.port == port and connection.pid:
+            return psutil.Process(connection.pid).memory_info().rss / 2**20
+    return float("nan")
+
+
+class Day:
+    def __init__(self, files: int, transactions: int, batch: int) -> None:
+        import numpy as np
+
+        from lake_contract import tables
+        from lake_contract.s3 import LakeBucket
+        from lambda_ingest import handler
+        from simulator.reference import build_reference
+
+        self.files, self.transactions, self.batch = files, transactions, batch
+        self.reference = build_reference(5, 12_000, 0)
+        self.rng = np.random.default_rng(0)
+        self.lake = LakeBucket(BUCKET)
+        self.today = datetime.now(UTC).date()
+        self.database = tables.database_from_environment()
+        self.handler = handler
+        self.lock = threading.Lock()
+        self.landed = 0
+        self.lags: list[float] = []
+
+    def _file(self, n: int) -> tuple[str, bytes]:
+        import numpy as np
+
+        from simulator.baskets import draw_baskets, sequence_ids, to_ndjson
+
+        with self.lock:  # one generator, drawn in order
+            ids = sequence_ids(f"Pday-{n:06d}-", 0, self.transactions, 3)
+            now_ms = int(time.time() * 1000)
+            baskets = draw_baskets(self.rng, self.reference, ids,
+                                   np.full(self.transactions, now_ms))  # fmt: skip
+        key = f"raw/incoming/dt={self.today}/day-{n:06d}.ndjson"
+        return key, to_ndjson(baskets)
+
+    def land_batch(self, first: int) -> None:
+        from lambda_ingest.events import SourceObject
+
+        converted = []
+        for n in range(first, min(first + self.batch, self.files)):
+            key, body = self._file(n)
+            self.lake.write(key, body)
+            event = datetime.now(UTC).isoformat(timespec="milliseconds")
+            converted.append(self.handler.convert(SourceObject(BUCKET, key, len(body), event),
+                                                  BUCKET))  # fmt: skip
+        records = self.handler.land(converted, self.database)
+        with self.lock:
+            self.landed += len(records)
+            self.lags += [r.lag_seconds for r in records if r.lag_seconds is not None]
+
+
+def compact(today: date) -> float:
+    from supermarket_dagster import compaction, dedupe
+    from supermarket_dagster.resources import LakeResource
+
+    lake = LakeResource(bucket=BUCKET)
+    began = time.perf_counter()
+    dedupe.dedupe_day(lake.tables(), lake.objects(), today)
+    for table in ("transactions", "transaction_items"):
+        compaction.compact_day(lake.tables(), table, today)
+    return time.perf_counter() - began
+
+
+def measure(day: Day, cursor: str | None, endpoint: str) -> tuple[dict[str, float], str | None]:
+    import dagster as dg
+
+    from supermarket_dagster.audit_log import MAX_RECORDS_PER_TICK, new_audit_keys, read_records
+    from supermarket_dagster.defs.history.checks import DAY_CHECKS, day_results
+    from supermarket_dagster.resources import LakeResource
+    from supermarket_queries.engine import LocalEngine
+
+    figures: dict[str, float] = {}
+    views = _views(day.today)
+    engine = LocalEngine(f"s3://{BUCKET}")
+    began = time.perf_counter()
+    for sql in views.values():
+        engine.query(sql)
+    figures["views cold"] = time.perf_counter() - began
+    warm = []
+    for _ in range(3):
+        began = time.perf_counter()
+        for sql in views.values():
+            engine.query(sql)
+        warm.append(time.perf_counter() - began)
+    figures["views warm"] = statistics.median(warm)
+    lake = LakeResource(bucket=BUCKET)
+    keys = [dg.AssetCheckKey(s.asset_key, s.name) for s in DAY_CHECKS]
+    began = time.perf_counter()
+    results = list(day_results(lake, day.today, keys))
+    figures["checks"] = time.perf_counter() - began
+    figures["checks passed"] = sum(r.passed for r in results)
+    failed = [f"{r.check_name}: {dict(r.metadata)}"[:300] for r in results if not r.passed]
+    for line in failed:
+        print(f"  check failed: {line}")
+    began = time.perf_counter()
+    reported = 0
+    while True:  # one sensor tick reads at most MAX_RECORDS_PER_TICK: the ticks it would take
+        new, cursor = new_audit_keys(day.lake, cursor, MAX_RECORDS_PER_TICK)
+        reported += len(read_records(day.lake, new))
+        if len(new) < MAX_RECORDS_PER_TICK:
+            break
+    figures["sensor s/1k records"] = (time.perf_counter() - began) / max(1, reported) * 1000
+    figures["moto MiB"] = _moto_rss(endpoint)
+    figures["bench MiB"] = psutil.Process().memory_info().rss / 2**20
+    return figures, cursor
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--files", type=int, default=86_400)
+    parser.add_argument("--transactions", type=int, default=25)
+    parser.add_argument("--batch", type=int, default=10)
+    parser.add_argument("--checkpoints", type=int, default=12)
+    parser.add_argument("--compact-every", type=int, default=600)
+    args = parser.parse_args()
+    print(f"load average {os.getloadavg()[0]:.1f} at the start")
+    with moto_server() as endpoint:
+        os.environ.update(AWS_ENDPOINT_URL=endpoint, AWS_DEFAULT_REGION="us-east-1",
+                          AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench")  # fmt: skip
+        os.environ.pop("LAKE_BUCKET", None)
+        # moto's Glue cannot refuse a stale commit: the committers take turns, as in the stack.
+        os.environ["LAKE_COMMIT_LOCK"] = str(Path(tempfile.mkdtemp()) / "commit.lock")
+        from lake_contract import layout, tables
+        from lake_contract.parquet import parquet_bytes
+        from lake_contract.s3 import LakeBucket
+        from simulator.reference import generate_skus, generate_supermarkets
+
+        lake = LakeBucket(BUCKET)
+        lake.create()
+        tables.create_tables(tables.glue_catalog(), f"s3://{BUCKET}")
+        lake.write(layout.reference_key("supermarkets"), parquet_bytes(generate_supermarkets(5, 0)))
+        lake.write(layout.reference_key("skus"), parquet_bytes(generate_skus(12_000, 0)))
+        day = Day(args.files, args.transactions, args.batch)
+        every = max(args.batch, args.files // args.checkpoints // args.batch * args.batch)
+        cursor, rows, started = None, [], time.perf_counter()
+        compacted_at, compaction_seconds = 0, []
+        with ThreadPoolExecutor(2) as pool:
+            for first in range(0, args.files, every):
+                last = min(first + every, args.files)
+                list(pool.map(day.land_batch, range(first, last, args.batch)))
+                while day.landed >= compacted_at + args.compact_every:
+                    compaction_seconds.append(compact(day.today))
+                    compacted_at += args.compact_every
+                figures, cursor = measure(day, cursor, endpoint)
+                figures["files"] = day.landed
+                figures["elapsed"] = time.perf_counter() - started
+                figures["load"] = os.getloadavg()[0]
+                rows.append(figures)
+                print(_row(figures), flush=True)
+        lags = sorted(day.lags)
+    print(f"\n{day.landed:,} files ({day.landed * args.transactions:,} transactions) in "
+          f"{rows[-1]['elapsed']:.0f}s, {day.landed * 0.5 / rows[-1]['elapsed']:.1f}x real time "
+          f"(one file every 0.5 s); S3 event -> committed p50 {lags[len(lags) // 2]:.2f}s "
+          f"p99 {lags[int(len(lags) * 0.99)]:.2f}s; {len(compaction_seconds)} compactions, "
+          f"median {statistics.median(compaction_seconds or [0]):.2f}s")  # fmt: skip
+
+
+COLUMNS = ("files", "elapsed", "views cold", "views warm", "checks", "checks passed",
+           "sensor s/1k records", "moto MiB", "bench MiB", "load")  # fmt: skip
+
+
+def _row(figures: dict[str, float]) -> str:
+    return "  ".join(f"{name} {figures[name]:,.2f}" for name in COLUMNS)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""`supermarket soak`: faults on a schedule, then a reconciliation."""
