@@ -276,7 +276,13 @@ def _commit_once(
         pending = _committers.submit(
             _commit_table, lake.table(first), written[first], present, properties, None
         )
-        last = _commit_table(lake.table(second), written[second], present, properties, pending)
+        try:
+            last = _commit_table(lake.table(second), written[second], present, properties, pending)
+        except BaseException:
+            # Not out of the lock while the items commit may still be reaching the catalog.
+            with contextlib.suppress(Exception):
+                pending.result()
+            raise
         snapshots = {first: pending.result(), second: last}
     for name in COMMIT_ORDER:
         if len(written[name]) == 1:  # one file (one day): it holds every source with rows

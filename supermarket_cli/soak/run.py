@@ -528,7 +528,7 @@ class Soak:
         for day in days:
             results[day] = {}
             for r in day_results(lake, date.fromisoformat(day), keys):
-                name = f"{r.asset_key.path[-1]}.{r.check_name}"
+                name = f"{r.key.asset_key.path[-1]}.{r.key.name}"
                 results[day][name] = r.passed
                 if not r.passed:
                     shown = {k: getattr(v, "value", v) for k, v in r.metadata.items()}
