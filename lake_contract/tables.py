@@ -15,7 +15,7 @@ Locally the catalog is moto's Glue, which does not enforce UpdateTable's Version
 committers could overwrite each other's commit unseen. Every committer therefore holds
 `commit_lock()` (a file lock named by LAKE_COMMIT_LOCK, set by the local stack) around its
 commit; in AWS the variable is unset and Glue's optimistic locking makes a conflicting commit
-fail, which pyiceberg retries (commit.retry.num-retries).
+fail, which the committer retries from its source lookup (lambda_ingest/committer.py).
 """
 
 import contextlib
