@@ -41,13 +41,13 @@ HOSTILE_KEYS = [
 ]
 
 # Keys as S3 takes them: 1-1,024 bytes of UTF-8 (moto refuses line breaks in a key). In-process
-# moto cannot take a key that starts "//": werkzeug reads the request path "///." as a host
-# (IDNA fails on "."), before moto or our code sees it.
+# moto cannot take a key with "//" in it: werkzeug reads what follows as a host ("///.",
+# "/a//." fail IDNA on "."), before moto or our code sees it.
 KEY_PIECES = ["a", "A", "b", "/", ".", "..", "%", "~", "é", " ", "\x01", "x" * 120]
 key_text = (
     st.lists(st.sampled_from(KEY_PIECES), min_size=1, max_size=12)
     .map("".join)
-    .filter(lambda k: len(k.encode("utf-8")) <= 1024 and not k.startswith("//"))
+    .filter(lambda k: len(k.encode("utf-8")) <= 1024 and "//" not in k)
 )
 key_sets = st.sets(key_text, min_size=1, max_size=12)
 
