@@ -115,7 +115,7 @@ def steady_feed(args: argparse.Namespace, work: Path) -> None:
             with lock:
                 for key in keys:
                     seen_at.setdefault(key, ended)
-                caught_up = len(seen_at) >= len(put_at)
+                caught_up = put_at.keys() <= seen_at.keys()  # the warm-up file is not in put_at
             if done.is_set():
                 give_up = give_up or ended + 30
                 if caught_up or ended > give_up:
@@ -141,7 +141,6 @@ def steady_feed(args: argparse.Namespace, work: Path) -> None:
     runtime.stop_all()
 
     audits = audit_records()
-    put_at.pop(warm_up, None)
     latencies = [seen_at[k] - put_at[k] for k in put_at if k in seen_at]
     parts: dict[str, list[float]] = {"queue": [], "handler": [], "reader": []}
     for key, put in put_at.items():
