@@ -2,7 +2,8 @@
 only way into the fact tables.
 
 A source delivered again must add nothing and lose nothing. Before committing, the batch's
-source keys are looked up in the transactions table (its manifest prunes by the full bounds of
+source keys are looked up in the transaction_items table, the one committed first, so a batch
+that failed between its two commits is found too (its manifest prunes by the full bounds of
 source_key, so this reads only files that may hold them): a source already there has its old
 rows deleted in the same commit that appends its new ones, so a redelivery or a rewritten log
 replaces itself; a new source is a plain append, the fast and common case. Items are
