@@ -29,6 +29,7 @@ from supermarket_dagster.fingerprint import Fingerprint, fingerprint
 SMALL_FILE_BYTES = 32 * 1024 * 1024
 TARGET_BYTES = 128 * 1024 * 1024
 MIN_FILES = 4  # fewer small files than this: not worth a commit
+COMPACTION_ATTEMPTS = 3  # plans of one day, when rival compactions keep committing first
 # A data file younger than this may belong to a commit still in flight: never an orphan yet.
 ORPHAN_MIN_AGE = timedelta(hours=1)
 
@@ -100,7 +101,29 @@ def compact_day(
     small_bytes: int = SMALL_FILE_BYTES,
     min_files: int = MIN_FILES,
 ) -> DayCompaction:
-    """Rewrites the day's small files of `table` as files of up to TARGET_BYTES, in one commit."""
+    """Rewrites the day's small files of `table` as files of up to TARGET_BYTES, in one commit.
+    Another compaction of the day committed between this one's plan and its commit (the
+    schedule's run and a manual one, say): Iceberg refuses the commit, since the files it would
+    delete are gone, and the day is planned again from the table as it now is."""
+    from pyiceberg.exceptions import ValidationException
+
+    for attempt in range(1, COMPACTION_ATTEMPTS + 1):
+        try:
+            return _compact_day_once(lake, table, day, small_bytes, min_files)
+        except ValidationException as exc:
+            if "Missing required files to delete" not in str(exc):
+                raise
+            if attempt == COMPACTION_ATTEMPTS:  # the files it wrote are orphans for the sweep
+                raise RuntimeError(
+                    f"{table} dt={day}: another compaction replaced the planned files before "
+                    f"each of {attempt} commits; nothing was changed by this one"
+                ) from None
+    raise AssertionError("unreachable")
+
+
+def _compact_day_once(
+    lake: LakeTables, table: str, day: date, small_bytes: int, min_files: int
+) -> DayCompaction:
     from pyiceberg.io.pyarrow import ArrowScan, _dataframe_to_data_files
 
     clock = time.perf_counter()

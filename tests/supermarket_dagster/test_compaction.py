@@ -202,3 +202,24 @@ def test_the_schedules_ask_for_the_open_day_and_the_day_just_closed(schedule, at
     assert request.partition_key == day
     job = defs.resolve_job_def("compact_days")
     assert job.asset_layer.asset_graph.asset_check_keys == {compaction_kept_every_row.check_key}
+
+
+def test_a_compaction_whose_files_a_rival_compaction_replaced_first_plans_again(lake, monkeypatch):
+    for n in range(6):
+        _batch(lake, f"till-{n}")
+    before = fingerprint("transaction_items", _rows(lake, "transaction_items"))
+    lock, rivals = tables.commit_lock, []
+
+    def rival_commits_first():
+        if not rivals:  # after this compaction planned and wrote, before its commit
+            rivals.append(None)  # the rival's own commit takes the lock as usual
+            rivals[0] = compaction.compact_day(lake.tables(), "transaction_items", DAY)
+        return lock()
+
+    monkeypatch.setattr(tables, "commit_lock", rival_commits_first)
+    done = compaction.compact_day(lake.tables(), "transaction_items", DAY)
+
+    assert rivals[0].files_rewritten == 6 and not rivals[0].noop
+    assert done.noop  # planned again: one compacted file, nothing left to rewrite
+    assert len(_files(lake, "transaction_items")) == 1
+    assert fingerprint("transaction_items", _rows(lake, "transaction_items")) == before
