@@ -23,6 +23,8 @@ FINISHED_BACKFILL = {"COMPLETED", "COMPLETED_SUCCESS", "COMPLETED_FAILED", "FAIL
 PARTITION_TAG = "dagster/partition"
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
+WILL_RETRY_TAG = "dagster/will_retry"  # a failed run the instance's run retries will re-execute
+AUTO_RETRY_TAG = "dagster/auto_retry_run_id"  # set on it once its retry is launched
 
 METADATA_FIELDS = """metadataEntries { label ... on IntMetadataEntry { intValue }
     ... on FloatMetadataEntry { floatValue } ... on TextMetadataEntry { text } }"""
@@ -434,27 +436,7 @@ class DagsterGraphQL:
         failures = []
         if backfill["error"]:
             failures.append(_one_line(backfill["error"]["message"]))
-        # Per partition and asset, the state of the latest run covering it (runs come newest first).
-        latest: dict[tuple[str, str], str] = {}
-        for run in backfill["runs"]:
-            covered = _run_partitions(run, partitions)
-            assets = {_key_text(k) for k in run["assetSelection"] or []} or targets
-            for partition in covered:
-                for asset in assets:
-                    latest.setdefault((partition, asset), run["status"])
-        states = {}
-        for partition in partitions:
-            statuses = [latest.get((partition, asset)) for asset in targets]
-            if any(s in {"FAILURE", "CANCELED"} for s in statuses):
-                states[partition] = "failed"
-            elif statuses and all(s == "SUCCESS" for s in statuses):
-                states[partition] = "succeeded"
-            elif any(s in {"STARTING", "STARTED", "CANCELING", "SUCCESS"} for s in statuses):
-                states[partition] = "running"
-            elif any(s is not None for s in statuses):
-                states[partition] = "queued"
-            else:
-                states[partition] = "pending"
+        states = partition_states(backfill["runs"], partitions, targets)
         landed = 0
         if landed_step:
             running = [r for r in backfill["runs"] if r["status"] == "STARTED"]
@@ -641,6 +623,41 @@ def _metadata(entries: list[dict]) -> dict[str, Any]:
             if value_field in entry:
                 values[entry["label"]] = entry[value_field]
     return values
+
+
+def partition_states(runs: list[dict], partitions: list[str], targets: set[str]) -> dict[str, str]:
+    """Per requested partition, the state of the latest runs (newest first, as GraphQL lists
+    them) covering it for every target asset. A failed run that the instance's run retries
+    will re-execute (tagged will_retry, its retry not launched yet) is still queued: its retry
+    run, once launched, is the latest."""
+    latest: dict[tuple[str, str], str] = {}
+    for run in runs:
+        tags = {t["key"]: t["value"] for t in run["tags"]}
+        status = run["status"]
+        if (
+            status == "FAILURE"
+            and tags.get(WILL_RETRY_TAG) == "true"
+            and AUTO_RETRY_TAG not in tags
+        ):
+            status = "RETRYING"
+        assets = {_key_text(k) for k in run["assetSelection"] or []} or targets
+        for partition in _run_partitions(run, partitions):
+            for asset in assets:
+                latest.setdefault((partition, asset), status)
+    states = {}
+    for partition in partitions:
+        statuses = [latest.get((partition, asset)) for asset in targets]
+        if any(s in {"FAILURE", "CANCELED"} for s in statuses):
+            states[partition] = "failed"
+        elif statuses and all(s == "SUCCESS" for s in statuses):
+            states[partition] = "succeeded"
+        elif any(s in {"STARTING", "STARTED", "CANCELING", "SUCCESS"} for s in statuses):
+            states[partition] = "running"
+        elif any(s is not None for s in statuses):
+            states[partition] = "queued"
+        else:
+            states[partition] = "pending"
+    return states
 
 
 def _run_partitions(run: dict, requested: list[str]) -> list[str]:
