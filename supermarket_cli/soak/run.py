@@ -92,6 +92,8 @@ class SoakReport:
     restarts: dict[str, int] = field(default_factory=dict)
     latency: dict[str, dict[str, float]] = field(default_factory=dict)
     peak_rss_mib: float = 0.0
+    peak_rss_by_child: dict[str, float] = field(default_factory=dict)  # MiB, each child's group
+    slowest_outside_faults: list[dict[str, Any]] = field(default_factory=list)
     lake_objects: int = 0
     snapshots: dict[str, int] = field(default_factory=dict)
     backfills: list[str] = field(default_factory=list)
@@ -198,13 +200,18 @@ class Soak:
     def _sample_rss(self) -> None:
         """The stack's RSS every 2 s: every process of every child's group, and this one."""
         while not self.stop.wait(2.0):
-            groups = {c.pid for c in list(self.supervisor.children.values()) if c.is_running()}
-            total = psutil.Process().memory_info().rss
+            groups = {c.pid: name for name, c in list(self.supervisor.children.items())
+                      if c.is_running()}  # fmt: skip
+            by_child: Counter = Counter(soak=psutil.Process().memory_info().rss)
             for process in psutil.process_iter(["pid", "memory_info"]):
                 with contextlib.suppress(psutil.Error, OSError):
-                    if os.getpgid(process.info["pid"]) in groups and process.info["memory_info"]:
-                        total += process.info["memory_info"].rss
-            self._rss_peak = max(self._rss_peak, total / 2**20)
+                    name = groups.get(os.getpgid(process.info["pid"]))
+                    if name is not None and process.info["memory_info"]:
+                        by_child[name] += process.info["memory_info"].rss
+            self._rss_peak = max(self._rss_peak, sum(by_child.values()) / 2**20)
+            for name, rss in by_child.items():
+                peaks = self.report.peak_rss_by_child
+                peaks[name] = max(peaks.get(name, 0.0), rss / 2**20)
 
     # -- the faults ---------------------------------------------------------------------------
 
@@ -457,7 +464,10 @@ class Soak:
 
     def _after(self, stack: contextlib.ExitStack) -> None:
         self.stop.set()
-        self._compact_days()
+        try:
+            self._compact_days()
+        except Exception as exc:  # reported, and the reconciliation still runs
+            self.report.problems.append(f"the final dedupe and compaction: {exc!r}"[:400])
         lake = LakeBucket(self.config.bucket)
         lake_tables = tables.LakeTables(tables.glue_catalog(), self.config.glue_database)
         result, read = reconcile(lake, lake_tables, self.bad)
@@ -506,12 +516,28 @@ class Soak:
         for record in sorted(audits, key=lambda r: r.finished_at):
             if record.event_time and record.source_key.startswith(layout.RAW_INCOMING):
                 first.setdefault(record.source_key, record)
-        windows = [(w.start, (w.end or w.start) + AFTER_EFFECT_SECONDS) for w in self.report.faults]
-        inside, outside = [], []
+        faults = self.report.faults
+        windows = [(w.start, (w.end or w.start) + AFTER_EFFECT_SECONDS) for w in faults]
+        inside, outside, slow = [], [], []
         for record in first.values():
             at = datetime.fromisoformat(record.event_time.replace("Z", "+00:00")).timestamp()
             lag = record.lag_seconds
-            (inside if any(a <= at <= b for a, b in windows) else outside).append(lag)
+            if any(a <= at <= b for a, b in windows):
+                inside.append(lag)
+                continue
+            outside.append(lag)
+            # What struck next after the file's S3 event: a file landing slowly outside the
+            # windows is most often one in flight when the next fault began.
+            after = [w for w in faults if w.start >= at]
+            nearest = min(after, key=lambda w: w.start) if after else None
+            slow.append({
+                "source_key": record.source_key,
+                "lag_seconds": lag,
+                "next_fault": nearest.kind if nearest else None,
+                "next_fault_after_seconds": round(nearest.start - at, 2) if nearest else None,
+            })  # fmt: skip
+        slow.sort(key=lambda f: f["lag_seconds"], reverse=True)
+        self.report.slowest_outside_faults = slow[:10]
         return {"outside_faults": _quantiles(outside), "in_fault_windows": _quantiles(inside)}
 
     def _day_checks(self, audits: list[Any]) -> dict[str, dict[str, bool]]:
@@ -578,8 +604,16 @@ def format_report(report: SoakReport) -> str:
         if q.get("files"):
             lines.append(f"  latency {name}: {q['files']} files, p50 {q['p50']:.2f}s, "
                          f"p99 {q['p99']:.2f}s, max {q['max']:.2f}s")  # fmt: skip
+    for f in report.slowest_outside_faults[:5]:
+        nxt = (f"{f['next_fault']} {f['next_fault_after_seconds']:.1f}s after its event"
+               if f["next_fault"] else "no fault after it")  # fmt: skip
+        lines.append(f"    slow outside: {f['lag_seconds']:.2f}s {f['source_key']} (next: {nxt})")
     lines += [
-        f"  peak RSS     {report.peak_rss_mib:,.0f} MiB (every process of the stack, summed)",
+        f"  peak RSS     {report.peak_rss_mib:,.0f} MiB (every process of the stack, summed); "
+        + ", ".join(
+            f"{name} {mib:,.0f}"
+            for name, mib in sorted(report.peak_rss_by_child.items(), key=lambda kv: -kv[1])[:6]
+        ),
         f"  lake         {report.lake_objects:,} objects under lake/; snapshots "
         + ", ".join(f"{t} {n}" for t, n in report.snapshots.items()),
         f"  S3 proxy     {report.proxy.get('calls', 0):,} calls, faults "

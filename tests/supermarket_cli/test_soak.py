@@ -70,6 +70,11 @@ def test_a_short_soak_with_every_fault_kind_loses_and_duplicates_nothing(tmp_pat
     assert sum(report["proxy"]["faults"].values()) > 0
     assert report["restarts"]["lambda-runtime"] >= 1 and report["restarts"]["dagster-daemon"] >= 1
     assert report["redeliveries"] > 0
+    peaks = report["peak_rss_by_child"]  # each child's own peak; together at least the summed one
+    assert {"soak", "moto", "lambda-runtime", "dagster-daemon", "fault-proxy"} <= set(peaks)
+    assert sum(peaks.values()) >= report["peak_rss_mib"] * 0.999
+    for slow in report["slowest_outside_faults"]:
+        assert slow["source_key"].startswith("raw/incoming/") and slow["lag_seconds"] >= 0
     reasons = " ".join(r["quarantine_reasons"])
     for rule in ("already in the lake from", "repeats line", "gzip", "UTF-", "array"):
         assert rule in reasons, reasons
