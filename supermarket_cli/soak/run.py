@@ -526,13 +526,18 @@ class Soak:
                 inside.append(lag)
                 continue
             outside.append(lag)
-            # What struck next after the file's S3 event: a file landing slowly outside the
-            # windows is most often one in flight when the next fault began.
+            # The faults either side of the file's S3 event: a file landing slowly outside the
+            # windows is one still behind the last fault's backlog, or in flight at the next.
             after = [w for w in faults if w.start >= at]
+            before = [w for w in faults if (w.end or w.start) < at]
             nearest = min(after, key=lambda w: w.start) if after else None
+            last = max(before, key=lambda w: w.end or w.start) if before else None
             slow.append({
                 "source_key": record.source_key,
                 "lag_seconds": lag,
+                "previous_fault": last.kind if last else None,
+                "previous_fault_ended_seconds_before": (
+                    round(at - (last.end or last.start), 2) if last else None),
                 "next_fault": nearest.kind if nearest else None,
                 "next_fault_after_seconds": round(nearest.start - at, 2) if nearest else None,
             })  # fmt: skip
@@ -605,9 +610,12 @@ def format_report(report: SoakReport) -> str:
             lines.append(f"  latency {name}: {q['files']} files, p50 {q['p50']:.2f}s, "
                          f"p99 {q['p99']:.2f}s, max {q['max']:.2f}s")  # fmt: skip
     for f in report.slowest_outside_faults[:5]:
-        nxt = (f"{f['next_fault']} {f['next_fault_after_seconds']:.1f}s after its event"
-               if f["next_fault"] else "no fault after it")  # fmt: skip
-        lines.append(f"    slow outside: {f['lag_seconds']:.2f}s {f['source_key']} (next: {nxt})")
+        ago = f.get("previous_fault_ended_seconds_before")
+        last = f"{f['previous_fault']} ended {ago:.1f}s before" if ago is not None else "none"
+        ahead = f["next_fault_after_seconds"]
+        nxt = f"{f['next_fault']} {ahead:.1f}s after" if ahead is not None else "none"
+        lines.append(f"    slow outside: {f['lag_seconds']:.2f}s {f['source_key']} "
+                     f"(fault before its event: {last}; next: {nxt})")  # fmt: skip
     lines += [
         f"  peak RSS     {report.peak_rss_mib:,.0f} MiB (every process of the stack, summed); "
         + ", ".join(
