@@ -78,6 +78,11 @@ class FaultWindow:
     end: float | None = None
     detail: str = ""
 
+    @property
+    def ended(self) -> float:
+        """When it ended; an instant fault (a kill) ends as it starts."""
+        return self.end or self.start
+
 
 @dataclass
 class SoakReport:
@@ -209,8 +214,8 @@ class Soak:
                     if name is not None and process.info["memory_info"]:
                         by_child[name] += process.info["memory_info"].rss
             self._rss_peak = max(self._rss_peak, sum(by_child.values()) / 2**20)
+            peaks = self.report.peak_rss_by_child
             for name, rss in by_child.items():
-                peaks = self.report.peak_rss_by_child
                 peaks[name] = max(peaks.get(name, 0.0), rss / 2**20)
 
     # -- the faults ---------------------------------------------------------------------------
@@ -517,7 +522,7 @@ class Soak:
             if record.event_time and record.source_key.startswith(layout.RAW_INCOMING):
                 first.setdefault(record.source_key, record)
         faults = self.report.faults
-        windows = [(w.start, (w.end or w.start) + AFTER_EFFECT_SECONDS) for w in faults]
+        windows = [(w.start, w.ended + AFTER_EFFECT_SECONDS) for w in faults]
         inside, outside, slow = [], [], []
         for record in first.values():
             at = datetime.fromisoformat(record.event_time.replace("Z", "+00:00")).timestamp()
@@ -529,15 +534,15 @@ class Soak:
             # The faults either side of the file's S3 event: a file landing slowly outside the
             # windows is one still behind the last fault's backlog, or in flight at the next.
             after = [w for w in faults if w.start >= at]
-            before = [w for w in faults if (w.end or w.start) < at]
+            before = [w for w in faults if w.ended < at]
             nearest = min(after, key=lambda w: w.start) if after else None
-            last = max(before, key=lambda w: w.end or w.start) if before else None
+            last = max(before, key=lambda w: w.ended) if before else None
             slow.append({
                 "source_key": record.source_key,
                 "lag_seconds": lag,
                 "previous_fault": last.kind if last else None,
                 "previous_fault_ended_seconds_before": (
-                    round(at - (last.end or last.start), 2) if last else None),
+                    round(at - last.ended, 2) if last else None),
                 "next_fault": nearest.kind if nearest else None,
                 "next_fault_after_seconds": round(nearest.start - at, 2) if nearest else None,
             })  # fmt: skip
