@@ -1,13 +1,17 @@
-"""A project-local Dagster instance: its dagster.yaml, and the webserver and daemon processes.
+"""A project-local Dagster instance: its dagster.yaml, and the code server, webserver and
+daemon processes.
 
 Nothing here imports Dagster: the instance is a YAML file and the servers are subprocesses
-of the venv's own `dagster-webserver` and `dagster-daemon`, run from the repository root so
-that `workspace.yaml` loads `supermarket_dagster.definitions`. `supermarket up`, the tests and
-the benchmarks all start them with `start_dagster`, as children of the process layer.
+of the venv's own `dagster code-server`, `dagster-webserver` and `dagster-daemon`, run from the
+repository root. One code server loads `supermarket_dagster.definitions` and starts the runs;
+the webserver and the daemon both reach it through DAGSTER_HOME/workspace.yaml. `supermarket
+up`, the tests and the benchmarks all start them with `start_dagster`, as children of the
+process layer.
 """
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator, Mapping
@@ -15,10 +19,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from supermarket_cli.processes import ChildFailed, ChildSpec, Supervisor, http_ok
+from supermarket_cli.processes import ChildFailed, ChildSpec, Supervisor, free_port, http_ok
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-WORKSPACE = "workspace.yaml"
+WORKSPACE = "workspace.yaml"  # the repository's, for `dagster dev`; the stack writes its own
+DEFINITIONS_MODULE = "supermarket_dagster.definitions"
+LOCATION = DEFINITIONS_MODULE  # the name workspace.yaml's python_module gives the location
 
 
 def instance_config(dagster_home: Path, max_concurrent_runs: int = 2) -> dict:
@@ -105,6 +111,23 @@ def _venv_bin(name: str) -> str:
     return str(Path(sys.executable).parent / name)
 
 
+def code_server_command(host: str, port: int) -> list[str]:
+    """argv of the one code server the webserver and the daemon share (and which starts the
+    runs): the definitions are loaded once, not once by each of them. `code-server start` keeps
+    the UI's "Reload definitions" working."""
+    return [_venv_bin("dagster"), "code-server", "start", "-m", DEFINITIONS_MODULE,
+            "--location-name", LOCATION, "-h", host, "-p", str(port)]  # fmt: skip
+
+
+def write_workspace(dagster_home: Path, host: str, code_port: int) -> Path:
+    """DAGSTER_HOME/workspace.yaml: the shared code server, under the location name the
+    repository's workspace.yaml gives the same module (run URLs and selectors stay the same)."""
+    path = dagster_home / "workspace.yaml"
+    location = {"host": host, "port": code_port, "location_name": LOCATION}
+    path.write_text(json.dumps({"load_from": [{"grpc_server": location}]}, indent=2) + "\n")
+    return path
+
+
 def webserver_command(host: str, port: int, workspace: str = WORKSPACE) -> list[str]:
     """argv of the webserver; run it with cwd=REPO_ROOT and DAGSTER_HOME set."""
     return [_venv_bin("dagster-webserver"), "-w", workspace, "-h", host, "-p", str(port)]
@@ -113,6 +136,28 @@ def webserver_command(host: str, port: int, workspace: str = WORKSPACE) -> list[
 def daemon_command(workspace: str = WORKSPACE) -> list[str]:
     """argv of the daemon (run queue, backfills, sensors, automation, freshness)."""
     return [_venv_bin("dagster-daemon"), "run", "-w", workspace]
+
+
+def _accepts(host: str, port: int) -> bool:
+    try:
+        socket.create_connection((host, port), timeout=1.0).close()
+    except OSError:
+        return False
+    return True
+
+
+def code_server_spec(host: str, port: int, env: Mapping[str, str]) -> ChildSpec:
+    """The code server as a child; it listens only once the definitions have loaded. The runs
+    are its subprocesses, so they stop with it (and survive a daemon's restart)."""
+    return ChildSpec(
+        name="dagster-code-server",
+        argv=code_server_command(host, port),
+        env=dict(env),
+        ready=lambda: _accepts(host, port),
+        stop_timeout=20.0,
+        address=(host, port),
+        cwd=REPO_ROOT,
+    )
 
 
 def webserver_spec(
@@ -158,18 +203,21 @@ def start_dagster(
     host: str,
     port: int,
     env: Mapping[str, str],
-    workspace: str = WORKSPACE,
     timeout: float = 180.0,
 ) -> str:
-    """Starts the webserver and the daemon on this instance (written beforehand by
-    write_instance_config) as children of supervisor; returns the UI's URL once the code
-    location has loaded. env is the whole environment (LAKE_BUCKET, AWS_ENDPOINT_URL, ...);
-    DAGSTER_HOME is added."""
+    """Starts the code server, then the webserver and the daemon together, on this instance
+    (written beforehand by write_instance_config) as children of supervisor; returns the UI's
+    URL once the code location has loaded. env is the whole environment (LAKE_BUCKET,
+    AWS_ENDPOINT_URL, ...); DAGSTER_HOME is added."""
     env = {**env, "DAGSTER_HOME": str(dagster_home.resolve())}
     url = f"http://{host}:{port}"
-    # The daemon once the webserver answers; it then starts while the code location loads.
-    supervisor.start(webserver_spec(host, port, env, workspace), ready_timeout=timeout)
+    code_port = free_port(host)
+    workspace = str(write_workspace(dagster_home, host, code_port))
+    # The code server first: a webserver or daemon that finds it unreachable takes seconds to
+    # notice it came up. Then both at once (the daemon used to wait for the webserver).
+    supervisor.start(code_server_spec(host, code_port, env), ready_timeout=timeout)
     supervisor.start(daemon_spec(env, workspace))
+    supervisor.start(webserver_spec(host, port, env, workspace), ready_timeout=timeout)
     supervisor.wait_ready("dagster-webserver", lambda: code_location_loaded(url), timeout)
     return url
 
@@ -188,13 +236,12 @@ def running_dagster(
     env: Mapping[str, str],
     host: str = "127.0.0.1",
     log_dir: Path | None = None,
-    workspace: str = WORKSPACE,
 ) -> Iterator[DagsterServers]:
-    """The webserver and the daemon, started as `supermarket up` starts them and stopped on
-    exit by the same stop policy. Output goes to log_dir/dagster-{webserver,daemon}.log, or is
-    discarded."""
+    """The code server, webserver and daemon, started as `supermarket up` starts them and
+    stopped on exit by the same stop policy. Output goes to
+    log_dir/dagster-{code-server,webserver,daemon}.log, or is discarded."""
     with Supervisor(log_dir) as supervisor:
-        url = start_dagster(supervisor, dagster_home, host, port, env, workspace)
+        url = start_dagster(supervisor, dagster_home, host, port, env)
         children = supervisor.children
         webserver, daemon = (
             children["dagster-webserver"].process,

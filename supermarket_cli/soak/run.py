@@ -321,8 +321,8 @@ class Soak:
             state = dagster.wait_backfill(backfill, 600)
             outcome = f"backfill {backfill}: {state['status']}, {state['done']} of {len(days)} days"
         except (DagsterGraphQLError, TimeoutError) as exc:
-            # A run killed with the daemon fails; the days are launched again, as an operator
-            # would, and must then land exactly once.
+            # The runs are the code server's processes and carry on; should one fail anyway,
+            # the days are launched again, as an operator would, and must land exactly once.
             outcome = f"backfill {backfill} after the kill: {exc}"[:300]
             again = dagster.launch_backfill(
                 HISTORY_ASSETS, days, run_config=history_run_config(self.config), title="soak-again"

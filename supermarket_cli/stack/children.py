@@ -1,5 +1,6 @@
 """The stack's processes: what each runs, with which environment, and how it shows it is ready.
-The Dagster webserver and daemon are specified beside their instance, in dagster_instance."""
+The Dagster code server, webserver and daemon are specified beside their instance, in
+dagster_instance."""
 
 import os
 import sys
@@ -13,7 +14,7 @@ from supermarket_dashboard.settings import DEFAULT_REFRESH_SECONDS
 # Stop order on Ctrl-C: the feed first (it finishes the file in hand), the Lambda runtime once
 # the queue is drained, then the rest; moto last, after the lake is saved.
 STOP_ORDER = ["payment-processor", "lambda-runtime", "dashboard", "dagster-daemon",
-              "dagster-webserver", "moto"]  # fmt: skip
+              "dagster-webserver", "dagster-code-server", "moto"]  # fmt: skip
 
 
 def _cli(*args: str) -> list[str]:

@@ -2,15 +2,19 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 from dagster import DagsterInstance
 from dagster._core.launcher import DefaultRunLauncher
 from dagster._core.run_coordinator import QueuedRunCoordinator
 
 from supermarket_cli.dagster_instance import (
+    LOCATION,
     REPO_ROOT,
+    code_server_command,
     daemon_command,
     webserver_command,
     write_instance_config,
+    write_workspace,
 )
 
 
@@ -45,3 +49,21 @@ def test_the_servers_run_from_this_venv_on_the_repository_workspace():
     assert daemon_command() == [str(venv_bin / "dagster-daemon"), "run", "-w", "workspace.yaml"]
     assert (REPO_ROOT / "workspace.yaml").exists()
     assert (venv_bin / "dagster-webserver").exists() and (venv_bin / "dagster-daemon").exists()
+
+
+def test_the_webserver_and_the_daemon_share_one_code_server_under_the_repository_location_name(
+    tmp_path,
+):
+    venv_bin = Path(sys.executable).parent
+    argv = code_server_command("127.0.0.1", 4010)
+    assert argv[:3] == [str(venv_bin / "dagster"), "code-server", "start"]
+    assert argv[argv.index("-m") + 1] == "supermarket_dagster.definitions"
+    assert argv[argv.index("-p") + 1] == "4010" and argv[argv.index("-h") + 1] == "127.0.0.1"
+
+    workspace = yaml.safe_load(write_workspace(tmp_path, "127.0.0.1", 4010).read_text())
+
+    assert workspace == {"load_from": [{"grpc_server": {
+        "host": "127.0.0.1", "port": 4010, "location_name": LOCATION}}]}  # fmt: skip
+    # The repository's workspace.yaml (for `dagster dev`) names the location the same way.
+    repository = yaml.safe_load((REPO_ROOT / "workspace.yaml").read_text())
+    assert repository == {"load_from": [{"python_module": LOCATION}]}

@@ -98,6 +98,14 @@ def processes_in_groups(groups: set[int]) -> list[int]:
     return [pid for group in groups for pid in group_members(group)]
 
 
+def is_loopback(ip: str) -> bool:
+    """127.0.0.0/8 or ::1, also as an IPv4-mapped IPv6 address (how gRPC's dual-stack socket for
+    127.0.0.1, the code server's, shows; Python 3.11 does not call ::ffff:127.0.0.1 loopback)."""
+    address = ipaddress.ip_address(ip)
+    mapped = getattr(address, "ipv4_mapped", None)
+    return (mapped or address).is_loopback
+
+
 def listening_addresses(pids: list[int]) -> set[tuple[str, int]]:
     """Where the processes accept connections (TCP, IPv4 and IPv6)."""
     found = set()
@@ -244,7 +252,7 @@ def test_up_runs_the_stack_and_ctrl_c_stops_every_process(tmp_path):
         assert {int(url.rsplit(":", 1)[1]) for url in (dagster_url, endpoint, dashboard_url)} <= {
             port for _, port in listening
         }
-        assert all(ipaddress.ip_address(ip).is_loopback for ip, _ in listening), listening
+        assert all(is_loopback(ip) for ip, _ in listening), listening
     finally:
         up.send_signal(signal.SIGINT)
         code = up.wait(timeout=60)
