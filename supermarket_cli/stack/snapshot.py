@@ -184,6 +184,7 @@ def save_catalog(database: str, path: Path) -> dict[str, str]:
         name: catalog.load_table((database, name)).metadata_location
         for name in tables.ICEBERG_TABLES
     }
+    path.parent.mkdir(parents=True, exist_ok=True)  # a first `up` has no kept lake yet
     aside = path.with_name(f".{path.name}.part")
     aside.write_text(json.dumps(locations, indent=2))
     os.replace(aside, path)

@@ -265,7 +265,8 @@ def test_the_status_counts_each_source_once_and_only_new_records(lake_s3):
 
 def test_the_kept_catalog_brings_the_iceberg_tables_back_with_their_rows(lake_s3, tmp_path):
     ingest_source(lake_s3, "raw/incoming/dt=2026-03-01/p-1.ndjson", record("L-1"), record("L-2"))
-    folder, catalog_file = tmp_path / "kept", tmp_path / "kept.catalog.json"
+    # As `up` lays them out: the catalog file beside the mirror, in a folder not made yet.
+    folder, catalog_file = tmp_path / "s3" / "kept", tmp_path / "s3" / "kept.catalog.json"
     snapshot.save_catalog(tables.DEFAULT_DATABASE, catalog_file)
     snapshot.save(BUCKET, folder)
     # moto restarts: Glue and S3 are empty again.

@@ -258,6 +258,8 @@ def test_up_runs_the_stack_and_ctrl_c_stops_every_process(tmp_path):
         code = up.wait(timeout=60)
     assert code == 0, "\n".join(output.lines)
     assert output.lines[-1] == "stopped"
+    # A first `up` keeps its lake for the next one.
+    assert any(line.startswith("lake kept in ") for line in output.lines), output.lines[-12:]
     assert not processes_in_groups(groups), "processes left behind"
     for url in (dagster_url, endpoint, dashboard_url):
         port = int(url.rsplit(":", 1)[1])
