@@ -11,7 +11,6 @@ process layer.
 
 import json
 import os
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator, Mapping
@@ -19,7 +18,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from supermarket_cli.processes import ChildFailed, ChildSpec, Supervisor, free_port, http_ok
+from supermarket_cli.processes import (
+    ChildFailed,
+    ChildSpec,
+    Supervisor,
+    accepts_connections,
+    free_port,
+    http_ok,
+)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 WORKSPACE = "workspace.yaml"  # the repository's, for `dagster dev`; the stack writes its own
@@ -138,14 +144,6 @@ def daemon_command(workspace: str = WORKSPACE) -> list[str]:
     return [_venv_bin("dagster-daemon"), "run", "-w", workspace]
 
 
-def _accepts(host: str, port: int) -> bool:
-    try:
-        socket.create_connection((host, port), timeout=1.0).close()
-    except OSError:
-        return False
-    return True
-
-
 def code_server_spec(host: str, port: int, env: Mapping[str, str]) -> ChildSpec:
     """The code server as a child; it listens only once the definitions have loaded. The runs
     are its subprocesses, so they stop with it (and survive a daemon's restart)."""
@@ -153,7 +151,7 @@ def code_server_spec(host: str, port: int, env: Mapping[str, str]) -> ChildSpec:
         name="dagster-code-server",
         argv=code_server_command(host, port),
         env=dict(env),
-        ready=lambda: _accepts(host, port),
+        ready=lambda: accepts_connections(host, port),
         stop_timeout=20.0,
         address=(host, port),
         cwd=REPO_ROOT,

@@ -85,6 +85,15 @@ def choose_port(host: str, wanted: int, pinned: bool) -> int:
     return free_port(host)
 
 
+def accepts_connections(host: str, port: int, timeout: float = 1.0) -> bool:
+    """A readiness probe for a server that speaks no HTTP (a gRPC code server): it listens."""
+    try:
+        socket.create_connection((host, port), timeout=timeout).close()
+    except OSError:
+        return False
+    return True
+
+
 def http_ok(url: str, timeout: float = 1.0) -> bool:
     """A readiness probe: the URL answers with a success or a redirect."""
     try:

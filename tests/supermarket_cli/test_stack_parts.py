@@ -21,6 +21,7 @@ from supermarket_cli.processes import (
     ChildSpec,
     Supervisor,
     TimedOut,
+    accepts_connections,
     choose_port,
     free_port,
     group_alive,
@@ -73,6 +74,18 @@ def test_a_busy_default_port_falls_back_but_a_pinned_one_fails():
             choose_port("127.0.0.1", port, pinned=True)
     free = free_port("127.0.0.1")
     assert choose_port("127.0.0.1", free, pinned=True) == free
+
+
+def test_a_server_accepts_connections_only_while_it_listens():
+    import socket
+
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        port = server.getsockname()[1]
+        assert not accepts_connections("127.0.0.1", port)  # bound, not listening yet
+        server.listen()
+        assert accepts_connections("127.0.0.1", port)
+    assert not accepts_connections("127.0.0.1", port)
 
 
 def python(code: str) -> list[str]:
