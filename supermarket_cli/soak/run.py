@@ -343,13 +343,15 @@ class Soak:
         for n in range(cycles):
             base = n * length
             steps += [
+                # First: the daemon's backfill loop waits a fixed 30 s before it launches runs,
+                # so the backfill overlaps the other faults instead of outlasting the producers.
+                (base + 0.02 * length, "dagster"),
                 (base + 0.10 * length, "s3_on"),
                 (base + 0.35 * length, "s3_off"),
                 (base + 0.38 * length, "kill_runtime"),
                 (base + 0.42 * length, "redeliver"),
                 (base + 0.50 * length, f"bad_burst:{n}"),
                 (base + 0.60 * length, "second_runtime"),
-                (base + 0.75 * length, "dagster"),
             ]
         return sorted(steps)
 
@@ -397,10 +399,10 @@ class Soak:
         with contextlib.ExitStack() as stack:
             stack.callback(self.supervisor.stop_all)
             self._start_stack(stack)
-            self._load_reference()
             threading.Thread(target=self._sample_rss, daemon=True).start()
-            for spec in self._producer_specs():
+            for spec in self._producer_specs():  # they start up while the reference data loads
                 self.supervisor.start(spec)
+            self._load_reference()
             self.say(f"driving: {self.options.producers} producers, {self.options.rate:g} "
                      f"transactions/s, {self.options.minutes:g} min")  # fmt: skip
             lake = LakeBucket(self.config.bucket)
