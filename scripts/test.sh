@@ -18,4 +18,12 @@ fi
 bash scripts/tools.sh
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
-exec .venv/bin/pytest "$@"
+if [ "$#" -gt 0 ]; then
+    exec .venv/bin/pytest "$@"
+fi
+# The suite waits on servers and subprocesses more than it computes: two workers, one per core.
+# Then the tests marked `alone` (a wall-clock bound of the whole stack) with nothing beside them.
+status=0
+.venv/bin/pytest -n 2 -m "not alone" || status=$?
+.venv/bin/pytest -m alone || status=$?
+exit "$status"

@@ -118,6 +118,7 @@ def listening_addresses(pids: list[int]) -> set[tuple[str, int]]:
 
 
 @pytest.mark.slow
+@pytest.mark.alone  # its deadline is the bound for `up`, on an idle machine
 def test_up_runs_the_stack_and_ctrl_c_stops_every_process(tmp_path):
     deadline = time.monotonic() + DEADLINE_SECONDS
     state = tmp_path / "state"
