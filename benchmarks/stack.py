@@ -251,6 +251,11 @@ def main() -> None:
         up, lines = start_stack(args, state)
         try:
             record = json.loads((state / "stack.json").read_text())
+            for _ in range(100):  # the feed starts just after "loaded"
+                if "payment-processor" in record["processes"]:
+                    break
+                time.sleep(0.1)
+                record = json.loads((state / "stack.json").read_text())
             endpoint = record["urls"]["aws"]
             groups = {pid: name for name, pid in record["processes"].items() if pid}
             feed_pid = record["processes"]["payment-processor"]
@@ -261,7 +266,8 @@ def main() -> None:
                 AWS_ACCESS_KEY_ID="local",
                 AWS_SECRET_ACCESS_KEY="local",
             )
-            feed_line = next(x for x in lines if "live feed" in x).split("live feed")[1].strip()
+            feed_line = next(x for x in lines if "live feed" in x).split("live feed")[1]
+            feed_line = feed_line.removesuffix(", once loaded").strip()
 
             print(f"idle ({args.idle_seconds:.0f} s, feed paused) ...", flush=True)
             time.sleep(args.settle_seconds)  # the last files drain, the first check runs end

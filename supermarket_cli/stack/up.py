@@ -96,6 +96,9 @@ class Stack:
         self.record = StackRecord(os.getpid(), "starting", {})
         self.queue_url = ""
         self.loader: threading.Thread | None = None
+        # Set once the load is over (or skipped): the main loop then starts the live feed.
+        self.feed_due = threading.Event()
+        self.feed_env: dict[str, str] = {}
         self.load_error: BaseException | None = None
         self._status_thread: threading.Thread | None = None
 
@@ -105,7 +108,9 @@ class Stack:
         self._save_record()
 
     def _save_record(self) -> None:
-        self.record.processes = {n: c.pid for n, c in self.supervisor.children.items()}
+        # list(): the loader thread reports while the main loop may start the feed.
+        children = list(self.supervisor.children.items())
+        self.record.processes = {n: c.pid for n, c in children}
         with contextlib.suppress(OSError):
             self.record.write(self.config.stack_file)
 
@@ -208,7 +213,7 @@ class Stack:
         self._check_stopping()
 
         self.supervisor.start(children.lambda_runtime(made.queue_url, env))
-        self.supervisor.start(children.payment_processor(config, env))
+        self.feed_env = dict(env)  # the feed starts after the load (_supervise)
 
         dagster_port = choose_port(host, config.dagster_port, "dagster_port" in config.ports_pinned)
         write_instance_config(config.dagster_home)
@@ -252,7 +257,9 @@ class Stack:
         default_state = config.state_dir.resolve() == Path(".state").resolve()
         state = "" if default_state else f"SUPERMARKET_STATE={config.state_dir} "
         lines.append(f"  query        {state}.venv/bin/supermarket query --view freshness")
-        lines.append(f"  live feed    {config.tps:g} transactions/s in {config.fps:g} files/s")
+        lines.append(
+            f"  live feed    {config.tps:g} transactions/s in {config.fps:g} files/s, once loaded"
+        )
         for line in lines:
             self.printer.message(line)
 
@@ -261,6 +268,8 @@ class Stack:
         from supermarket_cli.stack.loading import load_through_dagster
 
         marker = self.config.state_dir / "loaded.json"
+        # The feed waits for the load: on two cores its ingestion (Iceberg commits, moto) takes
+        # about a core, which the load's runs and the starting servers need more.
         try:
             if self.load:
                 load_through_dagster(
@@ -277,6 +286,8 @@ class Stack:
                 self._report(f"loading failed: {exc}; the stack keeps running")
                 self.record.phase = "running"
                 self._save_record()
+        finally:
+            self.feed_due.set()
 
     def _watch_lake(self, latest: dict[str, str]) -> None:
         watch = LakeWatch(self.config.bucket)
@@ -295,6 +306,9 @@ class Stack:
         self._status_thread.start()
         last_record = 0.0
         while not self.stop.is_set():
+            if self.feed_due.is_set() and "payment-processor" not in self.supervisor.children:
+                self.supervisor.start(children.payment_processor(self.config, self.feed_env))
+                self._save_record()
             self.supervisor.check()
             line = latest.get("line")
             if line and self.record.phase == "running":

@@ -160,16 +160,14 @@ def test_up_runs_the_stack_and_ctrl_c_stops_every_process(tmp_path):
         dagster_url = output.wait_for(r"Dagster UI\s+(http://\S+)", deadline)[1]
         dashboard_url = output.wait_for(r"dashboard\s+(http://\S+)", deadline)[1]
         endpoint = output.wait_for(r"AWS\s+(http://\S+)", deadline)[1]
-        record_file = json.loads((state / "stack.json").read_text())
-        groups = {pid for pid in record_file["processes"].values() if pid}
-        assert set(record_file["processes"]) >= {
-            "moto",
-            "lambda-runtime",
-            "payment-processor",
-            "dagster-webserver",
-            "dagster-daemon",
-            "dashboard",
-        }
+
+        def recorded_processes() -> dict[str, int]:
+            return json.loads((state / "stack.json").read_text())["processes"]
+
+        servers = {"moto", "lambda-runtime", "dagster-code-server", "dagster-webserver",
+                   "dagster-daemon", "dashboard"}  # fmt: skip
+        assert set(recorded_processes()) == servers  # the feed waits for the load
+        groups = {pid for pid in recorded_processes().values() if pid}
         assert http_ok(f"{dashboard_url}/_stcore/health")
 
         # The UI answers and lists the assets.
@@ -185,6 +183,14 @@ def test_up_runs_the_stack_and_ctrl_c_stops_every_process(tmp_path):
         # Reference data and history went through real runs, the history's progress shown.
         output.wait_for(r"^loaded;", deadline)
         output.wait_for(f"history: {HISTORY_DAYS}/{HISTORY_DAYS} days landed, 1/1 runs", deadline)
+        # Then the live feed starts (the main loop starts it within half a second).
+        wait_until(
+            lambda: set(recorded_processes()) == {*servers, "payment-processor"},
+            timeout=5,
+            interval=0.1,
+            describe=lambda: f"recorded: {recorded_processes()}",
+        )
+        groups |= {pid for pid in recorded_processes().values() if pid}
         assert dagster.latest_materialization("skus")["metadata"]["rows"] == 300
         # The day partitions start at the first day loaded: the UI offers no day before it.
         first = (datetime.now(UTC).date() - timedelta(days=HISTORY_DAYS)).isoformat()
