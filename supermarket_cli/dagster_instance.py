@@ -9,6 +9,7 @@ up`, the tests and the benchmarks all start them with `start_dagster`, as childr
 process layer.
 """
 
+import importlib.metadata
 import json
 import os
 import subprocess
@@ -31,6 +32,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 WORKSPACE = "workspace.yaml"  # the repository's, for `dagster dev`; the stack writes its own
 DEFINITIONS_MODULE = "supermarket_dagster.definitions"
 LOCATION = DEFINITIONS_MODULE  # the name workspace.yaml's python_module gives the location
+MIGRATED_STAMP = ".migrated-by-dagster"  # in DAGSTER_HOME/storage: the Dagster version it is at
 
 
 def instance_config(dagster_home: Path, max_concurrent_runs: int = 2) -> dict:
@@ -81,23 +83,35 @@ def _shared_settings(max_concurrent_runs: int) -> dict:
 
 
 def write_instance_config(
-    dagster_home: Path, max_concurrent_runs: int = 2, create_storage: bool = True
+    dagster_home: Path, max_concurrent_runs: int = 2, migrate_storage: bool = True
 ) -> None:
     """Write DAGSTER_HOME/dagster.yaml: sqlite storage under it, a queue running at most
-    max_concurrent_runs runs at once, a subprocess per run, telemetry off. With create_storage,
-    also create the storage, so that the webserver and the daemon can start together."""
+    max_concurrent_runs runs at once, a subprocess per run, telemetry off. With migrate_storage,
+    also bring a kept storage to this Dagster version (migrate_kept_storage)."""
     if max_concurrent_runs < 1:
         raise ValueError(f"max_concurrent_runs must be at least 1, got {max_concurrent_runs}")
     dagster_home.mkdir(parents=True, exist_ok=True)
     config = instance_config(dagster_home.resolve(), max_concurrent_runs)
     (dagster_home / "dagster.yaml").write_text(json.dumps(config, indent=2) + "\n")
-    if create_storage:
-        create_instance_storage(dagster_home)
+    if migrate_storage:
+        migrate_kept_storage(dagster_home)
 
 
-def create_instance_storage(dagster_home: Path) -> None:
-    """Create (or migrate) the sqlite storage. Two processes creating a fresh one at once
-    corrupt its schema version table ("more than one head"), so it is made first, alone."""
+def _dagster_version() -> str:
+    return importlib.metadata.version("dagster")
+
+
+def migrate_kept_storage(dagster_home: Path) -> bool:
+    """`dagster instance migrate` on a kept storage not yet at this Dagster version (it takes
+    seconds of imports, so it runs once per version, then the storage is stamped); True if it
+    ran. Two processes creating a fresh storage at once corrupt its schema version table ("more
+    than one head"). A fresh home needs no migrate for that: start_dagster starts the code server
+    alone, and its gRPC server opens the instance, creating the storage, before it loads the
+    definitions and listens (dagster 1.13); the webserver and the daemon start after that."""
+    storage = dagster_home / "storage"
+    stamp = storage / MIGRATED_STAMP
+    if not storage.is_dir() or (stamp.is_file() and stamp.read_text() == _dagster_version()):
+        return False
     result = subprocess.run(
         [_venv_bin("dagster"), "instance", "migrate"],
         env={**os.environ, "DAGSTER_HOME": str(dagster_home.resolve())},
@@ -108,9 +122,11 @@ def create_instance_storage(dagster_home: Path) -> None:
     if result.returncode != 0:
         lines = (result.stderr or result.stdout).strip().splitlines()
         raise RuntimeError(
-            f"could not create the Dagster storage in {dagster_home}: "
+            f"could not migrate the Dagster storage in {dagster_home}: "
             + (lines[-1] if lines else f"exit code {result.returncode}")
         )
+    stamp.write_text(_dagster_version())
+    return True
 
 
 def _venv_bin(name: str) -> str:
@@ -213,7 +229,13 @@ def start_dagster(
     workspace = str(write_workspace(dagster_home, host, code_port))
     # The code server first: a webserver or daemon that finds it unreachable takes seconds to
     # notice it came up. Then both at once (the daemon used to wait for the webserver).
+    storage = dagster_home / "storage"
+    fresh = not storage.is_dir()
     supervisor.start(code_server_spec(host, code_port, env), ready_timeout=timeout)
+    if fresh:  # the code server has just created it, alone, at this version
+        if not storage.is_dir():
+            raise ChildFailed(f"the code server did not create the Dagster storage {storage}")
+        (storage / MIGRATED_STAMP).write_text(_dagster_version())
     supervisor.start(daemon_spec(env, workspace))
     supervisor.start(webserver_spec(host, port, env, workspace), ready_timeout=timeout)
     supervisor.wait_ready("dagster-webserver", lambda: code_location_loaded(url), timeout)

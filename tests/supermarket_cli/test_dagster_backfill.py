@@ -9,6 +9,7 @@ import io
 import json
 import os
 from datetime import date
+from importlib.metadata import version
 
 import boto3
 import pyarrow.parquet as pq
@@ -19,7 +20,11 @@ from lake_contract import layout, tables
 from lambda_ingest.events import SourceObject
 from lambda_ingest.handler import ingest
 from supermarket_cli.dagster_graphql import DagsterGraphQL, DagsterGraphQLError
-from supermarket_cli.dagster_instance import running_dagster, write_instance_config
+from supermarket_cli.dagster_instance import (
+    MIGRATED_STAMP,
+    running_dagster,
+    write_instance_config,
+)
 from supermarket_cli.processes import port_is_free
 from tests.factories import ndjson, record
 from tests.moto_server import free_port, moto_server_process, table_rows, use_test_aws
@@ -92,6 +97,9 @@ def test_a_three_day_backfill_through_the_running_webserver_and_daemon(tmp_path,
         with running_dagster(home, port, env, log_dir=tmp_path) as servers:
             dagster = DagsterGraphQL(servers.url)
             dagster.wait_ready(timeout=120)
+            # The code server created the fresh storage alone, stamped with this version.
+            stamp = home / "storage" / MIGRATED_STAMP
+            assert stamp.read_text() == version("dagster")
             assert {*HISTORY_ASSETS, "supermarkets", "skus"} <= set(dagster.asset_keys())
 
             reference_run = dagster.launch_assets(

@@ -1,4 +1,5 @@
 import sys
+from importlib.metadata import version
 from pathlib import Path
 
 import pytest
@@ -9,9 +10,11 @@ from dagster._core.run_coordinator import QueuedRunCoordinator
 
 from supermarket_cli.dagster_instance import (
     LOCATION,
+    MIGRATED_STAMP,
     REPO_ROOT,
     code_server_command,
     daemon_command,
+    migrate_kept_storage,
     webserver_command,
     write_instance_config,
     write_workspace,
@@ -24,8 +27,8 @@ def test_the_written_instance_queues_runs_at_most_n_at_a_time_in_subprocesses(tm
 
     write_instance_config(home, max_concurrent_runs=3)
 
-    # The storage exists before any server starts, so two servers never race to create it.
-    assert (home / "storage" / "history" / "runs.db").exists()
+    # A fresh home: no storage yet (the code server, started alone, creates it), so no migrate.
+    assert not (home / "storage").exists()
     with DagsterInstance.from_config(str(home)) as instance:
         assert isinstance(instance.run_coordinator, QueuedRunCoordinator)
         assert instance.get_concurrency_config().run_queue_config.max_concurrent_runs == 3
@@ -34,6 +37,16 @@ def test_the_written_instance_queues_runs_at_most_n_at_a_time_in_subprocesses(tm
         assert not instance.get_settings("telemetry")["enabled"]
         daemons = set(instance.get_required_daemon_types())
     assert {"BACKFILL", "QUEUED_RUN_COORDINATOR", "SENSOR", "ASSET", "FRESHNESS_DAEMON"} <= daemons
+
+    # That instance made a storage, which nothing stamped: a kept one is migrated, once per
+    # Dagster version.
+    stamp = home / "storage" / MIGRATED_STAMP
+    assert migrate_kept_storage(home) and stamp.read_text() == version("dagster")
+    assert not migrate_kept_storage(home)
+    stamp.write_text("1.0.0")  # migrated by an older Dagster
+    assert migrate_kept_storage(home) and stamp.read_text() == version("dagster")
+    with DagsterInstance.from_config(str(home)) as instance:
+        assert instance.get_runs() == []  # the migrated storage opens
 
 
 def test_no_concurrent_runs_at_all_is_refused(tmp_path):
