@@ -24,7 +24,7 @@ from lake_contract.quarantine import quarantine_ndjson
 from lake_contract.tables import LakeTables
 from lambda_ingest import events, settings
 from lambda_ingest.audit import audit_record
-from lambda_ingest.committer import Committed, commit_sources
+from lambda_ingest.committer import COMMIT_ORDER, Committed, commit_sources
 from lambda_ingest.transform import TransformResult, oversized_reason, rejected_file, transform
 
 logger = logging.getLogger("lambda_ingest")
@@ -44,6 +44,16 @@ def lake_tables(database: str) -> LakeTables:
     """Loaded once per container and database: a table's load costs a catalog call and a
     metadata read, a refresh before each commit only the latter when nothing changed."""
     return LakeTables(tables.glue_catalog(), database)
+
+
+def warm_up(database: str | None = None) -> None:
+    """Pays before the first event what the first invocation would: the catalog, the tables it
+    commits to, and the transform's first Arrow arrays (pyarrow's lazy imports take seconds).
+    A runtime calls it before it polls; in Lambda the init phase is the place."""
+    lake = lake_tables(database or tables.database_from_environment())
+    for name in COMMIT_ORDER:
+        lake.current(name)
+    transform(b"{}\n", f"{layout.RAW_INCOMING}dt=2000-01-01/warm-up.ndjson")
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from botocore.exceptions import ClientError
 from lake_contract import layout, tables
 from lake_contract import s3 as lake_s3
 from lambda_ingest import handler as handler_module
+from lambda_ingest.committer import COMMIT_ORDER
 from lambda_ingest.handler import lambda_handler
 from tests.factories import ndjson, record
 from tests.moto_server import iceberg_lake, table_rows
@@ -70,6 +71,19 @@ def lake_rows(s3, table):
 def audits(s3, bucket=BUCKET):
     return [json.loads(s3.get_object(Bucket=bucket, Key=k)["Body"].read())
             for k in keys(s3, layout.AUDIT, bucket)]  # fmt: skip
+
+
+def test_warm_up_loads_the_tables_and_then_the_first_event_lands(s3):
+    handler_module.warm_up()
+    loaded = handler_module.lake_tables(
+        tables.DEFAULT_DATABASE
+    )._tables  # cached for the first commit
+    assert set(COMMIT_ORDER) <= set(loaded)
+    assert not audits(s3) and not lake_rows(s3, "transactions")  # it lands nothing itself
+    key = put(s3, "raw/incoming/dt=2026-03-01/w.ndjson", ndjson(record("w")))
+
+    assert lambda_handler(direct_event(key), None) == {"batchItemFailures": []}
+    assert [r["transaction_id"] for r in lake_rows(s3, "transactions")] == ["w"]
 
 
 def test_direct_event_lands_rows_and_an_audit_record(s3):
