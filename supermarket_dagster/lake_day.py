@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 from lake_contract import layout, schema
 from lake_contract.audit import AuditRecord
 from lake_contract.quarantine import quarantine_records
-from lake_contract.s3 import LakeBucket
+from lake_contract.s3 import LakeBucket, StoredObject
 from lake_contract.tables import LakeTables
 from supermarket_dagster import quality
 
@@ -52,6 +52,33 @@ def reference_ids(lake: LakeBucket, table: str, column: str) -> pa.ChunkedArray 
     if body is None:
         return None
     return pq.read_table(pa.BufferReader(body), columns=[column])[column]
+
+
+class SharedReads:
+    """Reads that the checks of a range of days share, made once per check step: the reference
+    ids, and the raw listing of each closed day (a day's reconciliation lists its two neighbours
+    too, so a month's consecutive days listed each prefix three times; on moto the requests were
+    a third of the step). A day that may still get files (yesterday, today) is listed afresh
+    each time, after its rows are read, as before. Threads may share it: a read made twice at
+    once is only waste."""
+
+    def __init__(self, lake: LakeBucket) -> None:
+        self.lake = lake
+        self._listings: dict[str, list[StoredObject]] = {}
+        self._ids: dict[tuple[str, str], pa.ChunkedArray | None] = {}
+
+    def day_listing(self, root: str, day: date) -> list[StoredObject]:
+        prefix = layout.day_prefix(root, day)
+        if day >= datetime.now(UTC).date() - timedelta(days=1):
+            return self.lake.listing(prefix)
+        if prefix not in self._listings:
+            self._listings[prefix] = self.lake.listing(prefix)
+        return self._listings[prefix]
+
+    def reference_ids(self, table: str, column: str) -> pa.ChunkedArray | None:
+        if (table, column) not in self._ids:
+            self._ids[table, column] = reference_ids(self.lake, table, column)
+        return self._ids[table, column]
 
 
 def _quarantine_lines(lake: LakeBucket, source_key: str) -> int:
@@ -99,17 +126,20 @@ def _last_seen(source: str, *seen: dict[str, datetime]) -> datetime:
 
 
 def reconcile_day(
-    lake: LakeBucket, day: date, transactions: LakeDay, items: LakeDay
+    lake: LakeBucket,
+    day: date,
+    transactions: LakeDay,
+    items: LakeDay,
+    shared: SharedReads | None = None,
 ) -> quality.Reconciliation:
     """Gathers each source's audit record and its rows and quarantine lines, and adds them up."""
+    shared = shared or SharedReads(lake)
     now = datetime.now(UTC)
     on_day = {t.table: t.rows_by_source() for t in (transactions, items)}
     raw: dict[str, datetime] = {}
     for neighbour in (day - timedelta(days=1), day, day + timedelta(days=1)):
         for prefix in (layout.RAW_HISTORY, layout.RAW_INCOMING):
-            raw |= {
-                o.key: o.last_modified for o in lake.listing(layout.day_prefix(prefix, neighbour))
-            }
+            raw |= {o.key: o.last_modified for o in shared.day_listing(prefix, neighbour)}
     sources = set(raw) | set(on_day["transactions"]) | set(on_day["transaction_items"])
     ingested = _ingested_at_by_source([transactions, items])
     at_home = {s for s in raw if quality.home_day(s, None) == day}

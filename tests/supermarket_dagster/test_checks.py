@@ -413,3 +413,30 @@ def test_only_the_latest_audit_record_of_a_source_counts():
     )  # fmt: skip
 
     assert latest == {"raw/a.ndjson": newer, "raw/b.ndjson": other}
+
+
+def test_the_days_of_a_step_list_a_closed_day_once_and_a_day_still_open_each_time(lake):
+    today = datetime.now(UTC).date()
+    closed, open_day = today - timedelta(days=10), today
+    objects = lake.objects()
+    for day in (closed, open_day):
+        objects.write(f"{layout.day_prefix(layout.RAW_HISTORY, day)}till-1.ndjson", b"{}\n")
+    listed: list[str] = []
+    real_listing = objects.listing
+
+    def counted(prefix, *args, **kwargs):
+        listed.append(prefix)
+        return real_listing(prefix, *args, **kwargs)
+
+    objects.listing = counted
+    shared = lake_day.SharedReads(objects)
+    for _ in range(3):
+        assert [o.key for o in shared.day_listing(layout.RAW_HISTORY, closed)] == [
+            f"{layout.day_prefix(layout.RAW_HISTORY, closed)}till-1.ndjson"
+        ]
+        assert len(shared.day_listing(layout.RAW_HISTORY, open_day)) == 1
+    assert listed.count(layout.day_prefix(layout.RAW_HISTORY, closed)) == 1
+    assert listed.count(layout.day_prefix(layout.RAW_HISTORY, open_day)) == 3
+    # A file landing on the open day is seen by the next listing.
+    objects.write(f"{layout.day_prefix(layout.RAW_HISTORY, open_day)}till-2.ndjson", b"{}\n")
+    assert len(shared.day_listing(layout.RAW_HISTORY, open_day)) == 2

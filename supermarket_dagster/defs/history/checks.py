@@ -99,9 +99,13 @@ def _schema_result(key: dg.AssetCheckKey, day: lake_day.LakeDay, on: date) -> Da
 
 
 def day_results(
-    lake: LakeResource, day: date, selected_keys: Iterable[dg.AssetCheckKey]
+    lake: LakeResource,
+    day: date,
+    selected_keys: Iterable[dg.AssetCheckKey],
+    shared: lake_day.SharedReads | None = None,
 ) -> Iterator[DayCheck]:
-    """The results of the selected checks for one day, reading the day's rows once."""
+    """The results of the selected checks for one day, reading the day's rows once (and, with
+    shared, what the other days of the step read too only once)."""
     selected = {(k.asset_key, k.name): k for k in selected_keys}
 
     def _result(key: dg.AssetCheckKey, passed: bool, **metadata: Any) -> DayCheck:
@@ -110,9 +114,10 @@ def day_results(
     transactions = lake_day.read_day(lake.tables(), "transactions", day)
     items = lake_day.read_day(lake.tables(), "transaction_items", day)
     objects = lake.objects()
+    shared = shared or lake_day.SharedReads(objects)
 
     if key := selected.get((TRANSACTIONS, "raw_records_reconcile")):
-        r = lake_day.reconcile_day(objects, day, transactions, items)
+        r = lake_day.reconcile_day(objects, day, transactions, items, shared)
         yield _result(
             key, r.passed,
             raw_records=r.raw_records, lake_rows=r.lake_rows,
@@ -132,7 +137,7 @@ def day_results(
         (ITEMS, "sku_ids_known", "skus", "sku_id", items),
     ):
         if key := selected.get((asset, name)):
-            known = lake_day.reference_ids(objects, table, column)
+            known = shared.reference_ids(table, column)
             if known is None:
                 yield _result(key, False, reason=f"{table} is not in the lake yet")
                 continue
@@ -190,9 +195,11 @@ def fact_table_day_checks(
     totals, schemas; a result per day."""
     days = [date.fromisoformat(key) for key in context.partition_keys]
     keys = context.selected_asset_check_keys
+    shared = lake_day.SharedReads(lake.objects())
     # Days are independent reads of the lake, half of it waiting on S3: four at once.
     with ThreadPoolExecutor(max_workers=4) as pool:
-        for checks_of_day in pool.map(lambda day: list(day_results(lake, day, keys)), days):
+        results = pool.map(lambda day: list(day_results(lake, day, keys, shared)), days)
+        for checks_of_day in results:
             targets: dict[dg.AssetKey, Any] = {}
             for check in checks_of_day:
                 asset = check.key.asset_key
