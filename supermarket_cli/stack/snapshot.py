@@ -163,6 +163,15 @@ def restore(bucket: str, folder: Path, progress: Progress = lambda _: None) -> i
 
     with ThreadPoolExecutor(WORKERS) as pool:
         list(pool.map(upload, files))
+    # The uploads have new times: the files take them, so that the next save fetches only what
+    # changed after the restore, not every object again.
+    stored = [o for page in lake.pages("") for o in page]
+    paths = relative_paths(o.key for o in stored)
+    for stored_object in stored:
+        path = folder.joinpath(*paths[stored_object.key].parts)
+        if path.is_file() and path.stat().st_size == stored_object.size:
+            moment = _nanoseconds(stored_object.last_modified)
+            os.utime(path, ns=(moment, moment))
     return len(files)
 
 
