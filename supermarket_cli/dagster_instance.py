@@ -247,6 +247,7 @@ class DagsterServers:
     url: str
     webserver: subprocess.Popen
     daemon: subprocess.Popen
+    code_server: subprocess.Popen  # and the runs: they are its subprocesses
 
 
 @contextmanager
@@ -263,12 +264,13 @@ def running_dagster(
     with Supervisor(log_dir) as supervisor:
         url = start_dagster(supervisor, dagster_home, host, port, env)
         children = supervisor.children
-        webserver, daemon = (
+        webserver, daemon, code_server = (
             children["dagster-webserver"].process,
             children["dagster-daemon"].process,
+            children["dagster-code-server"].process,
         )
-        assert webserver is not None and daemon is not None
-        yield DagsterServers(url=url, webserver=webserver, daemon=daemon)
+        assert webserver is not None and daemon is not None and code_server is not None
+        yield DagsterServers(url=url, webserver=webserver, daemon=daemon, code_server=code_server)
 
 
 # The production instance (ECS in AWS): Postgres storage (RDS) and one ECS task per run. Every

@@ -138,7 +138,10 @@ def test_a_three_day_backfill_through_the_running_webserver_and_daemon(tmp_path,
         assert port_is_free("127.0.0.1", port), (
             "the webserver's port is still taken after stopping it"
         )
-        assert servers.webserver.poll() is not None and servers.daemon.poll() is not None
+        assert all(
+            server.poll() is not None
+            for server in (servers.webserver, servers.daemon, servers.code_server)
+        )
 
         # Then every partition succeeded, in runs that covered exactly the requested days.
         assert result["partitions"] == dict.fromkeys(DAYS, "succeeded")
