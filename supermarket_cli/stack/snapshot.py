@@ -124,13 +124,24 @@ def _up_to_date(path: Path, stored_object: StoredObject) -> bool:
     )
 
 
+def _stored_by_path(lake: LakeBucket, folder: Path) -> dict[Path, StoredObject]:
+    """Every object of the bucket, by the path of its copy in folder."""
+    stored = [o for page in lake.pages("") for o in page]
+    paths = relative_paths(o.key for o in stored)
+    return {folder.joinpath(*paths[o.key].parts): o for o in stored}
+
+
+def _take_time(path: Path, stored_object: StoredObject) -> None:
+    """The copy gets the object's time, which _up_to_date compares."""
+    moment = _nanoseconds(stored_object.last_modified)
+    os.utime(path, ns=(moment, moment))
+
+
 def save(bucket: str, folder: Path, progress: Progress = lambda _: None) -> MirrorStats:
     """Mirrors the bucket into folder: fetches new or changed objects, deletes vanished ones."""
     lake = LakeBucket(bucket)
     folder.mkdir(parents=True, exist_ok=True)
-    stored = [o for page in lake.pages("") for o in page]
-    paths = relative_paths(o.key for o in stored)
-    wanted = {folder.joinpath(*paths[o.key].parts): o for o in stored}
+    wanted = _stored_by_path(lake, folder)
     deleted = _clear_the_way(folder, set(wanted))
     to_fetch = [(path, o) for path, o in wanted.items() if not _up_to_date(path, o)]
     progress(f"saving the lake: {len(to_fetch):,} new objects of {len(wanted):,}")
@@ -140,13 +151,12 @@ def save(bucket: str, folder: Path, progress: Progress = lambda _: None) -> Mirr
         path.parent.mkdir(parents=True, exist_ok=True)
         aside = path.with_name(f".{path.name}.part")
         aside.write_bytes(lake.read(stored_object.key))
-        moment = _nanoseconds(stored_object.last_modified)
-        os.utime(aside, ns=(moment, moment))
+        _take_time(aside, stored_object)
         os.replace(aside, path)
 
     with ThreadPoolExecutor(WORKERS) as pool:
         list(pool.map(fetch, to_fetch))
-    return MirrorStats(len(wanted), len(to_fetch), deleted, sum(o.size for o in stored))
+    return MirrorStats(len(wanted), len(to_fetch), deleted, sum(o.size for o in wanted.values()))
 
 
 def restore(bucket: str, folder: Path, progress: Progress = lambda _: None) -> int:
@@ -165,13 +175,9 @@ def restore(bucket: str, folder: Path, progress: Progress = lambda _: None) -> i
         list(pool.map(upload, files))
     # The uploads have new times: the files take them, so that the next save fetches only what
     # changed after the restore, not every object again.
-    stored = [o for page in lake.pages("") for o in page]
-    paths = relative_paths(o.key for o in stored)
-    for stored_object in stored:
-        path = folder.joinpath(*paths[stored_object.key].parts)
+    for path, stored_object in _stored_by_path(lake, folder).items():
         if path.is_file() and path.stat().st_size == stored_object.size:
-            moment = _nanoseconds(stored_object.last_modified)
-            os.utime(path, ns=(moment, moment))
+            _take_time(path, stored_object)
     return len(files)
 
 
