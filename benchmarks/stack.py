@@ -39,7 +39,10 @@ import psutil
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from supermarket_cli.processes import group_members  # noqa: E402 (after the path is set)
+from supermarket_cli.processes import (  # noqa: E402 (after the path is set)
+    group_members,
+    wait_until,
+)
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -250,12 +253,14 @@ def main() -> None:
         print("starting the stack ...")
         up, lines = start_stack(args, state)
         try:
-            record = json.loads((state / "stack.json").read_text())
-            for _ in range(100):  # the feed starts just after "loaded"
-                if "payment-processor" in record["processes"]:
-                    break
-                time.sleep(0.1)
-                record = json.loads((state / "stack.json").read_text())
+
+            def read_record() -> dict[str, Any]:
+                return json.loads((state / "stack.json").read_text())
+
+            # The feed starts just after "loaded".
+            wait_until(lambda: "payment-processor" in read_record()["processes"], 10, 0.1,
+                       "the feed's pid never reached stack.json")  # fmt: skip
+            record = read_record()
             endpoint = record["urls"]["aws"]
             groups = {pid: name for name, pid in record["processes"].items() if pid}
             feed_pid = record["processes"]["payment-processor"]

@@ -101,6 +101,11 @@ def _dagster_version() -> str:
     return importlib.metadata.version("dagster")
 
 
+def _stamp(storage: Path) -> None:
+    """The storage is at this Dagster version (no migrate until the version changes)."""
+    (storage / MIGRATED_STAMP).write_text(_dagster_version())
+
+
 def migrate_kept_storage(dagster_home: Path) -> bool:
     """`dagster instance migrate` on a kept storage not yet at this Dagster version (it takes
     seconds of imports, so it runs once per version, then the storage is stamped); True if it
@@ -125,7 +130,7 @@ def migrate_kept_storage(dagster_home: Path) -> bool:
             f"could not migrate the Dagster storage in {dagster_home}: "
             + (lines[-1] if lines else f"exit code {result.returncode}")
         )
-    stamp.write_text(_dagster_version())
+    _stamp(storage)
     return True
 
 
@@ -235,7 +240,7 @@ def start_dagster(
     if fresh:  # the code server has just created it, alone, at this version
         if not storage.is_dir():
             raise ChildFailed(f"the code server did not create the Dagster storage {storage}")
-        (storage / MIGRATED_STAMP).write_text(_dagster_version())
+        _stamp(storage)
     supervisor.start(daemon_spec(env, workspace))
     supervisor.start(webserver_spec(host, port, env, workspace), ready_timeout=timeout)
     supervisor.wait_ready("dagster-webserver", lambda: code_location_loaded(url), timeout)
