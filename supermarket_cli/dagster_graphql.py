@@ -72,6 +72,16 @@ def _raise_if_error(result: dict, doing: str) -> dict:
     return result
 
 
+@dataclass(frozen=True)
+class CheckResult:
+    """One check evaluation a run recorded."""
+
+    asset_key: str
+    check_name: str
+    partition: str | None
+    passed: bool
+
+
 @dataclass
 class BackfillProgress:
     """Where a backfill stands, per requested partition: pending, running, succeeded or
@@ -398,6 +408,11 @@ class DagsterGraphQL:
 
     def landed_days(self, run_id: str, step_key: str) -> list[str]:
         """The days a range run's step has logged as committed so far (LANDED_DAY)."""
+        return self.landed_days_by_step(run_id).get(step_key, [])
+
+    def landed_days_by_step(self, run_id: str) -> dict[str, list[str]]:
+        """Step key -> the days it has logged as committed so far (LANDED_DAY), in one read of
+        the run's logs."""
         data = self.query(
             f"""query Logs($id: ID!) {{ logsForRun(runId: $id, limit: 100000) {{ __typename
                   ... on EventConnection {{ events {{ __typename
@@ -406,11 +421,26 @@ class DagsterGraphQL:
             {"id": run_id},
         )
         logs = _raise_if_error(data["logsForRun"], f"reading the logs of run {run_id}")
+        landed: dict[str, list[str]] = {}
+        for event in logs["events"]:
+            if event.get("stepKey") and (match := LANDED_DAY.match(event.get("message") or "")):
+                landed.setdefault(event["stepKey"], []).append(match.group(1))
+        return landed
+
+    def run_check_results(self, run_id: str) -> list[CheckResult]:
+        """Every check evaluation the run recorded."""
+        data = self.query(
+            f"""query Logs($id: ID!) {{ logsForRun(runId: $id, limit: 100000) {{ __typename
+                  ... on EventConnection {{ events {{ __typename
+                    ... on AssetCheckEvaluationEvent {{ evaluation {{
+                        assetKey {{ path }} checkName partition success }} }} }} }}
+                  {ERROR_FIELDS} }} }}""",
+            {"id": run_id},
+        )
+        logs = _raise_if_error(data["logsForRun"], f"reading the logs of run {run_id}")
         return [
-            match.group(1)
-            for event in logs["events"]
-            if event.get("stepKey") == step_key
-            and (match := LANDED_DAY.match(event.get("message") or ""))
+            CheckResult(_key_text(e["assetKey"]), e["checkName"], e["partition"], e["success"])
+            for e in (event["evaluation"] for event in logs["events"] if "evaluation" in event)
         ]
 
     def backfill_progress(

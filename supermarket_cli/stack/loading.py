@@ -24,6 +24,8 @@ REFERENCE_ASSETS = ["supermarkets", "skus"]
 # The rollup too: in the same run it costs 0.2 s a day; left to its automation, a run per day.
 HISTORY_ASSETS = ["raw_history_logs", "transactions", "transaction_items", "sku_daily_sales"]
 RUN_TIMEOUT = 600.0
+# The steps of a history run whose LANDED_DAY lines count its days landed, then rolled up.
+LANDED_STEP, ROLLUP_STEP = "history_backfill", "sku_daily_sales"
 
 
 def reference_run_config(config: StackConfig) -> dict[str, Any]:
@@ -66,7 +68,11 @@ def load_through_dagster(
     marker: Path,
     report: Callable[[str], None],
     stop: threading.Event,
+    loaded: Callable[[], None] = lambda: None,
 ) -> None:
+    """Loads what the kept lake lacks; calls loaded once the data is in (the reference tables,
+    and every history day landed and rolled up), then waits for the history runs' day checks,
+    which follow the rollup in the same runs, and reports them."""
     from supermarket_cli.dagster_graphql import DagsterGraphQL
 
     params = loading_params(config)
@@ -74,6 +80,7 @@ def load_through_dagster(
     days = [d for d in history_days(config) if d not in done]
     if done and not days:
         report("reference data and history kept from the last run")
+        loaded()
         return
     dagster = DagsterGraphQL(url)
     dagster.wait_ready(120)
@@ -91,9 +98,16 @@ def load_through_dagster(
     if run_id:
         dagster.wait_run(run_id, RUN_TIMEOUT)
         report(f"reference data loaded: {config.stores} stores, {config.skus} SKUs")
-    if history_runs and not stop.is_set():
-        wait_history(dagster, [r for _, _, r in history_runs], len(days), report)
-    marker.write_text(json.dumps({"params": params, "days": sorted(done | set(days))}))
+    if not history_runs or stop.is_set():
+        marker.write_text(json.dumps({"params": params, "days": sorted(done | set(days))}))
+        loaded()
+        return
+
+    def landed() -> None:
+        marker.write_text(json.dumps({"params": params, "days": sorted(done | set(days))}))
+        loaded()
+
+    wait_history(dagster, [r for _, _, r in history_runs], len(days), report, landed)
 
 
 def day_ranges(days: list[str], per_run: int) -> list[tuple[str, str]]:
@@ -129,29 +143,49 @@ def launch_history(
 
 
 def wait_history(
-    dagster: "DagsterGraphQL", run_ids: list[str], days: int, report: Callable[[str], None]
+    dagster: "DagsterGraphQL",
+    run_ids: list[str],
+    days: int,
+    report: Callable[[str], None],
+    landed: Callable[[], None] = lambda: None,
 ) -> None:
-    """Waits for the history runs, reporting the days landed as each run commits them."""
+    """Waits for the history runs, reporting the days landed and rolled up as each run commits
+    them. Calls landed once every day is rolled up (the rollup runs before the day checks, see
+    sku_daily_sales), then reports the day checks when the runs finish."""
     shown = None
     pending = set(run_ids)
-    landed: dict[str, int] = dict.fromkeys(run_ids, 0)
+    progress: dict[str, dict[str, list[str]]] = {run_id: {} for run_id in run_ids}
     began = time.monotonic()
+    called = False
     while pending:
         for run_id in sorted(pending):
             status = dagster.run(run_id)["status"]
             if status in FINISHED_RUN:
                 dagster.wait_run(run_id, 0)  # raises with the run's own error if it failed
                 pending.discard(run_id)
-                landed[run_id] = len(set(dagster.landed_days(run_id, "history_backfill")))
-            elif status == "STARTED":
-                landed[run_id] = len(set(dagster.landed_days(run_id, "history_backfill")))
+            if status in FINISHED_RUN or status == "STARTED":
+                progress[run_id] = dagster.landed_days_by_step(run_id)
+        stored, rolled = (
+            sum(len(set(steps.get(step, []))) for steps in progress.values())
+            for step in (LANDED_STEP, ROLLUP_STEP)
+        )
         done = len(run_ids) - len(pending)
-        line = (f"history: {sum(landed.values())}/{days} days landed, "
+        line = (f"history: {stored}/{days} days landed, {rolled}/{days} rolled up, "
                 f"{done}/{len(run_ids)} runs finished")  # fmt: skip
         if line != shown:
             report(f"  [{time.monotonic() - began:4.0f}s] {line}")
             shown = line
+        if not called and (rolled >= days or not pending):
+            called = True
+            landed()
         if time.monotonic() - began > RUN_TIMEOUT:
             raise TimeoutError(f"history not loaded after {RUN_TIMEOUT:.0f} s: {line}")
         if pending:
             time.sleep(0.5)
+    results = [r for run_id in run_ids for r in dagster.run_check_results(run_id)]
+    failed = sorted({f"{r.asset_key} {r.check_name} dt={r.partition}" for r in results
+                     if not r.passed})  # fmt: skip
+    summary = f"history day checks: {len(results) - len(failed)} of {len(results)} passed"
+    if failed:
+        summary += f"; failed: {', '.join(failed[:5])}" + (" ..." if len(failed) > 5 else "")
+    report(summary)

@@ -264,7 +264,8 @@ class Stack:
             self.printer.message(line)
 
     def _load(self) -> None:
-        """Reference data and history through Dagster itself: a run and a backfill."""
+        """Reference data and history through Dagster itself; "loaded" once the data is in,
+        while the history runs' day checks may still be running."""
         from supermarket_cli.stack.loading import load_through_dagster
 
         marker = self.config.state_dir / "loaded.json"
@@ -273,21 +274,28 @@ class Stack:
         try:
             if self.load:
                 load_through_dagster(
-                    self.record.urls["dagster"], self.config, marker, self._report, self.stop
-                )
+                    self.record.urls["dagster"], self.config, marker, self._report, self.stop,
+                    loaded=self._loaded,
+                )  # fmt: skip
             else:
                 self._report("not loading reference data and history (--no-load)")
-            self.record.phase = "running"
-            self._save_record()
-            self._report("loaded; live status follows (Ctrl-C stops everything)")
+                self._loaded()
         except Exception as exc:
             self.load_error = exc
             if not self.stop.is_set():
-                self._report(f"loading failed: {exc}; the stack keeps running")
+                done = self.feed_due.is_set()
+                self._report(f"{'the day checks' if done else 'loading'} failed: {exc}; "
+                             "the stack keeps running")  # fmt: skip
                 self.record.phase = "running"
                 self._save_record()
         finally:
             self.feed_due.set()
+
+    def _loaded(self) -> None:
+        self.record.phase = "running"
+        self._save_record()
+        self._report("loaded; live status follows (Ctrl-C stops everything)")
+        self.feed_due.set()
 
     def _watch_lake(self, latest: dict[str, str]) -> None:
         watch = LakeWatch(self.config.bucket)

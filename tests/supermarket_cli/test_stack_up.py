@@ -29,6 +29,7 @@ from tests.factories import ndjson, record
 ROOT = Path(__file__).resolve().parents[2]
 BUCKET = "up-test-lake"
 HISTORY_DAYS, HISTORY_PER_DAY = 1, 300
+CHECKS_PER_DAY = 7  # DAY_CHECKS in supermarket_dagster/defs/history/checks.py
 DEADLINE_SECONDS = 120  # up, loaded, live rows queried, checks passed: the bound the issue sets
 
 
@@ -181,8 +182,10 @@ def test_up_runs_the_stack_and_ctrl_c_stops_every_process(tmp_path):
         } <= set(dagster.asset_keys())
 
         # Reference data and history went through real runs, the history's progress shown.
+        # Loaded once every day is landed and rolled up; its day checks may still be running.
         output.wait_for(r"^loaded;", deadline)
-        output.wait_for(f"history: {HISTORY_DAYS}/{HISTORY_DAYS} days landed, 1/1 runs", deadline)
+        n = HISTORY_DAYS
+        output.wait_for(f"history: {n}/{n} days landed, {n}/{n} rolled up", deadline)
         # Then the live feed starts (the main loop starts it within half a second).
         wait_until(
             lambda: set(recorded_processes()) == {*servers, "payment-processor"},
@@ -242,7 +245,10 @@ def test_up_runs_the_stack_and_ctrl_c_stops_every_process(tmp_path):
         old = "SELECT count(*) FROM transactions WHERE source_key LIKE 'raw/history/%'"
         assert count(old, query_env) == HISTORY_DAYS * HISTORY_PER_DAY
 
-        # The history day's reconciliation ran in its backfill run and passed.
+        # The history day's reconciliation ran in its backfill run and passed, as up reports.
+        output.wait_for(
+            rf"^history day checks: {CHECKS_PER_DAY * n} of {CHECKS_PER_DAY * n} passed$", deadline
+        )
         day = (datetime.now(UTC).date() - timedelta(days=1)).isoformat()
         execution = latest_check(dagster, "transactions", "raw_records_reconcile", day)
         assert execution["status"] == "SUCCEEDED" and execution["evaluation"]["success"]

@@ -200,6 +200,25 @@ def test_a_range_of_rollups_is_one_commit_with_each_days_own_sums(lake):
     assert metadata == {day: 2 * n for n, day in enumerate(DAYS, start=1)}
 
 
+def test_a_history_run_rolls_its_days_up_before_it_checks_them(lake):
+    """`up` calls the history loaded when the rollup has landed, while the checks still run."""
+    from supermarket_dagster.defs.sales.assets import sku_daily_sales
+
+    reference = {"ops": {"skus": {"config": {"skus": CATALOGUE["skus"]}}}}
+    assert dg.materialize([supermarkets, skus], resources={"lake": lake},
+                          run_config=reference).success  # fmt: skip
+
+    # The checks' step key sorts before the rollup's, so without the priority it ran first.
+    result = _load(lake, [raw_history_logs, history_backfill, fact_table_day_checks,
+                          sku_daily_sales])  # fmt: skip
+
+    assert result.success
+    started = [e.step_key for e in result.all_events if e.event_type_value == "STEP_START"]
+    assert started == ["raw_history_logs", "history_backfill", "sku_daily_sales",
+                       "fact_table_day_checks"]  # fmt: skip
+    assert len(result.get_asset_check_evaluations()) == 7 * len(DAYS)
+
+
 def test_a_refused_commit_is_landed_again_without_doubling_rows(lake, monkeypatch):
     from pyiceberg.exceptions import CommitFailedException
 
