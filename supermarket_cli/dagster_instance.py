@@ -32,13 +32,23 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 WORKSPACE = "workspace.yaml"  # the repository's, for `dagster dev`; the stack writes its own
 DEFINITIONS_MODULE = "supermarket_dagster.definitions"
 LOCATION = DEFINITIONS_MODULE  # the name workspace.yaml's python_module gives the location
+EVENT_LOG_MODULE = "supermarket_dagster.event_log_storage"
 MIGRATED_STAMP = ".migrated-by-dagster"  # in DAGSTER_HOME/storage: the Dagster version it is at
 
 
 def instance_config(dagster_home: Path, max_concurrent_runs: int = 2) -> dict:
     """The dagster.yaml contents, as a mapping (written as JSON, which is YAML)."""
+    storage = dagster_home / "storage"
     return {
-        "storage": {"sqlite": {"base_dir": str(dagster_home / "storage")}},
+        # Dagster's sqlite storage (`storage: sqlite`'s very layout under storage/), with an
+        # event log that keeps its connections: an event costs a fifth (event_log_storage.py).
+        "run_storage": _storage("runs", "SqliteRunStorage", storage / "history"),
+        "event_log_storage": {
+            "module": EVENT_LOG_MODULE,
+            "class": "PooledSqliteEventLogStorage",
+            "config": {"base_dir": str(storage / "history" / "runs")},
+        },
+        "schedule_storage": _storage("schedules", "SqliteScheduleStorage", storage / "schedules"),
         "local_artifact_storage": {
             "module": "dagster._core.storage.root",
             "class": "LocalArtifactStorage",
@@ -52,6 +62,14 @@ def instance_config(dagster_home: Path, max_concurrent_runs: int = 2) -> dict:
         # One subprocess per run, started by the code server.
         "run_launcher": {"module": "dagster", "class": "DefaultRunLauncher"},
         **_shared_settings(max_concurrent_runs),
+    }
+
+
+def _storage(kind: str, name: str, base_dir: Path) -> dict:
+    return {
+        "module": f"dagster._core.storage.{kind}",
+        "class": name,
+        "config": {"base_dir": str(base_dir)},
     }
 
 
