@@ -98,15 +98,14 @@ def load_through_dagster(
     if run_id:
         dagster.wait_run(run_id, RUN_TIMEOUT)
         report(f"reference data loaded: {config.stores} stores, {config.skus} SKUs")
-    if not history_runs or stop.is_set():
-        marker.write_text(json.dumps({"params": params, "days": sorted(done | set(days))}))
-        loaded()
-        return
 
     def landed() -> None:
         marker.write_text(json.dumps({"params": params, "days": sorted(done | set(days))}))
         loaded()
 
+    if not history_runs or stop.is_set():
+        landed()
+        return
     wait_history(dagster, [r for _, _, r in history_runs], len(days), report, landed)
 
 
