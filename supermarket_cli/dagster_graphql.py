@@ -413,35 +413,31 @@ class DagsterGraphQL:
     def landed_days_by_step(self, run_id: str) -> dict[str, list[str]]:
         """Step key -> the days it has logged as committed so far (LANDED_DAY), in one read of
         the run's logs."""
-        data = self.query(
-            f"""query Logs($id: ID!) {{ logsForRun(runId: $id, limit: 100000) {{ __typename
-                  ... on EventConnection {{ events {{ __typename
-                    ... on MessageEvent {{ message stepKey }} }} }}
-                  {ERROR_FIELDS} }} }}""",
-            {"id": run_id},
-        )
-        logs = _raise_if_error(data["logsForRun"], f"reading the logs of run {run_id}")
         landed: dict[str, list[str]] = {}
-        for event in logs["events"]:
+        for event in self._run_log_events(run_id, "... on MessageEvent { message stepKey }"):
             if event.get("stepKey") and (match := LANDED_DAY.match(event.get("message") or "")):
                 landed.setdefault(event["stepKey"], []).append(match.group(1))
         return landed
 
     def run_check_results(self, run_id: str) -> list[CheckResult]:
         """Every check evaluation the run recorded."""
+        fields = """... on AssetCheckEvaluationEvent {
+                      evaluation { assetKey { path } checkName partition success } }"""
+        return [
+            CheckResult(_key_text(e["assetKey"]), e["checkName"], e["partition"], e["success"])
+            for e in (event["evaluation"] for event in self._run_log_events(run_id, fields)
+                      if "evaluation" in event)
+        ]  # fmt: skip
+
+    def _run_log_events(self, run_id: str, fields: str) -> list[dict]:
+        """Every event of the run's log, with the given fields of the event types they name."""
         data = self.query(
             f"""query Logs($id: ID!) {{ logsForRun(runId: $id, limit: 100000) {{ __typename
-                  ... on EventConnection {{ events {{ __typename
-                    ... on AssetCheckEvaluationEvent {{ evaluation {{
-                        assetKey {{ path }} checkName partition success }} }} }} }}
+                  ... on EventConnection {{ events {{ __typename {fields} }} }}
                   {ERROR_FIELDS} }} }}""",
             {"id": run_id},
         )
-        logs = _raise_if_error(data["logsForRun"], f"reading the logs of run {run_id}")
-        return [
-            CheckResult(_key_text(e["assetKey"]), e["checkName"], e["partition"], e["success"])
-            for e in (event["evaluation"] for event in logs["events"] if "evaluation" in event)
-        ]
+        return _raise_if_error(data["logsForRun"], f"reading the logs of run {run_id}")["events"]
 
     def backfill_progress(
         self, backfill_id: str, landed_step: str | None = None

@@ -42,13 +42,15 @@ def instance_config(dagster_home: Path, max_concurrent_runs: int = 2) -> dict:
     return {
         # Dagster's sqlite storage (`storage: sqlite`'s very layout under storage/), with an
         # event log that keeps its connections: an event costs a fifth (event_log_storage.py).
-        "run_storage": _storage("runs", "SqliteRunStorage", storage / "history"),
-        "event_log_storage": {
-            "module": EVENT_LOG_MODULE,
-            "class": "PooledSqliteEventLogStorage",
-            "config": {"base_dir": str(storage / "history" / "runs")},
-        },
-        "schedule_storage": _storage("schedules", "SqliteScheduleStorage", storage / "schedules"),
+        "run_storage": _storage(
+            "dagster._core.storage.runs", "SqliteRunStorage", storage / "history"
+        ),
+        "event_log_storage": _storage(
+            EVENT_LOG_MODULE, "PooledSqliteEventLogStorage", storage / "history" / "runs"
+        ),
+        "schedule_storage": _storage(
+            "dagster._core.storage.schedules", "SqliteScheduleStorage", storage / "schedules"
+        ),
         "local_artifact_storage": {
             "module": "dagster._core.storage.root",
             "class": "LocalArtifactStorage",
@@ -65,12 +67,8 @@ def instance_config(dagster_home: Path, max_concurrent_runs: int = 2) -> dict:
     }
 
 
-def _storage(kind: str, name: str, base_dir: Path) -> dict:
-    return {
-        "module": f"dagster._core.storage.{kind}",
-        "class": name,
-        "config": {"base_dir": str(base_dir)},
-    }
+def _storage(module: str, name: str, base_dir: Path) -> dict:
+    return {"module": module, "class": name, "config": {"base_dir": str(base_dir)}}
 
 
 def _shared_settings(max_concurrent_runs: int) -> dict:
