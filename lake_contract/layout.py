@@ -14,6 +14,7 @@ RAW_INCOMING = "raw/incoming/"
 LAKE = "lake/"
 QUARANTINE = "quarantine/"
 AUDIT = "audit/"
+AUDIT_DIGESTS = "dagster/audit-digests/"  # Dagster's cache of the audit log's settled past
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 _LOG_SUFFIXES = re.compile(r"(\.ndjson|\.jsonl|\.json|\.gz)+$")
@@ -90,6 +91,12 @@ def audit_listing_start(finished_ms: int) -> str:
     """A key that sorts before every audit key finished at or after finished_ms."""
     day = datetime.fromtimestamp(finished_ms / 1000, UTC).date()
     return f"{day_prefix(AUDIT, day)}{finished_ms:013d}"
+
+
+def audit_digest_key(window_ms: int, start_ms: int) -> str:
+    """The digest of every audit record finished in [start_ms, start_ms + window_ms)."""
+    day = datetime.fromtimestamp(start_ms / 1000, UTC).date()
+    return f"{day_prefix(AUDIT_DIGESTS, day)}{start_ms:013d}-{window_ms // 1000}s.ndjson.gz"
 
 
 def audit_source_id(key: str) -> str:

@@ -15,7 +15,7 @@ from lake_contract.audit import AuditRecord
 from lake_contract.quarantine import quarantine_records
 from lake_contract.s3 import LakeBucket, StoredObject
 from lake_contract.tables import LakeTables
-from supermarket_dagster import quality
+from supermarket_dagster import audit_digest, quality
 
 SLACK = timedelta(minutes=5)  # an audit record lands this close to its rows' ingested_at
 IN_FLIGHT = timedelta(minutes=2)  # past the queue's 3 tries x 30 s, a log not ingested is late
@@ -89,11 +89,18 @@ def _audit_records(
     lake: LakeBucket, start: datetime, end: datetime, wanted: set[str], must_find: set[str]
 ) -> list[tuple[str, AuditRecord]]:
     """The audit records of `wanted` source ids finished between start and end; past end only
-    while some of `must_find` is still missing (a log ingested long after it landed)."""
-    after = layout.audit_listing_start(int(start.timestamp() * 1000))
-    end_ms = int(end.timestamp() * 1000)
-    keys, found = [], set()
-    for page in lake.pages(layout.AUDIT, after):
+    while some of `must_find` is still missing (a log ingested long after it landed). The log's
+    settled past comes from its digests, the rest from listing it."""
+    start_ms, end_ms = int(start.timestamp() * 1000), int(end.timestamp() * 1000)
+    entries, listed_from = audit_digest.settled_entries(lake, start_ms, end_ms, datetime.now(UTC))
+    picked = []
+    for key, body in entries:  # a digest's window may start before start and end past end
+        at, source = layout.audit_time_ms(key), layout.audit_source_id(key)
+        if at >= start_ms and source in wanted and (at <= end_ms or source in must_find):
+            picked.append((key, body))
+    found = {layout.audit_source_id(key) for key, _ in picked}
+    keys = []
+    for page in lake.pages(layout.AUDIT, layout.audit_listing_start(listed_from)):
         for key in (o.key for o in page):
             if layout.audit_time_ms(key) > end_ms and must_find <= found:
                 break
@@ -104,8 +111,8 @@ def _audit_records(
         else:
             continue
         break
-    bodies = lake.read_many(keys)
-    return [(key, AuditRecord.from_json(body)) for key, body in zip(keys, bodies, strict=True)]
+    picked += zip(keys, lake.read_many(keys), strict=True)
+    return [(key, AuditRecord.from_json(body)) for key, body in picked]
 
 
 def _ingested_at_by_source(days: list[LakeDay]) -> dict[str, datetime]:

@@ -1,0 +1,144 @@
+"""The audit log's past, read once: a digest object holds every audit record finished in one
+window of time (a minute; or an hour, made of its minutes' digests), written by the first reader
+that needs the window once it has ended.
+
+The day checks reconcile each source of a day with its latest audit record. Read one GET per
+source, the open day's check grew with the day (3.8 s at 600 live files, 14.8 s at 2,400, one
+file every 0.5 s at the default feed). Through digests a check of a whole day reads at most 23
+hour digests, 59 minute digests and the records of the last minute or so.
+
+A window is digested once it ended OVERLAP_MS ago, the lag the audit log's sensor allows a
+record to land out of order (audit_log). Until SETTLED has passed since its end the window is
+listed again on every read and its digest completed with any record that landed late; after
+that the digest is trusted as it is: the handler writes an audit record right after the commit
+whose time it carries, within its invocation, and the function's timeout is 120 s
+(infra/template.yaml), so nothing lands in a window later. A digest is derived, never the
+truth: deleting one costs only the time to write it again, and a damaged one is written again.
+"""
+
+import contextlib
+import gzip
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from typing import TypeVar
+
+from lake_contract import layout
+from lake_contract.s3 import LakeBucket
+from supermarket_dagster.audit_log import OVERLAP_MS
+
+WINDOWS_MS = (60_000, 3_600_000)  # a minute, an hour: each divides the next and a day
+SETTLED = timedelta(seconds=150)  # past the function's 120 s timeout, with a margin
+
+Entry = tuple[str, bytes]  # an audit key and its record's JSON
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def _each(work: Callable[[T], R], items: Iterable[T]) -> list[R]:
+    # A pool per call, as lake_contract.s3 does: an hour's minutes nest reads inside this one.
+    items = list(items)
+    if len(items) <= 1:
+        return [work(item) for item in items]
+    with ThreadPoolExecutor(min(8, len(items)), thread_name_prefix="digest") as pool:
+        return list(pool.map(work, items))
+
+
+def plan(start_ms: int, end_ms: int, settled_ms: int) -> tuple[list[tuple[int, int]], int]:
+    """The (length, start) windows that cover [start_ms, end_ms) as far as the log has settled,
+    the fewest of them; and where they stop, from which the log is still to be listed. A window
+    longer than a minute is taken only when it is wanted whole."""
+    windows = []
+    at = start_ms - start_ms % WINDOWS_MS[0]
+    while at < end_ms:
+        fitting = [
+            w
+            for w in WINDOWS_MS
+            if at % w == 0 and at + w <= settled_ms and (w == WINDOWS_MS[0] or at + w <= end_ms)
+        ]
+        if not fitting:
+            break
+        windows.append((max(fitting), at))
+        at += max(fitting)
+    return windows, at
+
+
+def encode(entries: list[Entry]) -> bytes:
+    lines = []
+    for key, body in entries:
+        if b"\n" in body or b"\t" in key.encode():
+            raise ValueError(f"{key}: an audit record is one line of JSON under a plain key")
+        lines.append(key.encode() + b"\t" + body + b"\n")
+    return gzip.compress(b"".join(lines), compresslevel=1)
+
+
+def decode(body: bytes) -> list[Entry]:
+    entries = []
+    for line in gzip.decompress(body).splitlines():
+        key, tab, record = line.partition(b"\t")
+        if not tab:
+            raise ValueError("a digest line without its key")
+        entries.append((key.decode(), record))
+    return entries
+
+
+def listed(lake: LakeBucket, start_ms: int, end_ms: int) -> list[str]:
+    """The audit keys finished in [start_ms, end_ms), from the log itself."""
+    keys = []
+    for page in lake.pages(layout.AUDIT, layout.audit_listing_start(start_ms)):
+        for key in (o.key for o in page):
+            if layout.audit_time_ms(key) >= end_ms:
+                return keys
+            keys.append(key)
+    return keys
+
+
+def window(
+    lake: LakeBucket, window_ms: int, start_ms: int, present: set[str], trusted_ms: int
+) -> list[Entry]:
+    """Every audit record of one window that ended before the listing's overlap, from its
+    digest, written first if missing; a window not yet trusted (ending after trusted_ms) is
+    listed again and its digest completed with any record that landed late.
+
+    present: the digest keys that exist, listed beforehand (a GET of a missing key can be an
+    AccessDenied instead of a 404 where the reader may list only some prefixes)."""
+    key = layout.audit_digest_key(window_ms, start_ms)
+    entries = None
+    if key in present:
+        # A damaged digest is written again below.
+        with contextlib.suppress(OSError, EOFError, ValueError, UnicodeDecodeError):
+            entries = decode(lake.read(key))
+    if entries is not None and start_ms + window_ms <= trusted_ms:
+        return entries
+    level = WINDOWS_MS.index(window_ms)
+    if level == 0:
+        have = dict(entries or [])
+        missing = [k for k in listed(lake, start_ms, start_ms + window_ms) if k not in have]
+        found = sorted([*have.items(), *zip(missing, lake.read_many(missing), strict=True)])
+    else:
+        inner = WINDOWS_MS[level - 1]
+        parts = _each(lambda at: window(lake, inner, at, present, trusted_ms),
+                      range(start_ms, start_ms + window_ms, inner))  # fmt: skip
+        found = [entry for part in parts for entry in part]
+    if found != entries:
+        lake.write(key, encode(found), "application/gzip")
+    return found
+
+
+def settled_entries(
+    lake: LakeBucket, start_ms: int, end_ms: int, now: datetime
+) -> tuple[list[Entry], int]:
+    """The audit records finished in [start_ms, end_ms) as far as the log has settled by now, from
+    digests, and the time from which the log must still be listed (records at or past it are not
+    in the entries; those before start_ms in the first window are, for the caller to drop)."""
+    now_ms = int(now.timestamp() * 1000)
+    windows, listed_from = plan(start_ms, end_ms, now_ms - OVERLAP_MS)
+    present: set[str] = set()
+    if windows:
+        first = datetime.fromtimestamp(windows[0][1] / 1000, UTC).date()
+        last = datetime.fromtimestamp((listed_from - 1) / 1000, UTC).date()
+        for n in range((last - first).days + 1):
+            present |= set(lake.keys(layout.day_prefix(layout.AUDIT_DIGESTS, first + timedelta(n))))
+    trusted_ms = now_ms - int(SETTLED.total_seconds() * 1000)
+    parts = _each(lambda w: window(lake, *w, present, trusted_ms), windows)
+    return [entry for part in parts for entry in part], max(listed_from, start_ms)
