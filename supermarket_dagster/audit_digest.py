@@ -93,36 +93,70 @@ def listed(lake: LakeBucket, start_ms: int, end_ms: int) -> list[str]:
     return keys
 
 
-def window(
-    lake: LakeBucket, window_ms: int, start_ms: int, present: set[str], trusted_ms: int
-) -> list[Entry]:
-    """Every audit record of one window that ended before the listing's overlap, from its
-    digest, written first if missing; a window not yet trusted (ending after trusted_ms) is
-    listed again and its digest completed with any record that landed late.
+class _Reader:
+    """The windows of one read: which digests exist (listed beforehand: a GET of a missing key
+    can be an AccessDenied instead of a 404 where the reader may list only some prefixes), from
+    when a window is trusted as digested, and the audit keys of the minutes to be listed, from
+    one listing of the log."""
 
-    present: the digest keys that exist, listed beforehand (a GET of a missing key can be an
-    AccessDenied instead of a 404 where the reader may list only some prefixes)."""
-    key = layout.audit_digest_key(window_ms, start_ms)
-    entries = None
-    if key in present:
-        # A damaged digest is written again below.
-        with contextlib.suppress(OSError, EOFError, ValueError, UnicodeDecodeError):
-            entries = decode(lake.read(key))
-    if entries is not None and start_ms + window_ms <= trusted_ms:
-        return entries
-    level = WINDOWS_MS.index(window_ms)
-    if level == 0:
-        have = dict(entries or [])
-        missing = [k for k in listed(lake, start_ms, start_ms + window_ms) if k not in have]
-        found = sorted([*have.items(), *zip(missing, lake.read_many(missing), strict=True)])
-    else:
-        inner = WINDOWS_MS[level - 1]
-        parts = _each(lambda at: window(lake, inner, at, present, trusted_ms),
-                      range(start_ms, start_ms + window_ms, inner))  # fmt: skip
-        found = [entry for part in parts for entry in part]
-    if found != entries:
-        lake.write(key, encode(found), "application/gzip")
-    return found
+    def __init__(self, lake: LakeBucket, present: set[str], trusted_ms: int) -> None:
+        self.lake, self.present, self.trusted_ms = lake, present, trusted_ms
+        self.listed: dict[int, list[str]] = {}
+
+    def trusted(self, window_ms: int, start_ms: int) -> bool:
+        trusted = start_ms + window_ms <= self.trusted_ms
+        return trusted and layout.audit_digest_key(window_ms, start_ms) in self.present
+
+    def minutes_to_list(self, window_ms: int, start_ms: int) -> list[int]:
+        if self.trusted(window_ms, start_ms):
+            return []
+        if window_ms == WINDOWS_MS[0]:
+            return [start_ms]
+        inner = WINDOWS_MS[WINDOWS_MS.index(window_ms) - 1]
+        return [m for at in range(start_ms, start_ms + window_ms, inner)
+                for m in self.minutes_to_list(inner, at)]  # fmt: skip
+
+    def list_minutes(self, minutes: list[int]) -> None:
+        """One listing of the log from the first minute to the end of the last."""
+        if not minutes:
+            return
+        wanted = set(minutes)
+        for key in listed(self.lake, min(minutes), max(minutes) + WINDOWS_MS[0]):
+            minute = layout.audit_time_ms(key) // WINDOWS_MS[0] * WINDOWS_MS[0]
+            if minute in wanted:
+                self.listed.setdefault(minute, []).append(key)
+        for minute in wanted:
+            self.listed.setdefault(minute, [])
+
+    def window(self, window_ms: int, start_ms: int) -> list[Entry]:
+        """Every audit record of one window that ended before the listing's overlap, from its
+        digest, written first if missing; a window not yet trusted is listed again and its
+        digest completed with any record that landed late."""
+        key = layout.audit_digest_key(window_ms, start_ms)
+        entries = None
+        if key in self.present:
+            # A damaged digest is written again below.
+            with contextlib.suppress(OSError, EOFError, ValueError, UnicodeDecodeError):
+                entries = decode(self.lake.read(key))
+        if entries is not None and self.trusted(window_ms, start_ms):
+            return entries
+        level = WINDOWS_MS.index(window_ms)
+        if level == 0:
+            have = dict(entries or [])
+            keys = self.listed.get(start_ms)
+            if keys is None:  # a damaged digest the planned listing did not cover
+                keys = listed(self.lake, start_ms, start_ms + window_ms)
+            missing = [k for k in keys if k not in have]
+            read = self.lake.read_many(missing)
+            found = sorted([*have.items(), *zip(missing, read, strict=True)])
+        else:
+            inner = WINDOWS_MS[level - 1]
+            parts = _each(lambda at: self.window(inner, at),
+                          range(start_ms, start_ms + window_ms, inner))  # fmt: skip
+            found = [entry for part in parts for entry in part]
+        if found != entries:
+            self.lake.write(key, encode(found), "application/gzip")
+        return found
 
 
 def settled_entries(
@@ -139,6 +173,7 @@ def settled_entries(
         last = datetime.fromtimestamp((listed_from - 1) / 1000, UTC).date()
         for n in range((last - first).days + 1):
             present |= set(lake.keys(layout.day_prefix(layout.AUDIT_DIGESTS, first + timedelta(n))))
-    trusted_ms = now_ms - int(SETTLED.total_seconds() * 1000)
-    parts = _each(lambda w: window(lake, *w, present, trusted_ms), windows)
+    reader = _Reader(lake, present, now_ms - int(SETTLED.total_seconds() * 1000))
+    reader.list_minutes([m for w in windows for m in reader.minutes_to_list(*w)])
+    parts = _each(lambda w: reader.window(*w), windows)
     return [entry for part in parts for entry in part], max(listed_from, start_ms)
