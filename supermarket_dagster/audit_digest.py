@@ -18,10 +18,13 @@ truth: deleting one costs only the time to write it again, and a damaged one is 
 
 import contextlib
 import gzip
+import logging
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
+
+from botocore.exceptions import BotoCoreError, ClientError
 
 from lake_contract import layout
 from lake_contract.s3 import LakeBucket
@@ -31,6 +34,7 @@ WINDOWS_MS = (60_000, 3_600_000)  # a minute, an hour: each divides the next and
 SETTLED = timedelta(seconds=150)  # past the function's 120 s timeout, with a margin
 
 Entry = tuple[str, bytes]  # an audit key and its record's JSON
+_log = logging.getLogger(__name__)
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -155,8 +159,16 @@ class _Reader:
                           range(start_ms, start_ms + window_ms, inner))  # fmt: skip
             found = [entry for part in parts for entry in part]
         if found != entries:
-            self.lake.write(key, encode(found), "application/gzip")
+            self._keep(key, found)
         return found
+
+    def _keep(self, key: str, entries: list[Entry]) -> None:
+        """Writes a digest; a write that fails costs only the next reader's time, so it is
+        logged, never raised into the check that read the records."""
+        try:
+            self.lake.write(key, encode(entries), "application/gzip")
+        except (ClientError, BotoCoreError) as exc:
+            _log.warning("audit digest %s not written: %s", key, exc)
 
 
 def settled_entries(

@@ -3,6 +3,8 @@ server that the records read through digests are the log's own, each read from t
 
 from datetime import UTC, datetime, timedelta
 
+from botocore.exceptions import ClientError
+
 from lake_contract import layout
 from supermarket_dagster import audit_digest, lake_day
 from tests.factories import audit
@@ -111,3 +113,18 @@ def test_a_record_landing_late_in_a_window_not_yet_trusted_is_added_to_its_diges
     found = lake_day.latest_audits(objects, set(records) | {late.source_key}, at, at)
     assert found == records | {late.source_key: late}
     assert len(audit_digest.decode(objects.read(digest))) == 2
+
+
+def test_a_digest_that_cannot_be_written_leaves_the_read_whole(lake, caplog):
+    objects = lake.objects()
+    at = datetime.now(UTC) - timedelta(hours=1)
+    records = _write_log(objects, [at, at + timedelta(seconds=20)])
+
+    def refused(key, *args, **kwargs):
+        raise ClientError({"Error": {"Code": "SlowDown", "Message": "slow down"}}, "PutObject")
+
+    objects.write = refused
+
+    assert lake_day.latest_audits(objects, set(records), at, at) == records
+    assert objects.keys(layout.AUDIT_DIGESTS) == []
+    assert "not written" in caplog.text
