@@ -1,6 +1,7 @@
 """Digests of the audit log's settled past: which windows a read is planned over, and on a moto
 server that the records read through digests are the log's own, each read from the log once."""
 
+import json
 from datetime import UTC, datetime, timedelta
 
 from botocore.exceptions import ClientError
@@ -65,7 +66,17 @@ def test_the_settled_log_is_read_from_the_log_once_then_from_its_digests(lake):
 
     assert lake_day.latest_audits(objects, set(records), first, last) == records
     digests = objects.keys(layout.AUDIT_DIGESTS)
-    assert any(key.endswith(f"-{HOUR // 1000}s.ndjson.gz") for key in digests)
+    hours = [
+        int(k.rsplit("/", 1)[1][:13]) for k in digests if k.endswith(f"-{HOUR // 1000}s.ndjson.gz")
+    ]
+    minutes = [
+        int(k.rsplit("/", 1)[1][:13])
+        for k in digests
+        if k.endswith(f"-{MINUTE // 1000}s.ndjson.gz")
+    ]
+    assert hours and minutes
+    # A settled hour is read whole from its digest: its minutes get none of their own.
+    assert not [m for m in minutes for h in hours if h <= m < h + HOUR]
     assert len([key for key in read if key.startswith(layout.AUDIT)]) == len(records)
 
     read.clear()
@@ -128,3 +139,12 @@ def test_a_digest_that_cannot_be_written_leaves_the_read_whole(lake, caplog):
     assert lake_day.latest_audits(objects, set(records), at, at) == records
     assert objects.keys(layout.AUDIT_DIGESTS) == []
     assert "not written" in caplog.text
+
+
+def test_a_record_written_over_several_lines_is_kept_as_one_digest_line():
+    body = b'{"source_key": "raw/a.ndjson",\n "records_read": 3}'
+
+    (entry,) = audit_digest.decode(audit_digest.encode([("audit/dt=2026-03-02/1-a.json", body)]))
+
+    assert entry[0] == "audit/dt=2026-03-02/1-a.json"
+    assert json.loads(entry[1]) == json.loads(body)
