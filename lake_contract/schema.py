@@ -52,6 +52,10 @@ TRANSACTIONS = pa.schema(
 TRANSACTION_ITEMS = pa.schema(
     [
         _field("transaction_id", pa.string(), "the transaction this line belongs to"),
+        # The basket's store on each of its lines, as a star schema's fact line carries its
+        # store: per-store views group the lines alone, with no join to their transactions
+        # (the join was 0.7 s of a 0.73 s view on an open day of 4.5M lines).
+        _field("store_id", pa.string(), "store where the basket was sold (its transaction's)"),
         _field("line_number", pa.int32(), "position of the line in its basket, from 1"),
         _field("sku_id", pa.string(), "product sold"),
         _field("quantity", pa.int32(), "units sold, positive"),

@@ -76,20 +76,25 @@ def _read_options(size: int, longest_line: int = 0) -> pj.ReadOptions:
     return pj.ReadOptions(use_threads=size > block_size, block_size=block_size)
 
 
-def _in_memory(table: pa.Schema) -> pa.Schema:
-    """A table's schema plus dt, with the per-file constant lineage columns dictionary-encoded.
+LINEAGE_COLUMNS = ("source_key", "ingested_at")
+
+
+def _in_memory(table: pa.Schema, encoded: tuple[str, ...] = LINEAGE_COLUMNS) -> pa.Schema:
+    """A table's schema plus dt, with the per-file constant lineage columns (and any other
+    column named in `encoded`) dictionary-encoded.
 
     Parquet stores them as plain strings and timestamps (lake_contract.parquet), the lake's types.
     """
-    for name in ("source_key", "ingested_at"):
+    for name in encoded:
         field_ = table.field(name)
-        encoded = field_.with_type(pa.dictionary(pa.int32(), field_.type))
-        table = table.set(table.get_field_index(name), encoded)
+        dictionary = field_.with_type(pa.dictionary(pa.int32(), field_.type))
+        table = table.set(table.get_field_index(name), dictionary)
     return table.append(schema.PARTITION)
 
 
 TRANSACTIONS_WITH_DT = _in_memory(schema.TRANSACTIONS)
-TRANSACTION_ITEMS_WITH_DT = _in_memory(schema.TRANSACTION_ITEMS)
+# A line's store repeats its basket's: a few stores, so indices into them, not a copy per line.
+TRANSACTION_ITEMS_WITH_DT = _in_memory(schema.TRANSACTION_ITEMS, (*LINEAGE_COLUMNS, "store_id"))
 
 
 @dataclass(frozen=True)
@@ -806,6 +811,12 @@ def _constant(value: pa.Scalar, count: int) -> pa.DictionaryArray:
     return pa.DictionaryArray.from_arrays(indices, pa.array([value.as_py()], value.type))
 
 
+def _dictionary(values: pa.ChunkedArray | pa.Array) -> pa.DictionaryArray:
+    """Strings as a dictionary: repeating one per line costs an index, not a copy."""
+    encoded = pc.dictionary_encode(values)
+    return encoded.combine_chunks() if isinstance(encoded, pa.ChunkedArray) else encoded
+
+
 def _rows(
     log: pa.Table,
     flat: Column,
@@ -843,6 +854,7 @@ def _rows(
     transaction_items = pa.Table.from_arrays(
         [
             transaction_id.take(parents),
+            _dictionary(log["store_id"]).take(parents),
             pc.cast(pc.subtract(ordinals, basket_start), pa.int32()),
             pc.struct_field(flat, "sku_id"),
             pc.struct_field(flat, "quantity"),

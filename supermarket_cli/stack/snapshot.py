@@ -21,8 +21,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
+from urllib.parse import urlparse
 
-from lake_contract import layout
+from lake_contract import layout, tables
 from lake_contract.s3 import LakeBucket, StoredObject
 
 WORKERS = 8  # moto answers requests in threads; a few in flight hide its per-request latency
@@ -224,3 +225,25 @@ def is_plain_parquet_lake(folder: Path, catalog_file: Path) -> bool:
     """A lake kept before the fact tables were Iceberg tables: Parquet under dt= folders, and
     no catalog to register. It cannot be read as Iceberg tables."""
     return not catalog_file.is_file() and any((folder / "lake" / "transactions").glob("dt=*"))
+
+
+def columns_not_kept(folder: Path, catalog_file: Path) -> dict[str, list[str]]:
+    """Columns schema.py defines that a kept Iceberg table lacks (a column added since the lake
+    was kept), per table. Such a table's next commit would be refused, so it cannot be kept."""
+    if not catalog_file.is_file():
+        return {}
+    missing = {}
+    for name, location in json.loads(catalog_file.read_text()).items():
+        key = urlparse(location).path.lstrip("/")
+        try:
+            metadata = json.loads((folder / relative_paths([key])[key]).read_text())
+        except (OSError, ValueError):
+            continue  # not readable here: registering it says what is wrong
+        current = next(s for s in metadata["schemas"]
+                       if s["schema-id"] == metadata["current-schema-id"])  # fmt: skip
+        kept = {f["name"] for f in current["fields"]}
+        if name in tables.ICEBERG_TABLES:
+            lacks = [c for c in tables.arrow_schema(name).names if c not in kept]
+            if lacks:
+                missing[name] = lacks
+    return missing

@@ -135,16 +135,22 @@ class Stack:
             )
         if self.reset:
             snapshot.discard(config.snapshot_dir)
-            with contextlib.suppress(FileNotFoundError):
-                config.catalog_file.unlink()
+            # Dagster's record of what it loaded goes with the lake, or the history is skipped.
+            shutil.rmtree(config.dagster_home, ignore_errors=True)
+            for kept in (config.catalog_file, config.state_dir / "loaded.json"):
+                with contextlib.suppress(FileNotFoundError):
+                    kept.unlink()
         elif snapshot.is_plain_parquet_lake(config.snapshot_dir, config.catalog_file):
             raise ChildFailed(
                 f"the lake kept in {config.snapshot_dir} is plain Parquet, from before the fact "
                 "tables were Iceberg tables; start again with `supermarket up --reset`"
             )
-            shutil.rmtree(config.dagster_home, ignore_errors=True)
-            with contextlib.suppress(FileNotFoundError):
-                (config.state_dir / "loaded.json").unlink()
+        elif lacking := snapshot.columns_not_kept(config.snapshot_dir, config.catalog_file):
+            columns = "; ".join(f"{t} lacks {', '.join(c)}" for t, c in sorted(lacking.items()))
+            raise ChildFailed(
+                f"the lake kept in {config.snapshot_dir} has tables from an earlier schema "
+                f"({columns}); start again with `supermarket up --reset`"
+            )
         shutil.rmtree(config.logs_dir, ignore_errors=True)  # logs are per run
         config.logs_dir.mkdir(parents=True)
 

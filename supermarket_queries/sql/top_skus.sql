@@ -3,6 +3,8 @@
 -- summed exactly as many lines as transaction_items holds for that day now. Any other day
 -- (today, a day not rolled up yet, a day a late file changed) is summed and ranked from its
 -- lines here. So the figures are always exact, and a current rollup spares 2M lines a day.
+-- The lines are summed from the first such day on: a late file in an old day costs the days
+-- after it too, until the rollup has run again.
 WITH item_days AS (
     SELECT dt, COUNT(*) AS lines
     FROM transaction_items
@@ -17,16 +19,27 @@ rolled_up_days AS (
     ) AS rolled
     JOIN item_days ON item_days.dt = rolled.dt AND item_days.lines = rolled.lines
 ),
+live_days AS (
+    SELECT dt FROM item_days
+    EXCEPT
+    SELECT dt FROM rolled_up_days
+),
 live AS (
-    SELECT
-        dt,
-        sku_id,
-        CAST(SUM(quantity) AS BIGINT) AS units,
-        SUM(quantity * unit_price) AS revenue
-    FROM transaction_items
-    -- IN, not NOT IN: the planner turns the short list of days into a scan filter.
-    WHERE dt IN (SELECT dt FROM item_days EXCEPT SELECT dt FROM rolled_up_days)
-    GROUP BY dt, sku_id
+    SELECT dt, sku_id, units, revenue
+    FROM (
+        SELECT
+            dt,
+            sku_id,
+            CAST(SUM(quantity) AS BIGINT) AS units,
+            SUM(quantity * unit_price) AS revenue
+        FROM transaction_items
+        -- A scan filter on the lines; the live days are picked from the summed rows below.
+        -- (Picked from the lines, the days were a semi join building on every line: 2x slower
+        -- on an open day of 4.5M lines.)
+        WHERE dt >= (SELECT MIN(dt) FROM live_days)
+        GROUP BY dt, sku_id
+    ) AS from_first_live_day
+    WHERE dt IN (SELECT dt FROM live_days)
 ),
 per_sku AS (
     SELECT dt, sku_id, units, revenue, revenue_rank, units_rank

@@ -259,3 +259,21 @@ def test_many_bad_lines_among_many_good_ones_are_each_found(monkeypatch, paralle
     assert result.transaction_items.num_rows == 2 * len(expected)
     by_line = {r.line_number: r.transaction_id for r in result.rejects}
     assert (by_line[8], by_line[501], by_line[1501]) == (None, "T-500", "T-1500")
+
+
+@pytest.mark.parametrize("parallel_rows", [10**9, 1], ids=["one thread", "halves in parallel"])
+def test_every_line_carries_its_baskets_store(monkeypatch, parallel_rows):
+    monkeypatch.setattr(transform_module, "_PARALLEL_ROWS", parallel_rows)
+    stores = ["STORE0001", "STORE0002", "STORE0003"]
+    records = [record(f"T-{i}", store_id=stores[i * 7 % 3],
+                      items=[_item()] * (1 + i % 4)) for i in range(300)]  # fmt: skip
+    records[40] = "oops"  # a rejected line between baskets shifts nothing
+
+    result = run(ndjson(*records))
+
+    store_of = dict(zip(result.transactions["transaction_id"].to_pylist(),
+                        result.transactions["store_id"].to_pylist(), strict=True))  # fmt: skip
+    items = result.transaction_items.select(["transaction_id", "store_id"]).to_pylist()
+    assert len(items) == sum(1 + i % 4 for i in range(300) if i != 40)
+    assert all(i["store_id"] == store_of[i["transaction_id"]] for i in items)
+    assert {i["store_id"] for i in items} == set(stores)

@@ -6,6 +6,7 @@ import os
 import signal
 import sys
 import time
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -298,6 +299,41 @@ def test_the_kept_catalog_brings_the_iceberg_tables_back_with_their_rows(lake_s3
 
     assert sorted(table_rows("transactions")["transaction_id"].to_pylist()) == ["L-1", "L-2"]
     assert not snapshot.is_plain_parquet_lake(folder, catalog_file)
+    assert snapshot.columns_not_kept(folder, catalog_file) == {}
+
+    # A lake kept before transaction_items carried its baskets' store: its commits would fail.
+    key = urllib.parse.urlparse(json.loads(catalog_file.read_text())["transaction_items"]).path
+    kept = folder / key.lstrip("/")
+    metadata = json.loads(kept.read_text())
+    for table_schema in metadata["schemas"]:
+        table_schema["fields"] = [f for f in table_schema["fields"] if f["name"] != "store_id"]
+    kept.write_text(json.dumps(metadata))
+    assert snapshot.columns_not_kept(folder, catalog_file) == {"transaction_items": ["store_id"]}
+
+
+def test_up_refuses_a_lake_kept_with_an_earlier_schema_and_reset_forgets_all_of_it(tmp_path):
+    from supermarket_cli.stack.config import StackConfig
+    from supermarket_cli.stack.up import ChildFailed, Stack
+
+    config = StackConfig(state_dir=tmp_path)
+    config.snapshot_dir.mkdir(parents=True)
+    metadata = config.snapshot_dir / "lake" / "transaction_items" / "metadata" / "1.metadata.json"
+    metadata.parent.mkdir(parents=True)
+    columns = [c for c in tables.arrow_schema("transaction_items").names if c != "store_id"]
+    metadata.write_text(json.dumps({"current-schema-id": 0, "schemas": [
+        {"schema-id": 0, "fields": [{"name": c} for c in columns]}]}))  # fmt: skip
+    location = f"s3://{config.bucket}/lake/transaction_items/metadata/1.metadata.json"
+    config.catalog_file.write_text(json.dumps({"transaction_items": location}))
+    (config.dagster_home / "history").mkdir(parents=True)
+    (config.state_dir / "loaded.json").write_text("{}")
+
+    with pytest.raises(ChildFailed, match=r"transaction_items lacks store_id.*up --reset"):
+        Stack(config, reset=False, load=True, use_aws=False).prepare_state()
+    assert metadata.is_file() and config.dagster_home.is_dir()
+
+    Stack(config, reset=True, load=True, use_aws=False).prepare_state()
+    assert not config.snapshot_dir.exists() and not config.catalog_file.exists()
+    assert not config.dagster_home.exists() and not (config.state_dir / "loaded.json").exists()
 
 
 def test_a_kept_lake_from_before_iceberg_is_recognised(tmp_path):
