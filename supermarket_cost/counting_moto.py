@@ -4,8 +4,8 @@ pyarrow's S3 under pyiceberg, DuckDB's httpfs), since it is counted where they a
 
     python -m supermarket_cost.counting_moto -p PORT
 
-GET /_cost/counts returns the counts as JSON; moto serves everything else as `moto.server`
-does.
+GET /_cost/counts returns the counts as JSON; moto serves everything else as the stack's moto
+server does (supermarket_cli.moto_server).
 """
 
 import argparse
@@ -114,19 +114,13 @@ class CountingApp:
 
 
 def main() -> None:
-    from moto.moto_server.werkzeug_app import (
-        DomainDispatcherApplication,
-        MotoRequestHandler,
-        create_backend_app,
-    )
-    from werkzeug.serving import run_simple
+    from supermarket_cli.moto_server import MotoApp, serve
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("-H", "--host", default="127.0.0.1")
     parser.add_argument("-p", "--port", type=int, required=True)
     args = parser.parse_args()
-    app = CountingApp(DomainDispatcherApplication(create_backend_app))
-    run_simple(args.host, args.port, app, threaded=True, request_handler=MotoRequestHandler)
+    serve(CountingApp(MotoApp()), args.host, args.port)
 
 
 if __name__ == "__main__":

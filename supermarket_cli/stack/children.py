@@ -25,7 +25,7 @@ def moto(host: str, port: int, env: Mapping[str, str]) -> ChildSpec:
     url = f"http://{host}:{port}"
     return ChildSpec(
         name="moto",
-        argv=[sys.executable, "-m", "moto.server", "-H", host, "-p", str(port)],
+        argv=[sys.executable, "-m", "supermarket_cli.moto_server", "-H", host, "-p", str(port)],
         env=dict(env),
         ready=lambda: http_ok(f"{url}/moto-api/"),
         address=(host, port),
