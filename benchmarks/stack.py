@@ -76,6 +76,7 @@ def measure(supervisor: int, groups: dict[int, str], seconds: float) -> dict[str
     rss_samples: list[float] = []
     per_owner: dict[str, list[float]] = {}
     pids_seen: set[int] = set()
+    owners_seen: dict[int, str] = {}
     began = time.monotonic()
     while time.monotonic() - began < seconds:
         time.sleep(1)
@@ -85,12 +86,19 @@ def measure(supervisor: int, groups: dict[int, str], seconds: float) -> dict[str
         owners: dict[str, float] = {}
         for pid, (owner, cpu, rss) in sample.items():
             last[pid] = cpu
+            owners_seen[pid] = owner
             owners[owner] = owners.get(owner, 0) + rss
         for owner, rss in owners.items():
             per_owner.setdefault(owner, []).append(rss)
+    elapsed = time.monotonic() - began
     cpu = sum(cpu - first.get(pid, 0.0) for pid, cpu in last.items())
+    cpu_by_owner: dict[str, float] = {}
+    for pid, seconds in last.items():
+        owner = owners_seen[pid]
+        cpu_by_owner[owner] = cpu_by_owner.get(owner, 0.0) + (seconds - first.get(pid, 0.0))
     return {
-        "cpu_cores": cpu / (time.monotonic() - began),
+        "cpu_cores": cpu / elapsed,
+        "cpu_by_owner": {o: seconds / elapsed for o, seconds in cpu_by_owner.items()},
         "rss_mean": sum(rss_samples) / len(rss_samples),
         "rss_peak": max(rss_samples),
         "processes": len(pids_seen),
@@ -140,8 +148,14 @@ def start_stack(args: argparse.Namespace, state: Path) -> tuple[subprocess.Popen
 
 
 def probe_latency(
-    args: argparse.Namespace, bucket: str, stop: threading.Event, parts: dict[str, list[float]]
+    args: argparse.Namespace,
+    bucket: str,
+    stop: threading.Event,
+    parts: dict[str, list[float]],
+    probes: list[tuple[float, float, tuple[float, float, float]]],
 ) -> list[float]:
+    """Each probe's latency; `parts` gets them split by their audit records, and `probes` each
+    one's (put time, latency, (queue, handler, reader))."""
     import boto3
 
     from supermarket_queries.engine import LocalEngine
@@ -208,10 +222,49 @@ def probe_latency(
         source = record["source_key"]
         started = datetime.fromisoformat(record["started_at"]).timestamp()
         finished = datetime.fromisoformat(record["finished_at"]).timestamp()
-        parts.setdefault("queue", []).append(started - put_at[source])
-        parts.setdefault("handler", []).append(finished - started)
-        parts.setdefault("reader", []).append(put_at[source] + latencies[source] - finished)
+        split = (started - put_at[source], finished - started,
+                 put_at[source] + latencies[source] - finished)  # fmt: skip
+        for name, seconds in zip(("queue", "handler", "reader"), split, strict=True):
+            parts.setdefault(name, []).append(seconds)
+        probes.append((put_at[source], latencies[source], split))
     return list(latencies.values())
+
+
+def dagster_runs(url: str) -> list[tuple[str, float, float]]:
+    """(job and partition, start, end) of the stack's latest Dagster runs."""
+    from supermarket_cli.dagster_graphql import DagsterGraphQL
+
+    data = DagsterGraphQL(url).query(
+        "{ runsOrError(limit: 200) { ... on Runs { results { jobName startTime endTime "
+        "tags { key value } } } } }"
+    )
+    runs = []
+    for run in data["runsOrError"]["results"]:
+        if run["startTime"] is None:
+            continue
+        tags = {t["key"]: t["value"] for t in run["tags"]}
+        name = run["jobName"] + (f" {tags['dagster/partition']}" if "dagster/partition" in tags
+                                 else "")  # fmt: skip
+        runs.append((name, run["startTime"], run["endTime"] or time.time()))
+    return runs
+
+
+def print_slowest(
+    probes: list[tuple[float, float, tuple[float, float, float]]],
+    runs: list[tuple[str, float, float]],
+    began: float,
+    count: int = 5,
+) -> None:
+    """The slowest probes, when they were put, their split, and the Dagster runs beside them."""
+    print(
+        "\nslowest probes (seconds into the load phase; queue / handler / reader), with the "
+        "Dagster runs in progress from 5 s before the put to the probe's end:"
+    )
+    for put, latency, split in sorted(probes, key=lambda p: -p[1])[:count]:
+        beside = sorted({name for name, start, end in runs
+                         if start <= put + latency and end >= put - 5})  # fmt: skip
+        parts = " / ".join(f"{x:.2f}" for x in split)
+        print(f"  {latency:.2f} s at {put - began:5.1f} s ({parts}): {', '.join(beside) or '-'}")
 
 
 def audit_records(bucket: str, wanted: Any) -> list[dict[str, Any]]:
@@ -285,18 +338,22 @@ def main() -> None:
             stop = threading.Event()
             result: dict[str, list[float]] = {}
             parts: dict[str, list[float]] = {}
+            probes: list[tuple[float, float, tuple[float, float, float]]] = []
             prober = threading.Thread(
-                target=lambda: result.setdefault("probe", probe_latency(args, bucket, stop, parts))
+                target=lambda: result.setdefault(
+                    "probe", probe_latency(args, bucket, stop, parts, probes)
+                )
             )
+            load_began = time.time()
             prober.start()
             load = measure(up.pid, groups, args.seconds)
             stop.set()
             prober.join()
             lags = audit_lags(bucket, since)
+            runs = dagster_runs(record["urls"]["dagster"])
         finally:
             up.send_signal(signal.SIGINT)
             up.wait(timeout=120)
-    probes = result["probe"]
     print("\nsupermarket up, defaults but --history-days", args.history_days, *args.up_flags)
     print("| phase | processes seen | CPU (cores) | RSS mean | RSS peak |")
     print("| --- | ---: | ---: | ---: | ---: |")
@@ -307,14 +364,17 @@ def main() -> None:
             f"{mean:,.0f} MiB | {peak:,.0f} MiB |"
         )
     print()
-    print("mean RSS by process during the load phase (with whatever each started):")
-    for owner, rss in sorted(load["per_owner"].items(), key=lambda kv: -kv[1]):
-        print(f"  {owner:18} {rss / 2**20:,.0f} MiB")
+    print("by process (with whatever each started): mean RSS under load; CPU idle / under load")
+    owners = set(load["per_owner"]) | set(idle["cpu_by_owner"])
+    for owner in sorted(owners, key=lambda o: -load["per_owner"].get(o, 0.0)):
+        rss = load["per_owner"].get(owner, 0.0)
+        cpu = (idle["cpu_by_owner"].get(owner, 0.0), load["cpu_by_owner"].get(owner, 0.0))
+        print(f"  {owner:18} {rss / 2**20:,.0f} MiB; {cpu[0]:.2f} / {cpu[1]:.2f} cores")
     print()
     print("| latency | files | p50 | p95 | p99 | max |")
     print("| --- | ---: | ---: | ---: | ---: | ---: |")
     for name, values in (
-        ("probe PUT -> returned by a DuckDB query", probes),
+        ("probe PUT -> returned by a DuckDB query", result["probe"]),
         ("feed file S3 event -> rows written (audit)", lags),
     ):
         if values:
@@ -331,7 +391,9 @@ def main() -> None:
             p50, p95, p99 = (percentile(values, q) for q in (0.5, 0.95, 0.99))
             print(f"| {what} | {len(values)} | {p50:.2f} s | {p95:.2f} s | {p99:.2f} s | "
                   f"{max(values):.2f} s |")  # fmt: skip
-    p50, p99 = percentile(probes, 0.5), percentile(probes, 0.99)
+    print_slowest(probes, runs, load_began)
+    latencies = result["probe"]
+    p50, p99 = percentile(latencies, 0.5), percentile(latencies, 0.99)
     peak = max(idle["rss_peak"], load["rss_peak"])
     verdict = "met" if p50 < 0.5 and p99 < 1.5 and peak < 2 * 2**30 else "MISSED"
     print(

@@ -166,6 +166,7 @@ class ChildSpec:
     address: tuple[str, int] | None = None  # (host, port): a stop waits until it is free
     cwd: Path | None = None
     after_restart: Callable[[], None] | None = None  # e.g. re-create what a restart lost
+    nice: int = 0  # added to its scheduling niceness (and that of what it starts later)
 
 
 @dataclass
@@ -204,6 +205,9 @@ class Child:
                 start_new_session=True,
                 cwd=self.spec.cwd,
             )
+        if self.spec.nice:
+            with contextlib.suppress(ProcessLookupError):  # it may have died at once
+                os.setpriority(os.PRIO_PROCESS, self.process.pid, os.nice(0) + self.spec.nice)
         self.started_at = time.monotonic()
         self.restart_at = None
 

@@ -11,6 +11,7 @@ import urllib.request
 from pathlib import Path
 
 import boto3
+import psutil
 import pytest
 from moto import mock_aws
 
@@ -139,6 +140,29 @@ def test_stop_reaches_what_a_child_started(tmp_path):
     assert group_alive(child.pid)
     supervisor.stop("parent")
     assert not group_alive(child.pid)
+
+
+def test_a_background_child_and_what_it_starts_later_run_at_a_lower_priority(tmp_path):
+    from supermarket_cli.dagster_instance import BACKGROUND_NICE, code_server_spec, daemon_spec
+
+    supervisor = Supervisor(tmp_path, lambda _: None)
+    # Given a child that starts one of its own a moment later, as the code server starts runs
+    code = (
+        "import subprocess, sys, time; time.sleep(0.3); "
+        "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)']); time.sleep(60)"
+    )
+    child = supervisor.start(ChildSpec("background", python(code), {}, nice=5))
+    try:
+        ours = os.nice(0)
+        found = wait_until(lambda: psutil.Process(child.pid).children(), 10, 0.1, "no grandchild")
+        # then both run 5 steps nicer than the supervisor
+        assert psutil.Process(child.pid).nice() == ours + 5
+        assert [p.nice() for p in found] == [ours + 5]
+    finally:
+        supervisor.stop_all()
+    # and the stack's Dagster processes are background children
+    env = dict(os.environ)
+    assert code_server_spec("127.0.0.1", 1, env).nice == daemon_spec(env).nice == BACKGROUND_NICE
 
 
 def test_the_leader_is_asked_first_and_stops_what_it_started(tmp_path):
