@@ -21,6 +21,7 @@ import random
 import threading
 import time
 import uuid
+import weakref
 from collections import OrderedDict
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -32,6 +33,7 @@ import pyarrow.compute as pc
 
 from lake_contract import tables
 from lake_contract.tables import LakeTables
+from lambda_ingest.folding import Fold, HeldFiles, held_file
 from lambda_ingest.transform import TransformResult
 
 # Written first: see the module doc.
@@ -181,10 +183,12 @@ def _data_files(table: Any, rows: pa.Table) -> list[Any]:
 
     if not rows.num_rows:
         return []
-    files = _dataframe_to_data_files(
+    files = list(_dataframe_to_data_files(
         table_metadata=table.metadata, write_uuid=uuid.uuid4(), df=rows, io=table.io
-    )
-    return list(files)
+    ))  # fmt: skip
+    for data_file in files:  # as a manifest would tell it, so a later commit can delete it
+        data_file.spec_id = table.metadata.default_spec_id
+    return files
 
 
 # Commits of this process waiting for the commit lock or holding it: the local runtime gathers
@@ -259,40 +263,115 @@ def _commit_once(
     keys: list[str],
     summary: dict[str, str],
 ) -> Committed:
-    written = dict(
-        zip(COMMIT_ORDER, _writers.map(lambda n: _data_files(lake.table(n), rows[n]), COMMIT_ORDER),
-            strict=True)
-    )  # fmt: skip
-    with _committing(), tables.commit_lock():
+    sources = {name: frozenset(key for key, r in results if getattr(r, name).num_rows)
+               for name in COMMIT_ORDER}  # fmt: skip
+    folds = {name: _held(lake, name).claim() for name in COMMIT_ORDER}
+    settled: set[str] = set()  # tables whose commit reached the catalog
+
+    def write(name: str) -> tuple[list[Any], list[Any]]:
+        """The batch's data files, and the claimed fold's file (written outside the lock)."""
+        table, fold = lake.table(name), folds[name]
+        return _data_files(table, rows[name]), _data_files(table, fold.rows) if fold else []
+
+    def commit(name: str, after: Future | None) -> int | None:
+        snapshot = _commit_table(lake.table(name), written[name], present, properties, after,
+                                 folds[name], folded[name])  # fmt: skip
+        settled.add(name)
+        return snapshot
+
+    try:
+        written, folded = {}, {}
+        for name, (batch_files, fold_files) in zip(COMMIT_ORDER, _writers.map(write, COMMIT_ORDER),
+                                                   strict=True):  # fmt: skip
+            written[name], folded[name] = batch_files, fold_files
+        with _committing(), tables.commit_lock():
+            for name in COMMIT_ORDER:
+                lake.current(name)
+            # Looked up in the items table, committed first: a source whose transactions are in
+            # has its items in (no basket is empty), and one whose items commit landed but whose
+            # transactions commit failed is found too, so its redelivery replaces, never doubles.
+            present = sorted(sources_present(lake, keys, COMMIT_ORDER[0]))
+            properties = {**summary, "supermarket.sources": str(len(keys))}
+            for name in COMMIT_ORDER:
+                folds[name] = _still_foldable(lake, name, folds[name], present)
+            # Both commits are staged at once (their manifests written concurrently); the
+            # transactions commit reaches the catalog only once the items commit has.
+            first, second = COMMIT_ORDER
+            pending = _committers.submit(commit, first, None)
+            try:
+                last = commit(second, pending)
+            except BaseException:
+                # Not out of the lock while the items commit may still be reaching the catalog.
+                with contextlib.suppress(Exception):
+                    pending.result()
+                raise
+            snapshots = {first: pending.result(), second: last}
+    finally:
         for name in COMMIT_ORDER:
-            lake.current(name)
-        # Looked up in the items table, committed first: a source whose transactions are in
-        # has its items in (no basket is empty), and one whose items commit landed but whose
-        # transactions commit failed is found too, so its redelivery replaces, never doubles.
-        present = sorted(sources_present(lake, keys, COMMIT_ORDER[0]))
-        properties = {**summary, "supermarket.sources": str(len(keys))}
-        # Both commits are staged at once (their manifests written concurrently); the
-        # transactions commit reaches the catalog only once the items commit has.
-        first, second = COMMIT_ORDER
-        pending = _committers.submit(
-            _commit_table, lake.table(first), written[first], present, properties, None
-        )
-        try:
-            last = _commit_table(lake.table(second), written[second], present, properties, pending)
-        except BaseException:
-            # Not out of the lock while the items commit may still be reaching the catalog.
-            with contextlib.suppress(Exception):
-                pending.result()
-            raise
-        snapshots = {first: pending.result(), second: last}
+            fold = folds[name]
+            if fold is not None and name not in settled:  # claimed, not folded: held again
+                _held(lake, name).give_back(fold.files)
     for name in COMMIT_ORDER:
-        if len(written[name]) == 1:  # one file (one day): it holds every source with rows
-            sources = frozenset(key for key, r in results if getattr(r, name).num_rows)
-            _remember_sources(written[name][0].file_path, sources)
+        _hold(lake, name, written[name], rows[name], sources[name], folds[name], folded[name])
     return Committed(
         {name: s for name, s in snapshots.items() if s is not None},
         frozenset(present),
     )
+
+
+# The files each process's LakeTables wrote and may fold, per table (see lambda_ingest.folding).
+_HELD: weakref.WeakKeyDictionary[LakeTables, dict[str, HeldFiles]] = weakref.WeakKeyDictionary()
+
+
+def _held(lake: LakeTables, name: str) -> HeldFiles:
+    with _caches:
+        return _HELD.setdefault(lake, {}).setdefault(name, HeldFiles())
+
+
+def _live_files(table: Any) -> set[str]:
+    """The data files of the table's current snapshot (from the manifests read for lookups)."""
+    snapshot = table.current_snapshot()
+    if snapshot is None:
+        return set()
+    field_id = table.schema().find_field("source_key").field_id
+    return {path for manifest in _manifests(snapshot, table.io)
+            for _, _, path in _source_bounds(manifest, table.io, field_id)}  # fmt: skip
+
+
+def _still_foldable(
+    lake: LakeTables, name: str, fold: Fold | None, present: list[str]
+) -> Fold | None:
+    """The claimed fold, if every file of it is still live in the table as just refreshed; else
+    None, with its live files held again (and the files another writer replaced dropped). A
+    batch that replaces sources folds nothing: its delete may rewrite held files."""
+    if fold is None:
+        return None
+    live = _live_files(lake.table(name))
+    if not present and all(held.path in live for held in fold.files):
+        return fold
+    held = _held(lake, name)
+    held.give_back(f for f in fold.files if f.path in live)
+    held.keep_live(live)
+    return None
+
+
+def _hold(
+    lake: LakeTables,
+    name: str,
+    written: list[Any],
+    rows: pa.Table,
+    sources: frozenset[str],
+    fold: Fold | None,
+    folded: list[Any],
+) -> None:
+    """After a commit: what it wrote is known (its sources) and held for later folds."""
+    held = _held(lake, name)
+    if len(written) == 1:  # one file (one day): it holds every source with rows
+        _remember_sources(written[0].file_path, sources)
+        held.add(held_file(written[0], rows, 0, sources))
+    if fold is not None and len(folded) == 1:
+        _remember_sources(folded[0].file_path, fold.sources)
+        held.add(held_file(folded[0], fold.rows, fold.tier, fold.sources))
 
 
 def _commit_table(
@@ -301,14 +380,17 @@ def _commit_table(
     present: list[str],
     properties: dict[str, str],
     after: Future | None,
+    fold: Fold | None = None,
+    folded: list[Any] | None = None,
 ) -> int | None:
-    """One table's commit: the sources already present out, the new files in, and, when due,
-    the oldest snapshots expired, all in one snapshot; its id (None: nothing to commit). With
-    `after`, the commit reaches the catalog only once `after` has (and never if it failed)."""
+    """One table's commit: the sources already present out, the new files in, a fold's held
+    files replaced by the file of their rows, and, when due, the oldest snapshots expired, all
+    in one snapshot; its id (None: nothing to commit). With `after`, the commit reaches the
+    catalog only once `after` has (and never if it failed)."""
     from pyiceberg.expressions import In
     from pyiceberg.table.update.snapshot import ExpireSnapshots
 
-    if not data_files and not present:
+    if not data_files and not present and fold is None:
         if after is not None:
             after.result()
         return None
@@ -318,9 +400,16 @@ def _commit_table(
         if present:  # a redelivery or a rewritten log: its old rows out, in one commit
             commit.delete(In("source_key", present), snapshot_properties=properties)
         update = commit.update_snapshot(snapshot_properties=properties)
-        with update.merge_append() as append:
-            for data_file in data_files:
-                append.append_data_file(data_file)
+        if fold is not None:  # exact files out, the same rows in (refused if one is gone)
+            with update.overwrite() as overwrite:
+                for held in fold.files:
+                    overwrite.delete_data_file(held.data_file)
+                for data_file in [*(folded or []), *data_files]:
+                    overwrite.append_data_file(data_file)
+        else:
+            with update.merge_append() as append:
+                for data_file in data_files:
+                    append.append_data_file(data_file)
         if after is not None:
             after.result()  # raises if it failed: this commit is then abandoned too
     return table.current_snapshot().snapshot_id
