@@ -1,6 +1,7 @@
 """The `supermarket` command. Subcommands import their modules lazily, so `convert` starts fast."""
 
 import importlib
+import os
 import sys
 
 import click
@@ -94,6 +95,12 @@ def _usage_error(error: click.UsageError) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Runs one command; its exit code. A usage error exits with code 2, as argparse did."""
+    # lake_contract.pandas_free's variable, read here first: its import brings pyarrow, which a
+    # command's --help or `convert`'s start must not pay for.
+    if os.environ.get("SUPERMARKET_WITHOUT_PANDAS") == "1":
+        from lake_contract.pandas_free import leave_pandas_out
+
+        leave_pandas_out()
     try:
         code = cli.main(argv, prog_name="supermarket", standalone_mode=False)
     except click.UsageError as error:

@@ -36,6 +36,7 @@ import boto3
 import psutil
 
 from lake_contract import layout, tables
+from lake_contract.pandas_free import WITHOUT_PANDAS_VARIABLE
 from lake_contract.s3 import LakeBucket
 from supermarket_cli.processes import (
     ChildSpec,
@@ -166,7 +167,7 @@ class Soak:
         for name in ("AWS_ENDPOINT_URL_S3", "AWS_PROFILE"):
             os.environ.pop(name, None)
         os.environ.update(aws)
-        self.env = {**os.environ, **aws}
+        self.env = {**os.environ, **aws, WITHOUT_PANDAS_VARIABLE: "1"}  # as `up` runs them
         self.supervisor.start(children.moto(host, port, self.env))
         made = provision.provision(self.config)
         self.queue_url, self.dead_letter_url = made.queue_url, made.dead_letter_url

@@ -21,6 +21,7 @@ from typing import Any
 import psutil
 
 from lake_contract import tables
+from lake_contract.pandas_free import WITHOUT_PANDAS_VARIABLE, leave_pandas_out
 from lake_contract.s3 import LakeBucket
 from supermarket_cli.processes import (
     ChildFailed,
@@ -179,7 +180,8 @@ class Stack:
 
         config = self.config
         host = config.host
-        env = {**os.environ, "PYTHONUNBUFFERED": "1", "LAKE_BUCKET": config.bucket}
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", "LAKE_BUCKET": config.bucket,
+               WITHOUT_PANDAS_VARIABLE: "1"}  # fmt: skip
         endpoint = config.endpoint
         if config.embedded_aws and not self.use_aws:
             port = choose_port(host, config.moto_port, "moto_port" in config.ports_pinned)
@@ -234,7 +236,8 @@ class Stack:
             host, config.dashboard_port, "dashboard_port" in config.ports_pinned
         )
         lake = f"s3://{config.bucket}"
-        self.supervisor.start(children.dashboard(lake, host, dashboard_port, env))
+        with_pandas = {k: v for k, v in env.items() if k != WITHOUT_PANDAS_VARIABLE}
+        self.supervisor.start(children.dashboard(lake, host, dashboard_port, with_pandas))
         self.record.urls["dashboard"] = f"http://{host}:{dashboard_port}"
         self._check_stopping()
         self.record.phase = "loading"
@@ -383,6 +386,8 @@ class Stack:
 
 
 def up(config: StackConfig, reset: bool, load: bool, use_aws: bool) -> int:
+    # The supervisor, like its children but the dashboard, never uses pandas.
+    leave_pandas_out({WITHOUT_PANDAS_VARIABLE: "1"})
     return Stack(config, reset=reset, load=load, use_aws=use_aws).run()
 
 
