@@ -10,8 +10,8 @@ from lake_contract.pandas_free import WITHOUT_PANDAS_VARIABLE
 
 _REPORT = "print('pandas' if 'pandas' in sys.modules else 'no pandas')"
 ENTRIES = {
-    # Dagster's code server and runs: the package's first import applies the environment's choice
-    "dagster": "import sys, pyarrow as pa, pyarrow.compute as pc; import supermarket_dagster; "
+    # Dagster's code server and runs: the domains' package applies the environment's choice
+    "dagster": "import sys, pyarrow as pa, pyarrow.compute as pc; import supermarket_dagster.defs; "
     "t = pa.table({'n': pa.array([1, 2, 3])}); assert pc.sum(t['n']).as_py() == 6; " + _REPORT,
     # the `supermarket` command (the stack's runtime, feed and supervisor): its main() applies it
     "supermarket": "import sys, tempfile; from supermarket_cli.main import main; "
