@@ -20,12 +20,16 @@ import pyarrow.compute as pc
 
 from lake_contract import layout, s3, schema, tables
 from lake_contract.audit import AuditRecord
+from lake_contract.pandas_free import leave_pandas_out
 from lake_contract.quarantine import quarantine_ndjson
 from lake_contract.tables import LakeTables
 from lambda_ingest import events, settings
 from lambda_ingest.audit import audit_record
 from lambda_ingest.committer import COMMIT_ORDER, Committed, commit_sources
 from lambda_ingest.transform import TransformResult, oversized_reason, rejected_file, transform
+
+# Before the first batch builds an array: the function never uses pandas (the template sets it).
+leave_pandas_out()
 
 logger = logging.getLogger("lambda_ingest")
 logger.setLevel(logging.INFO)

@@ -13,6 +13,9 @@ ENTRIES = {
     # Dagster's code server and runs: the domains' package applies the environment's choice
     "dagster": "import sys, pyarrow as pa, pyarrow.compute as pc; import supermarket_dagster.defs; "
     "t = pa.table({'n': pa.array([1, 2, 3])}); assert pc.sum(t['n']).as_py() == 6; " + _REPORT,
+    # the Lambda function: its handler module applies it (the template sets the variable)
+    "lambda": "import sys, pyarrow as pa; import lambda_ingest.handler; "
+    "assert pa.array([1, 2, 3]).to_pylist() == [1, 2, 3]; " + _REPORT,
     # the `supermarket` command (the stack's runtime, feed and supervisor): its main() applies it
     "supermarket": "import sys, tempfile; from supermarket_cli.main import main; "
     "main(['generate', 'reference', '--out', tempfile.mkdtemp(), '--skus', '20']); " + _REPORT,
