@@ -12,9 +12,14 @@ from lake_contract import tables
 from lambda_ingest.committer import commit_sources
 from lambda_ingest.transform import transform
 from supermarket_dagster import compaction
+from supermarket_dagster.defs.history.checks import CHECK_CRON
 from supermarket_dagster.defs.maintenance.assets import compacted_days, lake_housekeeping
 from supermarket_dagster.defs.maintenance.checks import compaction_kept_every_row
-from supermarket_dagster.defs.maintenance.schedules import nightly_compaction, open_day_compaction
+from supermarket_dagster.defs.maintenance.schedules import (
+    OPEN_DAY_CRON,
+    nightly_compaction,
+    open_day_compaction,
+)
 from supermarket_dagster.fingerprint import fingerprint
 from supermarket_dagster.resources import LakeResource
 from supermarket_queries.engine import LocalEngine
@@ -190,7 +195,7 @@ def test_housekeeping_as_an_asset_bounds_every_table(lake):
 @pytest.mark.parametrize(
     ("schedule", "at", "day"),
     [
-        (open_day_compaction, datetime(2026, 3, 2, 14, 5, tzinfo=UTC), "2026-03-02"),
+        (open_day_compaction, datetime(2026, 3, 2, 14, 7, tzinfo=UTC), "2026-03-02"),
         (nightly_compaction, datetime(2026, 3, 3, 0, 30, tzinfo=UTC), "2026-03-02"),
     ],
 )
@@ -202,6 +207,18 @@ def test_the_schedules_ask_for_the_open_day_and_the_day_just_closed(schedule, at
     assert request.partition_key == day
     job = defs.resolve_job_def("compact_days")
     assert job.asset_layer.asset_graph.asset_check_keys == {compaction_kept_every_row.check_key}
+
+
+def test_the_open_days_compaction_never_starts_with_the_live_day_checks():
+    from dagster._utils.schedules import cron_string_iterator  # the pinned Dagster's cron
+
+    def minutes(cron: str) -> set[int]:
+        ticks = cron_string_iterator(datetime(2026, 3, 2, tzinfo=UTC).timestamp(), cron, "UTC")
+        return {next(ticks).minute for _ in range(12)}  # one hour of 5-minute ticks
+
+    compaction, checks = minutes(OPEN_DAY_CRON), minutes(CHECK_CRON)
+    assert len(compaction) == len(checks) == 12  # both every 5 minutes
+    assert compaction.isdisjoint(checks)
 
 
 def test_a_compaction_whose_files_a_rival_compaction_replaced_first_plans_again(lake, monkeypatch):
