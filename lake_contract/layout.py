@@ -15,6 +15,7 @@ LAKE = "lake/"
 QUARANTINE = "quarantine/"
 AUDIT = "audit/"
 AUDIT_DIGESTS = "dagster/audit-digests/"  # Dagster's cache of the audit log's settled past
+AUDIT_RESTATEMENTS = "audit-restated/"  # a source's audit as the dedupe of a day left it
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 _LOG_SUFFIXES = re.compile(r"(\.ndjson|\.jsonl|\.json|\.gz)+$")
@@ -97,6 +98,13 @@ def audit_digest_key(window_ms: int, start_ms: int) -> str:
     """The digest of every audit record finished in [start_ms, start_ms + window_ms)."""
     day = datetime.fromtimestamp(start_ms / 1000, UTC).date()
     return f"{day_prefix(AUDIT_DIGESTS, day)}{start_ms:013d}-{window_ms // 1000}s.ndjson.gz"
+
+
+def audit_restatement_key(day: date, source_key: str) -> str:
+    """A source's audit record restated by the dedupe of one day of its rows. Kept beside the
+    log, not in it: the log's past is digested for good once settled, and a record written into
+    it later would never be read (supermarket_dagster.audit_digest)."""
+    return f"{day_prefix(AUDIT_RESTATEMENTS, day)}{source_id(source_key)}.json"
 
 
 def audit_source_id(key: str) -> str:

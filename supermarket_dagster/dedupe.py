@@ -8,11 +8,12 @@ tables hold each id once. Per day: the copy whose raw log arrived first stays (t
 `LastModified`, to the second; then `ingested_at`; then the source key), so a redelivery of the
 first source, which ingests it again later, never turns it into the later copy. Each later
 copy's transaction row and item rows leave both tables in one commit per table, its source's
-quarantine object gets a record with the reason, and a new audit record for that source states
-its rows and quarantined records as they now are, so the day's reconciliation check still adds
-up. The quarantine record is written first: a failure before the commit leaves the rows in place
-and a record the next run finds written already. Scope: one UTC day (the copies of an id with
-different days are not compared), as the day check `transaction_id_unique` is.
+quarantine object gets a record with the reason, and a restated audit record for that source
+(`layout.audit_restatement_key`, beside the log: the log's settled past is digested for good)
+states its rows and quarantined records as they now are, so the day's reconciliation check
+still adds up. The quarantine record is written first: a failure before the commit leaves the
+rows in place and a record the next run finds written already. Scope: one UTC day (the copies
+of an id with different days are not compared), as the day check `transaction_id_unique` is.
 """
 
 import json
@@ -241,7 +242,7 @@ def _restate_audits(
     times = transactions.filter(pc.is_in(transactions["source_key"], value_set=sources))[
         "ingested_at"
     ].to_pylist()
-    latest = lake_day.latest_audits(objects, set(remaining), min(times), max(times))
+    latest = lake_day.latest_audits(objects, day, set(remaining), min(times), max(times))
     for source, counts in remaining.items():
         record = latest.get(source)
         if record is None:
@@ -250,8 +251,8 @@ def _restate_audits(
         per_day[day.isoformat()] = dict(counts)
         written = {name: sum(c.get(name, 0) for c in per_day.values())
                    for name in ("transactions", "transaction_items")}  # fmt: skip
-        # A millisecond after the record it restates: the newest of the source, and found by
-        # the day check, which looks for audit records near the rows' ingestion.
+        # A millisecond after the record it restates: the newest of the source. Kept beside the
+        # log (layout.audit_restatement_key), where the day's check looks for it.
         after = record.finished_at + timedelta(milliseconds=1)
         restated = replace(
             record,
@@ -263,4 +264,5 @@ def _restate_audits(
             rows_per_day=per_day,
             outputs=[*record.outputs, f"dedupe:{RULE}"],
         )
-        objects.write(restated.key, restated.to_json(), "application/json")
+        objects.write(layout.audit_restatement_key(day, source), restated.to_json(),
+                      "application/json")  # fmt: skip

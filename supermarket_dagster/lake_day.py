@@ -115,6 +115,15 @@ def _audit_records(
     return [(key, AuditRecord.from_json(body)) for key, body in picked]
 
 
+def _restatements(lake: LakeBucket, day: date, wanted: set[str]) -> list[tuple[str, AuditRecord]]:
+    """The audit records of `wanted` source ids that the dedupe of the day restated, each under
+    the key it would have in the log, so a source's newest record wins wherever it is kept."""
+    prefix = layout.day_prefix(layout.AUDIT_RESTATEMENTS, day)
+    keys = [k for k in lake.keys(prefix) if k[len(prefix) :].removesuffix(".json") in wanted]
+    records = [AuditRecord.from_json(body) for body in lake.read_many(keys)]
+    return [(record.key, record) for record in records]
+
+
 def _ingested_at_by_source(days: list[LakeDay]) -> dict[str, datetime]:
     """The latest ingested_at of each source's rows on the day."""
     latest: dict[str, datetime] = {}
@@ -159,7 +168,7 @@ def reconcile_day(
         _audit_records(lake, min(times) - SLACK, max(times) + SLACK, set(ids), overdue)
         if times
         else []
-    )
+    ) + _restatements(lake, day, set(ids))
     latest = quality.latest_per_source(records)
     counts = []
     for source in sorted(sources):
@@ -177,10 +186,14 @@ def reconcile_day(
 
 
 def latest_audits(
-    lake: LakeBucket, sources: set[str], first_ingested: datetime, last_ingested: datetime
+    lake: LakeBucket,
+    day: date,
+    sources: set[str],
+    first_ingested: datetime,
+    last_ingested: datetime,
 ) -> dict[str, AuditRecord]:
-    """source key -> its newest audit record, for sources whose rows were ingested between the
-    two times."""
+    """source key -> its newest audit record as the day's check reads it, for sources whose rows
+    on the day were ingested between the two times."""
     ids = {layout.source_id(s) for s in sources}
     found = _audit_records(lake, first_ingested - SLACK, last_ingested + SLACK, ids, ids)
-    return quality.latest_per_source(found)
+    return quality.latest_per_source(found + _restatements(lake, day, ids))

@@ -64,7 +64,7 @@ def test_the_settled_log_is_read_from_the_log_once_then_from_its_digests(lake):
     first, last = min(finished), max(finished)
     read = _counting_reads(objects)
 
-    assert lake_day.latest_audits(objects, set(records), first, last) == records
+    assert lake_day.latest_audits(objects, first.date(), set(records), first, last) == records
     digests = objects.keys(layout.AUDIT_DIGESTS)
     hours = [
         int(k.rsplit("/", 1)[1][:13]) for k in digests if k.endswith(f"-{HOUR // 1000}s.ndjson.gz")
@@ -83,7 +83,7 @@ def test_the_settled_log_is_read_from_the_log_once_then_from_its_digests(lake):
     assert len([key for key in read if key.startswith(layout.AUDIT)]) == len(records)
 
     read.clear()
-    assert lake_day.latest_audits(objects, set(records), first, last) == records
+    assert lake_day.latest_audits(objects, first.date(), set(records), first, last) == records
     # Again: only the two records of the current minute come from the log itself.
     assert len([key for key in read if key.startswith(layout.AUDIT)]) == 2
     assert len(read) == 2 + len([key for key in read if key.startswith(layout.AUDIT_DIGESTS)])
@@ -94,7 +94,7 @@ def test_a_damaged_digest_is_written_again_and_a_reprocessed_source_counts_its_n
     objects = lake.objects()
     at = (datetime.now(UTC) - timedelta(hours=1)).replace(second=5, microsecond=0)
     records = _write_log(objects, [at, at + timedelta(seconds=20)])
-    assert lake_day.latest_audits(objects, set(records), at, at) == records
+    assert lake_day.latest_audits(objects, at.date(), set(records), at, at) == records
     minute = int(at.timestamp() * 1000) // MINUTE * MINUTE
     digest = layout.audit_digest_key(MINUTE, minute)
     assert len(audit_digest.decode(objects.read(digest))) == 2
@@ -104,7 +104,7 @@ def test_a_damaged_digest_is_written_again_and_a_reprocessed_source_counts_its_n
                   finished_at=at + timedelta(seconds=40))  # fmt: skip
     objects.write(again.key, again.to_json())  # lands in the same minute: written again below
 
-    found = lake_day.latest_audits(objects, set(records), at, at + timedelta(seconds=40))
+    found = lake_day.latest_audits(objects, at.date(), set(records), at, at + timedelta(seconds=40))
 
     assert found == records | {source: again}
     assert len(audit_digest.decode(objects.read(digest))) == 3  # whole again
@@ -116,7 +116,7 @@ def test_a_record_landing_late_in_a_window_not_yet_trusted_is_added_to_its_diges
     # A minute that ended 15-75 s ago: digested, but listed again until SETTLED has passed.
     at = (now - timedelta(seconds=75)).replace(second=1, microsecond=0)
     records = _write_log(objects, [at])
-    assert lake_day.latest_audits(objects, set(records), at, at) == records
+    assert lake_day.latest_audits(objects, at.date(), set(records), at, at) == records
     digest = layout.audit_digest_key(MINUTE, int(at.timestamp() * 1000) // MINUTE * MINUTE)
     assert len(audit_digest.decode(objects.read(digest))) == 1
 
@@ -124,7 +124,7 @@ def test_a_record_landing_late_in_a_window_not_yet_trusted_is_added_to_its_diges
                  finished_at=at + timedelta(seconds=30))  # fmt: skip
     objects.write(late.key, late.to_json())
 
-    found = lake_day.latest_audits(objects, set(records) | {late.source_key}, at, at)
+    found = lake_day.latest_audits(objects, at.date(), set(records) | {late.source_key}, at, at)
     assert found == records | {late.source_key: late}
     assert len(audit_digest.decode(objects.read(digest))) == 2
 
@@ -139,7 +139,7 @@ def test_a_digest_that_cannot_be_written_leaves_the_read_whole(lake, caplog):
 
     objects.write = refused
 
-    assert lake_day.latest_audits(objects, set(records), at, at) == records
+    assert lake_day.latest_audits(objects, at.date(), set(records), at, at) == records
     assert objects.keys(layout.AUDIT_DIGESTS) == []
     assert "not written" in caplog.text
 

@@ -167,3 +167,23 @@ def test_a_dedupe_long_after_the_ingestion_is_still_what_the_day_check_reads(lak
     assert dedupe.dedupe_day(lake.tables(), lake.objects(), DAY).copies_removed == 1
 
     assert all(_reconciles(lake).values()), _reconciles(lake)
+
+
+def test_a_dedupe_after_the_audit_log_was_digested_is_what_the_day_check_reads(lake, monkeypatch):
+    from supermarket_dagster import audit_digest
+
+    # Windows of a second, trusted a second after they end: the check below digests the
+    # ingestion's windows for good before the dedupe restates a source ingested in them.
+    monkeypatch.setattr(audit_digest, "WINDOWS_MS", (1_000, 60_000))
+    monkeypatch.setattr(audit_digest, "OVERLAP_MS", 0)
+    monkeypatch.setattr(audit_digest, "SETTLED", timedelta(seconds=1))
+    _ingest(lake, "till-1", record("T-1", transaction_datetime=AT))
+    _ingest(lake, "till-2", record("T-1", transaction_datetime=AT),
+            record("T-2", transaction_datetime=AT))  # fmt: skip
+    time.sleep(3)
+    assert not _reconciles(lake)["transactions.transaction_id_unique"]
+    assert lake.objects().keys(layout.AUDIT_DIGESTS)  # the ingestion's past, digested
+
+    assert dedupe.dedupe_day(lake.tables(), lake.objects(), DAY).copies_removed == 1
+
+    assert all(_reconciles(lake).values()), _reconciles(lake)
