@@ -2,6 +2,8 @@
 
 import copy
 import json
+import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -48,3 +50,21 @@ def audit(source_key: str, records_read: int, **changes: Any) -> AuditRecord:
         "rows_written": {"transactions": records_read, "transaction_items": records_read},
     }
     return AuditRecord(**(fields | changes))
+
+
+def run_at_once(work: Callable[[int], None], count: int) -> list[BaseException]:
+    """Runs work(0) .. work(count - 1) on threads of their own at once; what each raised."""
+    errors: list[BaseException] = []
+
+    def guarded(number: int) -> None:
+        try:
+            work(number)
+        except BaseException as exc:  # surfaced to the caller
+            errors.append(exc)
+
+    threads = [threading.Thread(target=guarded, args=(n,)) for n in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return errors

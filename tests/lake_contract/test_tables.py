@@ -13,7 +13,7 @@ from lake_contract import schema, tables
 from lake_contract.tables import LakeTables
 from lambda_ingest.committer import commit_sources
 from lambda_ingest.transform import transform
-from tests.factories import ndjson, record
+from tests.factories import ndjson, record, run_at_once
 
 
 @pytest.mark.parametrize("table", tables.ICEBERG_TABLES)
@@ -76,24 +76,14 @@ def test_tables_are_created_once_with_the_lake_properties(tmp_path):
 def test_concurrent_committers_on_an_enforcing_catalog_lose_nothing(tmp_path):
     catalog = _catalog(tmp_path)
     tables.create_tables(catalog, f"file://{tmp_path}")
-    errors: list[BaseException] = []
 
     def committer(worker: int) -> None:
         lake = LakeTables(_catalog(tmp_path), tables.DEFAULT_DATABASE)  # its own connection
-        try:
-            for batch in range(8):
-                commit_sources(lake, [_source(f"w{worker}-b{batch}", 3)], {})
-        except BaseException as exc:  # surfaced below
-            errors.append(exc)
+        for batch in range(8):
+            commit_sources(lake, [_source(f"w{worker}-b{batch}", 3)], {})
 
     # No commit lock: the catalog alone must turn each race into a retry, never a lost commit.
-    workers = [threading.Thread(target=committer, args=(w,)) for w in range(3)]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join()
-
-    assert errors == []
+    assert run_at_once(committer, 3) == []
     rows = catalog.load_table((tables.DEFAULT_DATABASE, "transactions")).scan().to_arrow()
     assert rows.num_rows == 3 * 8 * 3
     assert len(set(rows["transaction_id"].to_pylist())) == 72
