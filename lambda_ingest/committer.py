@@ -13,6 +13,10 @@ transaction without its items.
 A commit refused because another committer got in first (Glue's optimistic concurrency in AWS,
 where no lock orders the Lambdas) is retried from the lookup, never replayed as it was: a
 source two Lambdas received at once lands once.
+
+The rows are written as data files before the lock is taken (stage), so a committer can also
+write its sources one at a time as they are converted and commit them together later, holding
+only the files' statistics meanwhile: the backfill does, so a day's rows are never all in memory.
 """
 
 import contextlib
@@ -221,25 +225,67 @@ def wait_for_commits(timeout: float) -> bool:
         return _commit_done.wait_for(lambda: _committers_waiting == 0, timeout)
 
 
+@dataclass(frozen=True)
+class Staged:
+    """Sources' rows written as each table's data files, in no snapshot yet: what stage()
+    writes outside the commit lock and commit_staged() commits (a file of a commit that never
+    happens is an orphan, which housekeeping removes)."""
+
+    files: dict[str, list[Any]]  # table -> pyiceberg DataFiles
+    sources: dict[str, frozenset[str]]  # table -> the source keys with rows in it
+    rows: dict[str, pa.Table] | None = None  # kept to fold the files later; None: never folded
+
+    @property
+    def keys(self) -> list[str]:
+        return sorted(frozenset().union(*self.sources.values()))
+
+
+def stage(
+    lake: LakeTables, results: list[tuple[str, TransformResult]], foldable: bool = True
+) -> Staged:
+    """Writes the rows of every (source key, transform result) as data files of both tables at
+    once. foldable keeps the rows, so a later commit may fold the files (small batches only:
+    the Lambda's); a backfill stages each source on its own and keeps nothing but the files."""
+    rows = {name: _rows(name, results) for name in COMMIT_ORDER}
+    sources = {name: frozenset(key for key, r in results if getattr(r, name).num_rows)
+               for name in COMMIT_ORDER}  # fmt: skip
+    written = _writers.map(lambda name: _data_files(lake.table(name), rows[name]), COMMIT_ORDER)
+    files = dict(zip(COMMIT_ORDER, written, strict=True))
+    for name, table_files in files.items():
+        if len(table_files) == 1:  # one file (one day): it holds every source with rows
+            _remember_sources(table_files[0].file_path, sources[name])
+    return Staged(files, sources, rows if foldable else None)
+
+
+def combined(staged: list[Staged]) -> Staged:
+    """Several stagings as one, committed together (never folded)."""
+    files = {name: [f for s in staged for f in s.files[name]] for name in COMMIT_ORDER}
+    sources = {name: frozenset().union(*(s.sources[name] for s in staged)) for name in COMMIT_ORDER}
+    return Staged(files, sources)
+
+
 def commit_sources(
     lake: LakeTables, results: list[tuple[str, TransformResult]], summary: dict[str, str]
 ) -> Committed:
-    """Commits the rows of every (source key, transform result) in one snapshot per table.
+    """Commits the rows of every (source key, transform result) in one snapshot per table: the
+    data files of both tables are written first, at once and outside the commit lock (stage),
+    then committed (commit_staged)."""
+    return commit_staged(lake, stage(lake, results), summary)
 
-    The data files of both tables are written first, at once and outside the commit lock; the
-    lock is held only to look the sources up and commit (a file of a commit that never
-    happens is an orphan, which housekeeping removes)."""
-    rows = {name: _rows(name, results) for name in COMMIT_ORDER}
-    if not any(t.num_rows for t in rows.values()):
+
+def commit_staged(lake: LakeTables, staged: Staged, summary: dict[str, str]) -> Committed:
+    """Commits staged files in one snapshot per table. The lock is held only to look the
+    sources up and commit."""
+    if not any(staged.files.values()):
         return Committed()
-    keys = sorted({key for key, r in results if r.transactions.num_rows})
     for attempt in range(COMMIT_ATTEMPTS):
         try:
-            return _commit_once(lake, results, rows, keys, summary)
+            return _commit_once(lake, staged, summary)
         except _conflict() as conflict:
             # Another committer got in first (Glue's optimistic check, in AWS): look the
-            # sources up again on the new snapshot and commit new files, which replace ours
-            # if our items commit landed and our transactions commit did not.
+            # sources up again on the new snapshot and commit again. If our items commit
+            # landed and our transactions commit did not, our sources are now present: the
+            # items files are deleted and added again in one snapshot, never doubled.
             if attempt == COMMIT_ATTEMPTS - 1:
                 raise conflict
             time.sleep(random.uniform(0.05, 0.2) * 2 ** min(attempt, 4))
@@ -256,34 +302,27 @@ def _conflict() -> type[Exception]:
     return CommitFailedException
 
 
-def _commit_once(
-    lake: LakeTables,
-    results: list[tuple[str, TransformResult]],
-    rows: dict[str, pa.Table],
-    keys: list[str],
-    summary: dict[str, str],
-) -> Committed:
-    sources = {name: frozenset(key for key, r in results if getattr(r, name).num_rows)
-               for name in COMMIT_ORDER}  # fmt: skip
-    folds = {name: _held(lake, name).claim() for name in COMMIT_ORDER}
+def _commit_once(lake: LakeTables, staged: Staged, summary: dict[str, str]) -> Committed:
+    keys = staged.keys
+    held = staged.rows is not None
+    folds = {name: _held(lake, name).claim() if held else None for name in COMMIT_ORDER}
     settled: set[str] = set()  # tables whose commit reached the catalog
 
-    def write(name: str) -> tuple[list[Any], list[Any]]:
-        """The batch's data files, and the claimed fold's file (written outside the lock)."""
-        table, fold = lake.table(name), folds[name]
-        return _data_files(table, rows[name]), _data_files(table, fold.rows) if fold else []
+    def write_fold(name: str) -> list[Any]:
+        """The claimed fold's file, written outside the lock."""
+        fold = folds[name]
+        return _data_files(lake.table(name), fold.rows) if fold else []
 
     def commit(name: str, after: Future | None) -> int | None:
-        snapshot = _commit_table(lake.table(name), written[name], present, properties, after,
-                                 folds[name], folded[name])  # fmt: skip
+        snapshot = _commit_table(lake.table(name), staged.files[name], present, properties,
+                                 after, folds[name], folded[name])  # fmt: skip
         settled.add(name)
         return snapshot
 
     try:
-        written, folded = {}, {}
-        for name, (batch_files, fold_files) in zip(COMMIT_ORDER, _writers.map(write, COMMIT_ORDER),
-                                                   strict=True):  # fmt: skip
-            written[name], folded[name] = batch_files, fold_files
+        folded = {name: [] for name in COMMIT_ORDER}
+        if any(folds.values()):
+            folded = dict(zip(COMMIT_ORDER, _writers.map(write_fold, COMMIT_ORDER), strict=True))
         with _committing(), tables.commit_lock():
             for name in COMMIT_ORDER:
                 lake.current(name)
@@ -311,8 +350,9 @@ def _commit_once(
             fold = folds[name]
             if fold is not None and name not in settled:  # claimed, not folded: held again
                 _held(lake, name).give_back(fold.files)
-    for name in COMMIT_ORDER:
-        _hold(lake, name, written[name], rows[name], sources[name], folds[name], folded[name])
+    if staged.rows is not None:
+        for name in COMMIT_ORDER:
+            _hold(lake, name, staged, folds[name], folded[name])
     return Committed(
         {name: s for name, s in snapshots.items() if s is not None},
         frozenset(present),
@@ -356,19 +396,12 @@ def _still_foldable(
 
 
 def _hold(
-    lake: LakeTables,
-    name: str,
-    written: list[Any],
-    rows: pa.Table,
-    sources: frozenset[str],
-    fold: Fold | None,
-    folded: list[Any],
+    lake: LakeTables, name: str, staged: Staged, fold: Fold | None, folded: list[Any]
 ) -> None:
-    """After a commit: what it wrote is known (its sources) and held for later folds."""
-    held = _held(lake, name)
-    if len(written) == 1:  # one file (one day): it holds every source with rows
-        _remember_sources(written[0].file_path, sources)
-        held.add(held_file(written[0], rows, 0, sources))
+    """After a commit: the small files it wrote, and its fold's file, held for later folds."""
+    held, written = _held(lake, name), staged.files[name]
+    if len(written) == 1 and staged.rows is not None:  # one file (one day): all its rows
+        held.add(held_file(written[0], staged.rows[name], 0, staged.sources[name]))
     if fold is not None and len(folded) == 1:
         _remember_sources(folded[0].file_path, fold.sources)
         held.add(held_file(folded[0], fold.rows, fold.tier, fold.sources))

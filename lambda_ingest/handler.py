@@ -10,22 +10,28 @@ import json
 import logging
 import os
 import time
-from collections import defaultdict
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import pyarrow.compute as pc
-
-from lake_contract import layout, s3, schema, tables
+from lake_contract import layout, s3, tables
 from lake_contract.audit import AuditRecord
 from lake_contract.pandas_free import leave_pandas_out
 from lake_contract.quarantine import quarantine_ndjson
 from lake_contract.tables import LakeTables
 from lambda_ingest import events, settings
-from lambda_ingest.audit import audit_record
-from lambda_ingest.committer import COMMIT_ORDER, Committed, commit_sources
+from lambda_ingest.audit import SourceCounts, audit_record
+from lambda_ingest.committer import (
+    COMMIT_ORDER,
+    Committed,
+    Staged,
+    combined,
+    commit_sources,
+    commit_staged,
+    stage,
+)
 from lambda_ingest.transform import TransformResult, oversized_reason, rejected_file, transform
 
 # Before the first batch builds an array: the function never uses pandas (the template sets it).
@@ -69,6 +75,23 @@ class Converted:
     size: int
     started_at: datetime
     result: TransformResult
+
+    @functools.cached_property
+    def counts(self) -> SourceCounts:
+        return SourceCounts.of(self.result)
+
+
+@dataclass(frozen=True)
+class StagedSource:
+    """One source converted, its rejects quarantined and its rows written as data files of
+    their own, in no snapshot yet: all a backfill keeps of a source until it commits."""
+
+    source: events.SourceObject
+    lake_bucket: str
+    size: int
+    started_at: datetime
+    counts: SourceCounts
+    staged: Staged
 
 
 def _read(
@@ -114,15 +137,6 @@ def _outputs(bucket: str) -> s3.LakeBucket:
     return s3.LakeBucket(bucket, writable=layout.OUTPUT_PREFIXES)
 
 
-def _rows_per_day(result: TransformResult) -> dict[str, dict[str, int]]:
-    per_day: dict[str, dict[str, int]] = defaultdict(dict)
-    for name in ("transactions", "transaction_items"):
-        counts = pc.value_counts(getattr(result, name)[schema.PARTITION.name]).to_pylist()
-        for entry in counts:
-            per_day[entry["values"].isoformat()][name] = entry["counts"]
-    return dict(per_day)
-
-
 def _write_quarantine(item: Converted) -> None:
     lake, key = _outputs(item.lake_bucket), layout.quarantine_key(item.source.key)
     if item.result.rejects:
@@ -143,9 +157,39 @@ def land(batch: list[Converted], database: str) -> list[AuditRecord]:
     for pending in [_writes.submit(_write_quarantine, item) for item in batch]:
         pending.result()  # raises the first failure: nothing is committed without its rejects
     committing = time.perf_counter()
-    committed: Committed = commit_sources(
+    committed = commit_sources(
         lake_tables(database), [(item.source.key, item.result) for item in batch], {}
     )
+    return _audited(batch, committed, database, clock, committing)
+
+
+def stage_source(item: Converted, database: str) -> StagedSource:
+    """Quarantines one source's rejects and writes its rows as data files of their own; the
+    rows are not kept (land_staged commits the files)."""
+    _write_quarantine(item)
+    staged = stage(lake_tables(database), [(item.source.key, item.result)], foldable=False)
+    return StagedSource(
+        item.source, item.lake_bucket, item.size, item.started_at, item.counts, staged
+    )
+
+
+def land_staged(batch: list[StagedSource], database: str) -> list[AuditRecord]:
+    """One commit for the files of every staged source, then one audit record per source."""
+    if not batch:
+        return []
+    clock = time.perf_counter()
+    committed = commit_staged(lake_tables(database), combined([s.staged for s in batch]), {})
+    return _audited(batch, committed, database, clock, clock)
+
+
+def _audited(
+    batch: Sequence[Converted | StagedSource],
+    committed: Committed,
+    database: str,
+    clock: float,
+    committing: float,
+) -> list[AuditRecord]:
+    """The batch's audit records, written once its commit is in, and logged."""
     commit_ms = round((time.perf_counter() - committing) * 1000, 1)
     finished = datetime.now(UTC)
     outputs = [f"{database}.{t}@{snapshot}" for t, snapshot in committed.snapshots.items()]
@@ -157,10 +201,9 @@ def land(batch: list[Converted], database: str) -> list[AuditRecord]:
             event_time=item.source.event_time,
             started_at=item.started_at,
             finished_at=finished,
-            result=item.result,
+            counts=item.counts,
             outputs=outputs
-            + ([layout.quarantine_key(item.source.key)] if item.result.rejects else []),
-            rows_per_day=_rows_per_day(item.result),
+            + ([layout.quarantine_key(item.source.key)] if item.counts.records_quarantined else []),
         )
         for item in batch
     ]

@@ -1,7 +1,8 @@
 """A range of history days backfilled in one process, with the Lambda's own transform and
-committer: the days' raw logs converted a few at a time on both cores, and landed in commits of
-whole days, each commit holding at most COMMIT_TRANSACTIONS transactions (one commit for a
-month of the demo, about one a day at 10M), so memory stays flat whatever the range.
+committer: the days' raw logs converted on both cores, each written as data files of its own as
+soon as it is converted (only the files' statistics are kept), and landed in commits of whole
+days, each commit holding at most COMMIT_TRANSACTIONS transactions (one commit for a month of
+the demo, one for two days at 10M). Memory is two sources' rows, whatever the range or the day.
 
 Pure logic, testable without Dagster: the history asset calls it with its partition range.
 """
@@ -18,14 +19,16 @@ from lake_contract import layout
 from lake_contract.audit import AuditRecord
 from lake_contract.s3 import LakeBucket
 from lambda_ingest.events import SourceObject
-from lambda_ingest.handler import Converted, convert, land
+from lambda_ingest.handler import StagedSource, convert, land_staged, stage_source
 
 FACT_TABLES = ("transactions", "transaction_items")
-# Most transactions in one commit: ~0.5 GB of Arrow rows at most held before they land.
+# Most transactions in one commit: how much work a failed commit puts back, and how often
+# progress shows (the rows are in data files already: a commit holds no rows in memory).
 COMMIT_TRANSACTIONS = 400_000
-# Sources read and transformed at once: two on two cores (each transform uses both cores too),
-# and as many again waiting, so a commit never leaves the cores idle.
-CONVERTING = 4
+# Sources converted at once, one a core; their rows are in memory until written.
+CONVERTING = 2
+# Staged sources waiting for their day's commit, at most: converting goes on during a commit.
+STAGED_AHEAD = 16
 COMMIT_ATTEMPTS = 5  # a refused commit is tried again, after 0.5, 1, 2, 4 s (and jitter)
 
 
@@ -66,17 +69,23 @@ def day_sources(objects: LakeBucket, days: list[date]) -> dict[date, list[str]]:
     return sources
 
 
-def _converted_in_order(
-    bucket: str, sources: dict[date, list[str]]
-) -> Iterator[tuple[date, Converted | None]]:
-    """(day, converted source) in day order, with at most CONVERTING sources in memory ahead."""
+def _staged_in_order(
+    bucket: str, database: str, sources: dict[date, list[str]]
+) -> Iterator[tuple[date, StagedSource | None]]:
+    """(day, staged source) in day order: each source converted and written as data files of
+    its own by one of CONVERTING workers, at most STAGED_AHEAD of them waiting to be taken."""
+
+    def staged(key: str) -> StagedSource | None:
+        converted = convert(SourceObject(bucket=bucket, key=key, size=None, event_time=None),
+                            bucket)  # fmt: skip
+        return stage_source(converted, database) if converted else None
+
     queue = [(day, key) for day in sorted(sources) for key in sources[day]]
-    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="backfill") as pool:
+    with ThreadPoolExecutor(max_workers=CONVERTING, thread_name_prefix="backfill") as pool:
         pending: deque[tuple[date, Future]] = deque()
         for day, key in queue:
-            source = SourceObject(bucket=bucket, key=key, size=None, event_time=None)
-            pending.append((day, pool.submit(convert, source, bucket)))
-            if len(pending) >= CONVERTING:
+            pending.append((day, pool.submit(staged, key)))
+            if len(pending) >= STAGED_AHEAD:
                 done_day, future = pending.popleft()
                 yield done_day, future.result()
         while pending:
@@ -84,15 +93,15 @@ def _converted_in_order(
             yield done_day, future.result()
 
 
-def _land_retrying(batch: list[Converted], database: str) -> list[AuditRecord]:
-    """land(), again after a refused commit: in AWS other runs and the Lambda commit to the same
-    tables, and Glue refuses a commit on a stale version. Landing again is safe: the sources
-    already in are replaced, never doubled (their orphaned files go with housekeeping)."""
+def _land_retrying(batch: list[StagedSource], database: str) -> list[AuditRecord]:
+    """land_staged(), again after a refused commit: in AWS other runs and the Lambda commit to
+    the same tables, and Glue refuses a commit on a stale version. Landing again is safe: the
+    sources already in are replaced, never doubled (their orphaned files go with housekeeping)."""
     from pyiceberg.exceptions import CommitFailedException
 
     for attempt in range(COMMIT_ATTEMPTS):
         try:
-            return land(batch, database)
+            return land_staged(batch, database)
         except CommitFailedException:
             if attempt == COMMIT_ATTEMPTS - 1:
                 raise
@@ -105,7 +114,7 @@ def backfill_days(
 ) -> Iterator[DayLanded]:
     """Converts and lands every day of sources (from day_sources); yields each day once its
     rows are committed. Re-running a day replaces its sources' rows (the committer's rule)."""
-    batch: list[Converted] = []
+    batch: list[StagedSource] = []
     batch_days: dict[date, int] = {}  # day -> its sources in the batch
     batch_transactions = 0
     remaining = {day: len(keys) for day, keys in sources.items()}
@@ -117,12 +126,12 @@ def backfill_days(
             keys = sources[day]
             yield DayLanded.from_audits(day, [by_source[k] for k in keys if k in by_source])
 
-    for day, converted in _converted_in_order(objects.name, sources):
+    for day, staged in _staged_in_order(objects.name, database, sources):
         remaining[day] -= 1
         batch_days.setdefault(day, 0)
-        if converted is not None:  # None: the object vanished since it was listed
-            batch.append(converted)
-            batch_transactions += converted.result.transactions.num_rows
+        if staged is not None:  # None: the object vanished since it was listed
+            batch.append(staged)
+            batch_transactions += staged.counts.rows_written["transactions"]
         if remaining[day] == 0 and batch_transactions >= COMMIT_TRANSACTIONS:
             yield from land_batch()
             batch, batch_days, batch_transactions = [], {}, 0

@@ -11,6 +11,7 @@ from pyiceberg.types import DateType, DecimalType, TimestamptzType
 
 from lake_contract import schema, tables
 from lake_contract.tables import LakeTables
+from lambda_ingest import committer
 from lambda_ingest.committer import commit_sources
 from lambda_ingest.transform import transform
 from tests.factories import ndjson, record, run_at_once
@@ -163,3 +164,39 @@ def test_the_same_source_delivered_to_racing_committers_lands_once(tmp_path):
     assert sorted(ids) == sorted({f"shared-b{b}-{n}" for b in range(4) for n in range(3)})
     items = catalog.load_table((tables.DEFAULT_DATABASE, "transaction_items")).scan().to_arrow()
     assert items.num_rows == 12 * 2
+
+
+def test_staged_files_whose_items_landed_before_a_refused_transactions_commit_land_once(
+    tmp_path, monkeypatch
+):
+    # The retry finds its own sources present (the items commit reached the catalog): the same
+    # staged items files are deleted and added again in one snapshot, and nothing doubles.
+    from pyiceberg.exceptions import CommitFailedException
+
+    catalog = _catalog(tmp_path)
+    tables.create_tables(catalog, f"file://{tmp_path}")
+    lake = LakeTables(catalog, tables.DEFAULT_DATABASE)
+    staged = committer.combined([committer.stage(lake, [_source(f"s{n}", 2)], foldable=False)
+                                 for n in range(3)])  # fmt: skip
+    real, refused = committer._commit_table, []
+
+    def refused_once(table, *args, **kwargs):
+        if table.name()[-1] == "transactions" and not refused:
+            refused.append(args[3].result())  # the items commit has reached the catalog
+            raise CommitFailedException("stale version")
+        return real(table, *args, **kwargs)
+
+    monkeypatch.setattr(committer, "_commit_table", refused_once)
+    monkeypatch.setattr(committer.time, "sleep", lambda seconds: None)
+
+    done = committer.commit_staged(lake, staged, {})
+
+    assert refused and done.replaced_sources == {"s0", "s1", "s2"}
+    transactions = lake.current("transactions").scan().to_arrow()
+    assert sorted(transactions["transaction_id"].to_pylist()) == sorted(
+        f"s{n}-{m}" for n in range(3) for m in range(2)
+    )
+    items = lake.current("transaction_items")
+    assert items.scan().to_arrow().num_rows == 6 * 2
+    live = set(items.inspect.files()["file_path"].to_pylist())
+    assert live == {f.file_path for f in staged.files["transaction_items"]}

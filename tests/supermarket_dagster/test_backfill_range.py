@@ -7,6 +7,7 @@ from datetime import date
 
 import dagster as dg
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 import pytest
 
 from lake_contract import layout
@@ -130,16 +131,27 @@ def test_a_range_with_a_day_without_raw_logs_fails_naming_its_prefix_and_lands_n
 
 def test_days_are_landed_in_commits_bounded_in_transactions(lake, monkeypatch):
     for day in DAYS:
-        rows = [record(f"T-{day}-{n}", transaction_datetime=f"{day}T09:00:00Z") for n in range(3)]
-        lake.objects().write(f"raw/history/dt={day}/till-1.ndjson", ndjson(*rows))
+        for till in (1, 2):
+            rows = [record(f"T-{day}-{till}-{n}", transaction_datetime=f"{day}T09:00:00Z")
+                    for n in range(2)]  # fmt: skip
+            lake.objects().write(f"raw/history/dt={day}/till-{till}.ndjson", ndjson(*rows))
     monkeypatch.setattr(backfill, "COMMIT_TRANSACTIONS", 5)  # two days reach it
     sources = backfill.day_sources(lake.objects(), [date.fromisoformat(d) for d in DAYS])
 
     landed = list(backfill.backfill_days(lake.objects(), lake.glue_database, sources))
 
-    assert [d.rows["transactions"] for d in landed] == [3, 3, 3]
-    snapshots = lake.tables().current("transactions").metadata.snapshots
-    assert len(snapshots) == 2  # days 1+2, then day 3
+    assert [(d.sources, d.rows["transactions"]) for d in landed] == [(2, 4), (2, 4), (2, 4)]
+    transactions = lake.tables().current("transactions")
+    assert len(transactions.metadata.snapshots) == 2  # days 1+2, then day 3
+    # Each log was written as files of its own as soon as it was converted, so no more than
+    # a log's rows were ever held: a file of each table per log, holding only that log's rows.
+    for name in ("transactions", "transaction_items"):
+        table = lake.tables().current(name)
+        paths = table.inspect.files()["file_path"].to_pylist()
+        held = [pq.read_table(table.io.new_input(p).open(), columns=["source_key"]) for p in paths]
+        assert sorted(pc.unique(h["source_key"]).to_pylist() for h in held) == [
+            [f"raw/history/dt={day}/till-{till}.ndjson"] for day in DAYS for till in (1, 2)
+        ], name
 
 
 def test_reingesting_a_day_from_its_raw_logs_is_an_idempotent_job(lake):
@@ -225,7 +237,7 @@ def test_a_refused_commit_is_landed_again_without_doubling_rows(lake, monkeypatc
     day = DAYS[0]
     rows = [record(f"C-{n}", transaction_datetime=f"{day}T09:00:00Z") for n in range(3)]
     lake.objects().write(f"raw/history/dt={day}/till-1.ndjson", ndjson(*rows))
-    real_land, calls = backfill.land, []
+    real_land, calls = backfill.land_staged, []
 
     def refused_once(batch, database):
         calls.append(len(batch))
@@ -234,7 +246,7 @@ def test_a_refused_commit_is_landed_again_without_doubling_rows(lake, monkeypatc
             raise CommitFailedException("stale version")
         return real_land(batch, database)
 
-    monkeypatch.setattr(backfill, "land", refused_once)
+    monkeypatch.setattr(backfill, "land_staged", refused_once)
     monkeypatch.setattr(backfill.time, "sleep", lambda seconds: None)
     sources = backfill.day_sources(lake.objects(), [date.fromisoformat(day)])
 
