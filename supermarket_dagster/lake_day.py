@@ -34,14 +34,21 @@ class LakeDay:
         return {str(entry["values"]): entry["counts"] for entry in counts}
 
 
-def read_day(lake: LakeTables, table: str, day: date) -> LakeDay:
-    """The day's rows, planned from the table's manifest (only that day's files are read)."""
+def read_day(
+    lake: LakeTables, table: str, day: date, columns: tuple[str, ...] | None = None
+) -> LakeDay:
+    """The day's rows, planned from the table's manifest (only that day's files are read);
+    only these columns of them, if named."""
     from pyiceberg.expressions import EqualTo
 
     iceberg = lake.current(table)
     found = iceberg.schema().as_arrow()
+    scan = iceberg.scan(
+        row_filter=EqualTo(schema.PARTITION.name, day.isoformat()),
+        selected_fields=columns or ("*",),
+    )
     try:
-        rows = iceberg.scan(row_filter=EqualTo(schema.PARTITION.name, day.isoformat())).to_arrow()
+        rows = scan.to_arrow()
     except (OSError, pa.ArrowInvalid) as exc:  # a data file lost or damaged: its rows are gone
         return LakeDay(table, found.empty_table(), f"unreadable: {exc}"[:500])
     return LakeDay(table, rows, quality.schema_difference(found, table))
