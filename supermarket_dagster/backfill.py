@@ -15,6 +15,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date
 
+import pyarrow as pa
+
 from lake_contract import layout
 from lake_contract.audit import AuditRecord
 from lake_contract.s3 import LakeBucket
@@ -121,6 +123,7 @@ def backfill_days(
 
     def land_batch() -> Iterator[DayLanded]:
         audits = _land_retrying(batch, database)
+        pa.default_memory_pool().release_unused()  # the converted sources' buffers, given back
         by_source = {a.source_key: a for a in audits}
         for day in batch_days:
             keys = sources[day]

@@ -3,6 +3,7 @@ reconcile it (raw records = lake rows + quarantined records): the raw logs, audi
 quarantine objects read through the one S3 layer. The day checks (defs/history/checks.py) run
 the rules of quality.py over it."""
 
+import logging
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
@@ -35,10 +36,15 @@ class LakeDay:
 
 
 def read_day(
-    lake: LakeTables, table: str, day: date, columns: tuple[str, ...] | None = None
+    lake: LakeTables,
+    table: str,
+    day: date,
+    columns: tuple[str, ...] | None = None,
+    dictionary_columns: tuple[str, ...] = (),
 ) -> LakeDay:
     """The day's rows, planned from the table's manifest (only that day's files are read);
-    only these columns of them, if named."""
+    only these columns of them, if named, and the dictionary columns dictionary-encoded, as
+    Parquet stores them (a day of 2M item lines repeats a few source keys 2M times)."""
     from pyiceberg.expressions import EqualTo
 
     iceberg = lake.current(table)
@@ -48,10 +54,22 @@ def read_day(
         selected_fields=columns or ("*",),
     )
     try:
-        rows = scan.to_arrow()
+        # One dictionary for all the files' chunks: Arrow groups by a dictionary column only so.
+        rows = scan.to_arrow(dictionary_columns=dictionary_columns).unify_dictionaries()
     except (OSError, pa.ArrowInvalid) as exc:  # a data file lost or damaged: its rows are gone
         return LakeDay(table, found.empty_table(), f"unreadable: {exc}"[:500])
     return LakeDay(table, rows, quality.schema_difference(found, table))
+
+
+class _DictionaryReadNotice(logging.Filter):
+    """pyiceberg warns, on every read with dictionary_columns, that Iceberg has no dictionary
+    type: the encoding is what the read asked for, not a problem to log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "does not have a dictionary type" not in record.getMessage()
+
+
+logging.getLogger("pyiceberg.io.pyarrow").addFilter(_DictionaryReadNotice())
 
 
 def reference_ids(lake: LakeBucket, table: str, column: str) -> pa.ChunkedArray | None:

@@ -440,3 +440,19 @@ def test_the_days_of_a_step_list_a_closed_day_once_and_a_day_still_open_each_tim
     # A file landing on the open day is seen by the next listing.
     objects.write(f"{layout.day_prefix(layout.RAW_HISTORY, open_day)}till-2.ndjson", b"{}\n")
     assert len(shared.day_listing(layout.RAW_HISTORY, open_day)) == 2
+
+
+def test_large_days_are_checked_fewer_at_once_by_their_item_rows_from_the_manifest(
+    history, lake, monkeypatch
+):
+    days = [datetime.fromisoformat(d).date() for d in (DAY, NEXT_DAY)]
+    items = _table(lake, "transaction_items")
+    largest = max(items.scan(row_filter=EqualTo("dt", d)).count() for d in (DAY, NEXT_DAY))
+    assert checks.days_at_once(lake, days) == checks.MOST_DAYS_AT_ONCE  # small days
+
+    monkeypatch.setattr(checks, "CHECKED_ROWS_AT_ONCE", 2 * largest)
+    assert checks.days_at_once(lake, days) == 2
+    monkeypatch.setattr(checks, "CHECKED_ROWS_AT_ONCE", 2 * largest - 1)
+    assert checks.days_at_once(lake, days) == 1
+    monkeypatch.setattr(checks, "CHECKED_ROWS_AT_ONCE", largest // 2)
+    assert checks.days_at_once(lake, days) == 1  # a day larger than the budget: still checked
