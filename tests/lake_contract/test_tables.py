@@ -139,26 +139,15 @@ def test_the_same_source_delivered_to_racing_committers_lands_once(tmp_path):
     # that lost the race must look its sources up again, not replay its append.
     catalog = _catalog(tmp_path)
     tables.create_tables(catalog, f"file://{tmp_path}")
-    errors: list[BaseException] = []
     start = threading.Barrier(3)
 
-    def committer() -> None:
+    def committer(worker: int) -> None:
         lake = LakeTables(_catalog(tmp_path), tables.DEFAULT_DATABASE)
-        try:
-            for batch in range(4):
-                if batch == 0:
-                    start.wait()
-                commit_sources(lake, [_source(f"shared-b{batch}", 3)], {})
-        except BaseException as exc:  # surfaced below
-            errors.append(exc)
+        start.wait()  # every worker's first batch races the others'
+        for batch in range(4):
+            commit_sources(lake, [_source(f"shared-b{batch}", 3)], {})
 
-    workers = [threading.Thread(target=committer) for _ in range(3)]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join()
-
-    assert errors == []
+    assert run_at_once(committer, 3) == []
     rows = catalog.load_table((tables.DEFAULT_DATABASE, "transactions")).scan().to_arrow()
     ids = rows["transaction_id"].to_pylist()
     assert sorted(ids) == sorted({f"shared-b{b}-{n}" for b in range(4) for n in range(3)})
