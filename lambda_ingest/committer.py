@@ -350,9 +350,8 @@ def _commit_once(lake: LakeTables, staged: Staged, summary: dict[str, str]) -> C
             fold = folds[name]
             if fold is not None and name not in settled:  # claimed, not folded: held again
                 _held(lake, name).give_back(fold.files)
-    if staged.rows is not None:
-        for name in COMMIT_ORDER:
-            _hold(lake, name, staged, folds[name], folded[name])
+    for name in COMMIT_ORDER:
+        _hold(lake, name, staged, folds[name], folded[name])
     return Committed(
         {name: s for name, s in snapshots.items() if s is not None},
         frozenset(present),
