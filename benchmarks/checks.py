@@ -97,7 +97,12 @@ def time_checks(bucket: str, runs: int) -> dict[str, float]:
         read = time.perf_counter() - start
         timings.setdefault("read day", []).append(read)
         clock = time.perf_counter()
-        lake_day.reconcile_day(lake.objects(), DAY, transactions, items)
+        lake_day.reconcile_day(
+            lake.objects(),
+            DAY,
+            lake_day.SourceRows.of(transactions.rows),
+            lake_day.SourceRows.of(items.rows),
+        )
         timings.setdefault("reconcile", []).append(time.perf_counter() - clock)
         clock = time.perf_counter()
         results = list(checks.day_results(lake, DAY, keys))

@@ -4,11 +4,13 @@ quarantine objects read through the one S3 layer. The day checks (defs/history/c
 the rules of quality.py over it."""
 
 import logging
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from lake_contract import layout, schema
@@ -22,6 +24,34 @@ SLACK = timedelta(minutes=5)  # an audit record lands this close to its rows' in
 IN_FLIGHT = timedelta(minutes=2)  # past the queue's 3 tries x 30 s, a log not ingested is late
 
 
+@dataclass
+class SourceRows:
+    """Each source's rows in one table's day, and the latest ingested_at among them: what the
+    reconciliation needs of a table's rows, gathered batch by batch."""
+
+    counts: dict[str, int] = field(default_factory=dict)
+    latest: dict[str, datetime] = field(default_factory=dict)
+
+    def add(self, rows: pa.Table | pa.RecordBatch) -> None:
+        if not rows.num_rows:
+            return
+        grouped = (
+            pa.table(rows.select(["source_key", "ingested_at"]))
+            .group_by("source_key")
+            .aggregate([([], "count_all"), ("ingested_at", "max")])
+        )
+        columns = ("source_key", "count_all", "ingested_at_max")
+        for source, rows_of, at in zip(*(grouped[c].to_pylist() for c in columns), strict=True):
+            self.counts[source] = self.counts.get(source, 0) + rows_of
+            self.latest[source] = max(self.latest.get(source, at), at)
+
+    @classmethod
+    def of(cls, rows: pa.Table) -> "SourceRows":
+        found = cls()
+        found.add(rows)
+        return found
+
+
 @dataclass(frozen=True)
 class LakeDay:
     """One day of one fact table as its current Iceberg snapshot holds it."""
@@ -30,9 +60,14 @@ class LakeDay:
     rows: pa.Table
     schema_problem: str | None  # how the table's schema differs from the contract's, if it does
 
-    def rows_by_source(self) -> dict[str, int]:
-        counts = pc.value_counts(self.rows["source_key"]).to_pylist() if self.rows.num_rows else []
-        return {str(entry["values"]): entry["counts"] for entry in counts}
+
+def _day_scan(lake: LakeTables, table: str, day: date, columns: tuple[str, ...] | None) -> Any:
+    from pyiceberg.expressions import EqualTo
+
+    return lake.current(table).scan(
+        row_filter=EqualTo(schema.PARTITION.name, day.isoformat()),
+        selected_fields=columns or ("*",),
+    )
 
 
 def read_day(
@@ -44,21 +79,67 @@ def read_day(
 ) -> LakeDay:
     """The day's rows, planned from the table's manifest (only that day's files are read);
     only these columns of them, if named, and the dictionary columns dictionary-encoded, as
-    Parquet stores them (a day of 2M item lines repeats a few source keys 2M times)."""
-    from pyiceberg.expressions import EqualTo
-
-    iceberg = lake.current(table)
-    found = iceberg.schema().as_arrow()
-    scan = iceberg.scan(
-        row_filter=EqualTo(schema.PARTITION.name, day.isoformat()),
-        selected_fields=columns or ("*",),
-    )
+    Parquet stores them (a day's rows repeat a few source keys)."""
+    found = lake.current(table).schema().as_arrow()
     try:
         # One dictionary for all the files' chunks: Arrow groups by a dictionary column only so.
+        scan = _day_scan(lake, table, day, columns)
         rows = scan.to_arrow(dictionary_columns=dictionary_columns).unify_dictionaries()
     except (OSError, pa.ArrowInvalid) as exc:  # a data file lost or damaged: its rows are gone
         return LakeDay(table, found.empty_table(), f"unreadable: {exc}"[:500])
     return LakeDay(table, rows, quality.schema_difference(found, table))
+
+
+def _batches_by_file(scan: Any, dictionary_columns: tuple[str, ...]) -> Iterator[pa.RecordBatch]:
+    """A scan's rows a data file at a time, the next file read while one is used: at most two
+    files' rows in memory. (pyiceberg's own batch reader reads every file of the scan at once
+    and holds them all until they are used: a whole day, as to_arrow would.)"""
+    from pyiceberg.io.pyarrow import ArrowScan
+
+    reader = ArrowScan(scan.table_metadata, scan.io, scan.projection(), scan.row_filter,
+                       scan.case_sensitive, dictionary_columns=dictionary_columns)  # fmt: skip
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        ahead: Future[list[pa.RecordBatch]] | None = None
+        for task in scan.plan_files():
+            read = pool.submit(lambda task=task: list(reader.to_record_batches([task])))
+            if ahead is not None:
+                yield from ahead.result()
+            ahead = read
+        if ahead is not None:
+            yield from ahead.result()
+
+
+@dataclass(frozen=True)
+class ScannedDay:
+    """One day of one fact table, read batch by batch and not kept: its rows per source."""
+
+    table: str
+    sources: SourceRows
+    rows: int
+    schema_problem: str | None
+
+
+def scan_day(
+    lake: LakeTables,
+    table: str,
+    day: date,
+    columns: tuple[str, ...],
+    rules: Iterable[Callable[[pa.RecordBatch], None]],
+) -> ScannedDay:
+    """The day's rows, counted per source and handed to each rule batch by batch (the rules
+    keep what they need of them). A day with a file that cannot be read counts as no rows, as
+    read_day's does; the rules have then seen part of it."""
+    found = lake.current(table).schema().as_arrow()
+    sources, rows = SourceRows(), 0
+    try:
+        for batch in _batches_by_file(_day_scan(lake, table, day, columns), ("source_key",)):
+            sources.add(batch)
+            rows += batch.num_rows
+            for rule in rules:
+                rule(batch)
+    except (OSError, pa.ArrowInvalid) as exc:  # a data file lost or damaged: its rows are gone
+        return ScannedDay(table, SourceRows(), 0, f"unreadable: {exc}"[:500])
+    return ScannedDay(table, sources, rows, quality.schema_difference(found, table))
 
 
 class _DictionaryReadNotice(logging.Filter):
@@ -149,18 +230,6 @@ def _restatements(lake: LakeBucket, day: date, wanted: set[str]) -> list[tuple[s
     return [(record.key, record) for record in records]
 
 
-def _ingested_at_by_source(days: list[LakeDay]) -> dict[str, datetime]:
-    """The latest ingested_at of each source's rows on the day."""
-    latest: dict[str, datetime] = {}
-    for table_day in days:
-        grouped = table_day.rows.group_by("source_key").aggregate([("ingested_at", "max")])
-        pairs = zip(grouped["source_key"].to_pylist(), grouped["ingested_at_max"].to_pylist(),
-                    strict=True)  # fmt: skip
-        for source, at in pairs:
-            latest[source] = max(latest.get(source, at), at)
-    return latest
-
-
 def _last_seen(source: str, *seen: dict[str, datetime]) -> datetime:
     return max((times[source] for times in seen if source in times),
                default=datetime.min.replace(tzinfo=UTC))  # fmt: skip
@@ -169,20 +238,21 @@ def _last_seen(source: str, *seen: dict[str, datetime]) -> datetime:
 def reconcile_day(
     lake: LakeBucket,
     day: date,
-    transactions: LakeDay,
-    items: LakeDay,
+    transactions: SourceRows,
+    items: SourceRows,
     shared: SharedReads | None = None,
 ) -> quality.Reconciliation:
     """Gathers each source's audit record and its rows and quarantine lines, and adds them up."""
     shared = shared or SharedReads(lake)
     now = datetime.now(UTC)
-    on_day = {t.table: t.rows_by_source() for t in (transactions, items)}
+    on_day = {"transactions": transactions.counts, "transaction_items": items.counts}
     raw: dict[str, datetime] = {}
     for neighbour in (day - timedelta(days=1), day, day + timedelta(days=1)):
         for prefix in (layout.RAW_HISTORY, layout.RAW_INCOMING):
             raw |= {o.key: o.last_modified for o in shared.day_listing(prefix, neighbour)}
     sources = set(raw) | set(on_day["transactions"]) | set(on_day["transaction_items"])
-    ingested = _ingested_at_by_source([transactions, items])
+    ingested = {s: _last_seen(s, transactions.latest, items.latest)
+                for s in {*transactions.latest, *items.latest}}  # fmt: skip
     at_home = {s for s in raw if quality.home_day(s, None) == day}
     # An audit record lands just after its rows' ingested_at; for a log with no rows on the
     # day (all quarantined, or not ingested yet), after its raw object landed.

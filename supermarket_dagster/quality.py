@@ -30,6 +30,10 @@ class Offenders:
     def none(self) -> bool:
         return self.count == 0
 
+    def __add__(self, other: "Offenders") -> "Offenders":
+        """Both counts, and the sample that the rows of both together would give."""
+        return Offenders(self.count + other.count, sorted({*self.sample, *other.sample})[:SAMPLE])
+
 
 def _sample(values: pa.Array | pa.ChunkedArray) -> list[str]:
     return sorted(pc.unique(values).to_pylist())[:SAMPLE]
@@ -49,6 +53,17 @@ def unknown_ids(ids: pa.ChunkedArray | pa.Array, known: pa.ChunkedArray | pa.Arr
     return Offenders(len(unknown), _sample(unknown))
 
 
+class UnknownIds:
+    """unknown_ids over a day read batch by batch."""
+
+    def __init__(self, column: str, known: pa.ChunkedArray | pa.Array) -> None:
+        self.column, self.known = column, pa.chunked_array(known)
+        self.found = Offenders(0, [])
+
+    def add(self, rows: pa.Table | pa.RecordBatch) -> None:
+        self.found += unknown_ids(rows[self.column], self.known)
+
+
 @dataclass(frozen=True)
 class TotalsReport:
     mismatched: Offenders  # total_amount differs from the sum of its items
@@ -60,30 +75,47 @@ class TotalsReport:
         return self.mismatched.none and self.without_items.none and self.orphan_items.none
 
 
-def totals_against_items(transactions: pa.Table, items: pa.Table) -> TotalsReport:
-    """Each total_amount against sum(quantity * unit_price) of its items, to the cent.
+class LineTotals:
+    """sum(quantity * unit_price) of each transaction_id's item lines, in integer cents, taken
+    batch by batch: a day's 2M lines are never held at once, only a sum and a count per id."""
 
-    Integer cents; each item finds its transaction's row with one hash lookup, then numpy
-    adds the cents up by row number: linear in rows, no join, no grouping on string ids.
-    """
-    line_cents = pc.multiply_checked(
-        pc.cast(items["quantity"], pa.int64()), money.to_cents(items["unit_price"])
-    )
-    ids = transactions["transaction_id"]
-    row = pc.index_in(items["transaction_id"], value_set=pa.chunked_array(ids).combine_chunks())
-    orphans = pc.filter(items["transaction_id"], pc.is_null(row))
-    found = pc.is_valid(row)
-    rows = pc.filter(row, found).to_numpy()
-    sums = np.zeros(transactions.num_rows, np.int64)
-    np.add.at(sums, rows, pc.filter(line_cents, found).to_numpy())  # exact: int64 cents
-    has_items = np.zeros(transactions.num_rows, bool)
-    has_items[rows] = True
-    totals = money.to_cents(transactions["total_amount"]).to_numpy()
-    return TotalsReport(
-        mismatched=_offenders(ids, pa.array(has_items & (totals != sums))),
-        without_items=_offenders(ids, pa.array(~has_items)),  # a repeated id's later copies too
-        orphan_items=Offenders(len(orphans), _sample(orphans)),
-    )
+    def __init__(self) -> None:
+        self._sums: list[pa.Table] = []
+
+    def add(self, items: pa.Table | pa.RecordBatch) -> None:
+        cents = pc.multiply_checked(
+            pc.cast(items["quantity"], pa.int64()), money.to_cents(items["unit_price"])
+        )
+        lines = pa.table({"transaction_id": items["transaction_id"], "cents": cents})
+        self._sums.append(
+            lines.group_by("transaction_id").aggregate([("cents", "sum"), ([], "count_all")])
+        )
+
+    def against(self, transactions: pa.Table) -> TotalsReport:
+        """Each total_amount against its lines' sum, to the cent.
+
+        Each id's sum finds its transaction's row with one hash lookup, then numpy adds the sums
+        up by row number (an id whose lines came in two batches has two): no join."""
+        ids = transactions["transaction_id"]
+        sums = pa.concat_tables(self._sums) if self._sums else pa.table({
+            "transaction_id": pa.array([], ids.type), "cents_sum": pa.array([], pa.int64()),
+            "count_all": pa.array([], pa.int64())})  # fmt: skip
+        row = pc.index_in(sums["transaction_id"], value_set=pa.chunked_array(ids).combine_chunks())
+        orphans = pc.is_null(row)
+        orphan_ids = pc.filter(sums["transaction_id"], orphans)
+        orphan_lines = pc.sum(pc.filter(sums["count_all"], orphans)).as_py() or 0
+        found = pc.is_valid(row)
+        rows = pc.filter(row, found).to_numpy()
+        totals_of_lines = np.zeros(transactions.num_rows, np.int64)
+        np.add.at(totals_of_lines, rows, pc.filter(sums["cents_sum"], found).to_numpy())
+        has_items = np.zeros(transactions.num_rows, bool)
+        has_items[rows] = True
+        totals = money.to_cents(transactions["total_amount"]).to_numpy()
+        return TotalsReport(
+            mismatched=_offenders(ids, pa.array(has_items & (totals != totals_of_lines))),
+            without_items=_offenders(ids, pa.array(~has_items)),  # a repeated id's later copies
+            orphan_items=Offenders(orphan_lines, _sample(orphan_ids)),
+        )
 
 
 def _offenders(ids: pa.ChunkedArray, mask: pa.Array) -> Offenders:

@@ -120,12 +120,6 @@ class DayCheck:
     metadata: dict[str, Any]
 
 
-def _schema_result(key: dg.AssetCheckKey, day: lake_day.LakeDay, on: date) -> DayCheck:
-    problem = day.schema_problem
-    return DayCheck(key, on, problem is None,
-                    {"rows": day.rows.num_rows, "difference": problem or "none"})  # fmt: skip
-
-
 def day_results(
     lake: LakeResource,
     day: date,
@@ -133,19 +127,37 @@ def day_results(
     shared: lake_day.SharedReads | None = None,
 ) -> Iterator[DayCheck]:
     """The results of the selected checks for one day, reading the day's rows once (and, with
-    shared, what the other days of the step read too only once)."""
+    shared, what the other days of the step read too only once). The day's transactions are
+    held; its item lines, six times as many, go by batch by batch through the rules that need
+    them, each keeping only its tally."""
     selected = {(k.asset_key, k.name): k for k in selected_keys}
 
     def _result(key: dg.AssetCheckKey, passed: bool, **metadata: Any) -> DayCheck:
         return DayCheck(key, day, passed, metadata)
 
-    transactions, items = (lake_day.read_day(lake.tables(), table, day, columns, ("source_key",))
-                           for table, columns in CHECKED_COLUMNS.items())  # fmt: skip
+    tables = lake.tables()
     objects = lake.objects()
     shared = shared or lake_day.SharedReads(objects)
+    transactions = lake_day.read_day(tables, "transactions", day,
+                                     CHECKED_COLUMNS["transactions"], ("source_key",))  # fmt: skip
+
+    wants_skus = (ITEMS, "sku_ids_known") in selected
+    known_skus = shared.reference_ids("skus", "sku_id") if wants_skus else None
+
+    def item_rules() -> tuple[quality.LineTotals, quality.UnknownIds | None]:
+        unknown = None if known_skus is None else quality.UnknownIds("sku_id", known_skus)
+        return quality.LineTotals(), unknown
+
+    line_totals, unknown_skus = item_rules()
+    rules = [line_totals.add] + ([unknown_skus.add] if unknown_skus else [])
+    items = lake_day.scan_day(tables, "transaction_items", day,
+                              CHECKED_COLUMNS["transaction_items"], rules)  # fmt: skip
+    if items.schema_problem and items.schema_problem.startswith("unreadable"):
+        line_totals, unknown_skus = item_rules()  # its rows are gone: the rules saw none of them
 
     if key := selected.get((TRANSACTIONS, "raw_records_reconcile")):
-        r = lake_day.reconcile_day(objects, day, transactions, items, shared)
+        r = lake_day.reconcile_day(objects, day, lake_day.SourceRows.of(transactions.rows),
+                                   items.sources, shared)  # fmt: skip
         yield _result(
             key, r.passed,
             raw_records=r.raw_records, lake_rows=r.lake_rows,
@@ -160,29 +172,35 @@ def day_results(
         duplicates = quality.duplicate_ids(rows["transaction_id"])
         yield _result(key, duplicates.none, rows=rows.num_rows,
                       **_offenders_metadata("duplicate", duplicates))  # fmt: skip
-    for asset, name, table, column, table_day in (
-        (TRANSACTIONS, "store_ids_known", "supermarkets", "store_id", transactions),
-        (ITEMS, "sku_ids_known", "skus", "sku_id", items),
-    ):
-        if key := selected.get((asset, name)):
-            known = shared.reference_ids(table, column)
-            if known is None:
-                yield _result(key, False, reason=f"{table} is not in the lake yet")
-                continue
-            unknown = quality.unknown_ids(table_day.rows[column], known)
-            yield _result(key, unknown.none, rows=table_day.rows.num_rows, known_ids=len(known),
+    if key := selected.get((TRANSACTIONS, "store_ids_known")):
+        known = shared.reference_ids("supermarkets", "store_id")
+        if known is None:
+            yield _result(key, False, reason="supermarkets is not in the lake yet")
+        else:
+            unknown = quality.unknown_ids(transactions.rows["store_id"], known)
+            yield _result(key, unknown.none, rows=transactions.rows.num_rows, known_ids=len(known),
                           **_offenders_metadata("unknown", unknown))  # fmt: skip
+    if key := selected.get((ITEMS, "sku_ids_known")):
+        if unknown_skus is None:
+            yield _result(key, False, reason="skus is not in the lake yet")
+        else:
+            yield _result(key, unknown_skus.found.none, rows=items.rows,
+                          known_ids=len(unknown_skus.known),
+                          **_offenders_metadata("unknown", unknown_skus.found))  # fmt: skip
     if key := selected.get((TRANSACTIONS, "total_matches_items")):
-        report = quality.totals_against_items(transactions.rows, items.rows)
+        report = line_totals.against(transactions.rows)
         yield _result(
             key, report.passed,
             **_offenders_metadata("mismatched", report.mismatched),
             **_offenders_metadata("without_items", report.without_items),
             **_offenders_metadata("orphan_item", report.orphan_items),
         )  # fmt: skip
-    for asset, table_day in ((TRANSACTIONS, transactions), (ITEMS, items)):
+    for asset, rows, problem in (
+        (TRANSACTIONS, transactions.rows.num_rows, transactions.schema_problem),
+        (ITEMS, items.rows, items.schema_problem),
+    ):
         if key := selected.get((asset, "schema_matches")):
-            yield _schema_result(key, table_day, day)
+            yield _result(key, problem is None, rows=rows, difference=problem or "none")
 
 
 def _checked_materialization(

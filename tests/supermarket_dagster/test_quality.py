@@ -1,0 +1,85 @@
+"""The rules over a day read batch by batch give what they give over the whole day at once."""
+
+import random
+from decimal import Decimal
+
+import pyarrow as pa
+
+from supermarket_dagster import quality
+from supermarket_dagster.lake_day import SourceRows
+
+MONEY = pa.decimal128(12, 2)
+
+
+def _day(seed: int) -> tuple[pa.Table, pa.Table]:
+    """Transactions with their item lines, shuffled, and a few faults: a total off by a cent,
+    a transaction with no lines, lines whose transaction is not in the day, an unknown SKU."""
+    rng = random.Random(seed)
+    ids, totals, lines = [], [], []
+    for n in range(300):
+        tid = f"T{n:04d}"
+        basket = [
+            (f"SKU{rng.randrange(50):03d}", rng.randint(1, 5), Decimal(rng.randint(1, 2000)) / 100)
+            for _ in range(rng.randint(1, 8))
+        ]
+        ids.append(tid)
+        totals.append(sum(q * p for _, q, p in basket))
+        lines += [(tid, *line) for line in basket]
+    totals[7] += Decimal("0.01")
+    lines = [line for line in lines if line[0] != "T0011"]  # T0011 has no lines left
+    lines += [("GONE-1", "SKU001", 1, Decimal("1.00")), ("GONE-1", "SKU002", 2, Decimal("0.50")),
+              ("GONE-2", "SKU999", 1, Decimal("2.00"))]  # fmt: skip
+    rng.shuffle(lines)
+    transactions = pa.table({"transaction_id": ids, "total_amount": pa.array(totals, MONEY)})
+    tid, sku, quantity, price = zip(*lines, strict=True)
+    items = pa.table({"transaction_id": tid, "sku_id": sku,
+                      "quantity": pa.array(quantity, pa.int32()),
+                      "unit_price": pa.array(price, MONEY)})  # fmt: skip
+    return transactions, items
+
+
+def _in_batches(table: pa.Table, rows: int) -> list[pa.RecordBatch]:
+    return table.to_batches(max_chunksize=rows)
+
+
+def test_line_totals_over_batches_equal_the_whole_day_and_find_each_fault():
+    transactions, items = _day(seed=3)
+    whole = quality.LineTotals()
+    whole.add(items)
+    batched = quality.LineTotals()
+    for batch in _in_batches(items, 97):  # a transaction's lines fall in several batches
+        batched.add(batch)
+
+    report = batched.against(transactions)
+
+    assert report == whole.against(transactions)
+    assert (report.mismatched.count, report.mismatched.sample) == (1, ["T0007"])
+    assert (report.without_items.count, report.without_items.sample) == (1, ["T0011"])
+    assert (report.orphan_items.count, report.orphan_items.sample) == (3, ["GONE-1", "GONE-2"])
+    assert not report.passed
+    assert quality.LineTotals().against(transactions).without_items.count == 300
+
+
+def test_unknown_ids_over_batches_count_every_row_and_sample_the_smallest_ids():
+    ids = pa.array([f"SKU{n:03d}" for n in range(40)] * 3)
+    known = pa.array([f"SKU{n:03d}" for n in range(0, 40, 2)])  # every odd SKU is unknown
+    found = quality.UnknownIds("sku_id", known)
+    for batch in _in_batches(pa.table({"sku_id": ids}), 13):
+        found.add(batch)
+
+    assert found.found == quality.unknown_ids(ids, known)
+    assert found.found.count == 60
+    assert found.found.sample == ["SKU001", "SKU003", "SKU005", "SKU007", "SKU009"]
+
+
+def test_source_rows_over_batches_count_each_source_and_keep_its_latest_ingestion():
+    times = pa.array([1_000_000 * n for n in range(10)], pa.timestamp("us", "UTC"))
+    rows = pa.table({"source_key": ["a", "b", "a", "a", "c", "b", "a", "c", "a", "b"],
+                     "ingested_at": times})  # fmt: skip
+    batched = SourceRows()
+    for batch in _in_batches(rows, 3):
+        batched.add(batch)
+
+    assert batched == SourceRows.of(rows)
+    assert batched.counts == {"a": 5, "b": 3, "c": 2}
+    assert {s: at.second for s, at in batched.latest.items()} == {"a": 8, "b": 9, "c": 7}
