@@ -72,6 +72,7 @@ class PeakRss:
         self.groups = groups
         self.peak = dict.fromkeys(groups, 0)
         self.worker_peak = 0  # the largest single run worker (a process running a run)
+        self.worker_samples: list[tuple[float, int]] = []  # (time, largest run worker's RSS)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
 
@@ -93,6 +94,7 @@ class PeakRss:
 
     def _sample(self) -> None:
         while not self._stop.wait(0.2):
+            largest_worker = 0
             for name, pids in self.groups.items():
                 total = 0
                 for process in (p for pid in pids for p in self._tree(pid)):
@@ -101,11 +103,16 @@ class PeakRss:
                         # a run's process: the code server spawns it with multiprocessing
                         command = " ".join(process.cmdline())
                         if "multiprocessing.spawn" in command or "execute_run" in command:
-                            self.worker_peak = max(self.worker_peak, rss)
+                            largest_worker = max(largest_worker, rss)
                     except psutil.Error:
                         continue
                     total += rss
                 self.peak[name] = max(self.peak[name], total)
+            self.worker_peak = max(self.worker_peak, largest_worker)
+            self.worker_samples.append((time.time(), largest_worker))
+
+    def worker_peak_between(self, start: float, end: float) -> int:
+        return max((rss for at, rss in self.worker_samples if start <= at <= end), default=0)
 
 
 def _cli(*args: str) -> list[str]:
@@ -143,13 +150,18 @@ def convert_days(s3, days: list[str], work: Path) -> tuple[float, float, str]:
     return downloaded, time.perf_counter() - began, done.stdout.strip().splitlines()[-1]
 
 
-def step_seconds(dagster: DagsterGraphQL, run_id: str) -> dict[str, float]:
+def step_windows(dagster: DagsterGraphQL, run_id: str) -> dict[str, tuple[float, float]]:
+    """Each step of the run: (start, end), epoch seconds."""
     data = dagster.query(
         """query Steps($id: ID!) { runOrError(runId: $id) {
              ... on Run { stepStats { stepKey startTime endTime } } } }""",
         {"id": run_id},
     )
-    return {s["stepKey"]: s["endTime"] - s["startTime"] for s in data["runOrError"]["stepStats"]}
+    return {s["stepKey"]: (s["startTime"], s["endTime"]) for s in data["runOrError"]["stepStats"]}
+
+
+def step_seconds(dagster: DagsterGraphQL, run_id: str) -> dict[str, float]:
+    return {step: end - start for step, (start, end) in step_windows(dagster, run_id).items()}
 
 
 def run_times(dagster: DagsterGraphQL, run_id: str) -> dict[str, float]:
@@ -262,7 +274,8 @@ def main() -> None:
                     )  # fmt: skip
                 runs = result["runs"]
                 times = [run_times(dagster, r["run_id"]) for r in runs]
-                steps = [step_seconds(dagster, r["run_id"]) for r in runs]
+                windows = [step_windows(dagster, r["run_id"]) for r in runs]
+                steps = [{k: end - start for k, (start, end) in w.items()} for w in windows]
                 checked, passed = checked_days(dagster, days)
                 written = sum(
                     m["metadata"]["rows"]
@@ -304,6 +317,10 @@ def main() -> None:
         f"  peak RSS: stack {stack_gib:.2f} GiB (largest run worker "
         f"{rss.worker_peak / GIB:.2f} GiB); moto, holding the lake, {moto_gib:.2f} GiB"
     )
+    by_step = {step: max(rss.worker_peak_between(*w[step]) for w in windows if step in w)
+               for step in ("history_backfill", "fact_table_day_checks")}  # fmt: skip
+    peaks = ", ".join(f"{step} {peak / GIB:.2f} GiB" for step, peak in by_step.items())
+    print(f"  largest run worker by step: {peaks}")
     goal = 20.0 if args.transactions <= 100_020 else 1.5 * converted + 15
     print(f"\nconvert {converted:.2f} s; goal < {goal:.1f} s")
     measured = [("backfill (daemon)", wall)] + ([("range runs (queue)", direct)] if direct_runs
