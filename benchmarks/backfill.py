@@ -73,6 +73,7 @@ class PeakRss:
         self.peak = dict.fromkeys(groups, 0)
         self.worker_peak = 0  # the largest single run worker (a process running a run)
         self.worker_samples: list[tuple[float, int]] = []  # (time, largest run worker's RSS)
+        self.at_peak: dict[str, dict[str, int]] = {}  # group -> its processes' RSS at its peak
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
 
@@ -96,7 +97,7 @@ class PeakRss:
         while not self._stop.wait(0.2):
             largest_worker = 0
             for name, pids in self.groups.items():
-                total = 0
+                total, parts = 0, {}
                 for process in (p for pid in pids for p in self._tree(pid)):
                     try:
                         rss = process.memory_info().rss
@@ -107,12 +108,25 @@ class PeakRss:
                     except psutil.Error:
                         continue
                     total += rss
-                self.peak[name] = max(self.peak[name], total)
+                    parts[_process_name(command)] = parts.get(_process_name(command), 0) + rss
+                if total > self.peak[name]:
+                    self.peak[name], self.at_peak[name] = total, parts
             self.worker_peak = max(self.worker_peak, largest_worker)
             self.worker_samples.append((time.time(), largest_worker))
 
     def worker_peak_between(self, start: float, end: float) -> int:
         return max((rss for at, rss in self.worker_samples if start <= at <= end), default=0)
+
+
+def _process_name(command: str) -> str:
+    """What a process of the stack is, from its command line."""
+    names = (("multiprocessing.spawn", "run worker"), ("execute_run", "run worker"),
+             ("api grpc", "code server (grpc)"), ("code-server", "code server"),
+             ("dagster-webserver", "webserver"), ("dagster-daemon", "daemon"))  # fmt: skip
+    for marker, name in names:
+        if marker in command:
+            return name
+    return "other"
 
 
 def _cli(*args: str) -> list[str]:
@@ -321,6 +335,8 @@ def main() -> None:
                for step in ("history_backfill", "fact_table_day_checks")}  # fmt: skip
     peaks = ", ".join(f"{step} {peak / GIB:.2f} GiB" for step, peak in by_step.items())
     print(f"  largest run worker by step: {peaks}")
+    parts = sorted(rss.at_peak.get("stack", {}).items(), key=lambda part: -part[1])
+    print("  the stack at its peak: " + ", ".join(f"{n} {b / 2**20:.0f} MiB" for n, b in parts))
     goal = 20.0 if args.transactions <= 100_020 else 1.5 * converted + 15
     print(f"\nconvert {converted:.2f} s; goal < {goal:.1f} s")
     measured = [("backfill (daemon)", wall)] + ([("range runs (queue)", direct)] if direct_runs
