@@ -4,10 +4,7 @@ Imported by every process that loads the definitions (the code server, the runs 
 by none of Dagster's others (the webserver and the daemon import only the event log storage).
 """
 
-from lake_contract.arrow_memory import return_freed_memory
 from lake_contract.pandas_free import leave_pandas_out
 
-# Before any domain module: those processes use Arrow only (see lake_contract.pandas_free),
-# and read and write whole days of it (see lake_contract.arrow_memory).
+# Before any domain module: those processes use Arrow only (see lake_contract.pandas_free).
 leave_pandas_out()
-return_freed_memory()
