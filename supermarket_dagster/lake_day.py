@@ -61,10 +61,10 @@ class LakeDay:
     schema_problem: str | None  # how the table's schema differs from the contract's, if it does
 
 
-def _day_scan(lake: LakeTables, table: str, day: date, columns: tuple[str, ...] | None) -> Any:
+def _day_scan(iceberg: Any, day: date, columns: tuple[str, ...] | None) -> Any:
     from pyiceberg.expressions import EqualTo
 
-    return lake.current(table).scan(
+    return iceberg.scan(
         row_filter=EqualTo(schema.PARTITION.name, day.isoformat()),
         selected_fields=columns or ("*",),
     )
@@ -80,10 +80,11 @@ def read_day(
     """The day's rows, planned from the table's manifest (only that day's files are read);
     only these columns of them, if named, and the dictionary columns dictionary-encoded, as
     Parquet stores them (a day's rows repeat a few source keys)."""
-    found = lake.current(table).schema().as_arrow()
+    iceberg = lake.current(table)
+    found = iceberg.schema().as_arrow()
     try:
         # One dictionary for all the files' chunks: Arrow groups by a dictionary column only so.
-        scan = _day_scan(lake, table, day, columns)
+        scan = _day_scan(iceberg, day, columns)
         rows = scan.to_arrow(dictionary_columns=dictionary_columns).unify_dictionaries()
     except (OSError, pa.ArrowInvalid) as exc:  # a data file lost or damaged: its rows are gone
         return LakeDay(table, found.empty_table(), f"unreadable: {exc}"[:500])
@@ -117,6 +118,7 @@ class ScannedDay:
     sources: SourceRows
     rows: int
     schema_problem: str | None
+    unreadable: bool = False  # a data file could not be read: the day counts as no rows
 
 
 def scan_day(
@@ -129,16 +131,17 @@ def scan_day(
     """The day's rows, counted per source and handed to each rule batch by batch (the rules
     keep what they need of them). A day with a file that cannot be read counts as no rows, as
     read_day's does; the rules have then seen part of it."""
-    found = lake.current(table).schema().as_arrow()
+    iceberg = lake.current(table)
+    found = iceberg.schema().as_arrow()
     sources, rows = SourceRows(), 0
     try:
-        for batch in _batches_by_file(_day_scan(lake, table, day, columns), ("source_key",)):
+        for batch in _batches_by_file(_day_scan(iceberg, day, columns), ("source_key",)):
             sources.add(batch)
             rows += batch.num_rows
             for rule in rules:
                 rule(batch)
     except (OSError, pa.ArrowInvalid) as exc:  # a data file lost or damaged: its rows are gone
-        return ScannedDay(table, SourceRows(), 0, f"unreadable: {exc}"[:500])
+        return ScannedDay(table, SourceRows(), 0, f"unreadable: {exc}"[:500], unreadable=True)
     return ScannedDay(table, sources, rows, quality.schema_difference(found, table))
 
 

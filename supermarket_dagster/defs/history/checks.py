@@ -129,7 +129,7 @@ def day_results(
 ) -> Iterator[DayCheck]:
     """The results of the selected checks for one day, reading the day's rows once (and, with
     shared, what the other days of the step read too only once). The day's transactions are
-    held; its item lines, six times as many, go by batch by batch through the rules that need
+    held; its item lines, six times as many, go batch by batch through the rules that need
     them, each keeping only its tally."""
     selected = {(k.asset_key, k.name): k for k in selected_keys}
 
@@ -153,7 +153,7 @@ def day_results(
     rules = [line_totals.add] + ([unknown_skus.add] if unknown_skus else [])
     items = lake_day.scan_day(tables, "transaction_items", day,
                               CHECKED_COLUMNS["transaction_items"], rules)  # fmt: skip
-    if items.schema_problem and items.schema_problem.startswith("unreadable"):
+    if items.unreadable:
         line_totals, unknown_skus = item_rules()  # its rows are gone: the rules saw none of them
 
     if key := selected.get((TRANSACTIONS, "raw_records_reconcile")):
