@@ -1,4 +1,5 @@
-"""What the fact-table checks compute: pure functions over Arrow tables and audit records.
+"""What the fact-table checks compute: pure functions over Arrow tables and audit records, and
+tallies that take a day's item lines batch by batch (LineTotals, UnknownIds).
 
 No Dagster and no S3 here: checks.py reads one day of the lake and hands it to these.
 """
