@@ -2,12 +2,14 @@
 Iceberg tables in S3.
 
     .venv/bin/python benchmarks/queries.py [--transactions 10000000] [--runs 3] [--keep DIR]
+                                           [--file-per-log]
 
 Generates --transactions over 30 days (~6 items each), converts them and rolls every day up into
 sku_daily_sales with the code the Dagster asset runs: the local folder (plain Parquet, read by
 glob). The same rows are then committed into the Iceberg tables on a moto server (its own
-process, loopback; Glue tables from create_catalog): one append per day and table, as a
-backfill's day lands, and each day rolled up by the asset's own roll_up_iceberg_day. Each
+process, loopback; Glue tables from create_catalog): one commit per day and table, of one data
+file (or, with --file-per-log, of one a raw log, as the history backfill lands a day), and
+each day rolled up by the asset's own roll_up_iceberg_day. Each
 dashboard query runs cold (a fresh engine: first catalog lookups, first reads) and warm (median
 of --runs repeats on the same engine). top_skus is also measured locally with the last day's
 rollup missing (today is always live) and with no rollup at all. Goal: every dashboard query
