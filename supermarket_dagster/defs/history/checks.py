@@ -150,7 +150,8 @@ def day_results(
         return quality.LineTotals(), unknown
 
     line_totals, unknown_skus = item_rules()
-    rules = [line_totals.add] + ([unknown_skus.add] if unknown_skus else [])
+    rules = [line_totals.add] if (TRANSACTIONS, "total_matches_items") in selected else []
+    rules += [unknown_skus.add] if unknown_skus else []
     items = lake_day.scan_day(tables, "transaction_items", day,
                               CHECKED_COLUMNS["transaction_items"], rules)  # fmt: skip
     if items.unreadable:
