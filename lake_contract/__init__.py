@@ -1,13 +1,23 @@
 """The lake's contract: the tables' schema, the key layout, money, the Parquet options, the audit
 and quarantine records, and the one S3 layer. Every package uses it; it uses nothing of ours.
 Shipped inside the Lambda package, so it imports only the standard library, boto3 and pyarrow.
+
+Importing it (it is cheap: this module loads no pyarrow) selects Arrow's allocator, so every
+entry point imports it before anything loads pyarrow.
 """
 
 import os
+import sys
 
-import pyarrow as pa
-
-# glibc's allocator runs the post-parse kernels 2-3x faster than pyarrow's default mimalloc on
-# this workload (benchmarks/foundation.py); an explicit ARROW_DEFAULT_MEMORY_POOL still wins.
-if "ARROW_DEFAULT_MEMORY_POOL" not in os.environ:
-    pa.set_memory_pool(pa.system_memory_pool())
+# The pool Arrow allocates from, read once as pyarrow loads: by its C++ code (the Parquet
+# writer's buffers, file streams) as well as its Python calls. glibc's runs the post-parse
+# kernels 2-3x faster than pyarrow's default, mimalloc (benchmarks/foundation.py), and on
+# mimalloc each thread's segments stayed resident: the backfill worker's peak was ~150 MiB
+# higher (benchmarks/backfill.py). Processes started from ours inherit it; a value set
+# explicitly still wins.
+ARROW_POOL_VARIABLE = "ARROW_DEFAULT_MEMORY_POOL"
+os.environ.setdefault(ARROW_POOL_VARIABLE, "system")
+if "pyarrow" in sys.modules and os.environ[ARROW_POOL_VARIABLE] == "system":
+    # Loaded before us, on its own default: its Python calls at least use glibc's.
+    _pyarrow = sys.modules["pyarrow"]
+    _pyarrow.set_memory_pool(_pyarrow.system_memory_pool())

@@ -1,11 +1,14 @@
 """The `supermarket` command. Subcommands import their modules lazily, so `convert` starts fast."""
 
 import importlib
-import os
 import sys
 
 import click
 from click.exceptions import NoArgsIsHelpError
+
+# lake_contract loads no pyarrow itself; imported before any command does, it selects Arrow's
+# allocator for this process and the ones it starts.
+from lake_contract.pandas_free import leave_pandas_out
 
 # name -> "module:command". Each module imports only click and the light defaults at the top,
 # and its work inside the command, so listing them all for --help stays light too.
@@ -95,12 +98,7 @@ def _usage_error(error: click.UsageError) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Runs one command; its exit code. A usage error exits with code 2, as argparse did."""
-    # lake_contract.pandas_free's variable, read here first: its import brings pyarrow, which a
-    # command's --help or `convert`'s start must not pay for.
-    if os.environ.get("SUPERMARKET_WITHOUT_PANDAS") == "1":
-        from lake_contract.pandas_free import leave_pandas_out
-
-        leave_pandas_out()
+    leave_pandas_out()  # before a command loads pyarrow, which would import pandas
     try:
         code = cli.main(argv, prog_name="supermarket", standalone_mode=False)
     except click.UsageError as error:
