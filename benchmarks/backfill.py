@@ -73,7 +73,9 @@ class PeakRss:
         self.peak = dict.fromkeys(groups, 0)
         self.worker_peak = 0  # the largest single run worker (a process running a run)
         self.worker_samples: list[tuple[float, int]] = []  # (time, largest run worker's RSS)
-        self.at_peak: dict[str, dict[str, int]] = {}  # group -> its processes' RSS at its peak
+        # group -> its processes' RSS at its peak, by what they are
+        self.at_peak: dict[str, dict[str, list[int]]] = {}
+        self.peak_time: dict[str, float] = {}  # group -> when it peaked
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
 
@@ -108,14 +110,21 @@ class PeakRss:
                     except psutil.Error:
                         continue
                     total += rss
-                    parts[_process_name(command)] = parts.get(_process_name(command), 0) + rss
+                    parts.setdefault(_process_name(command), []).append(rss)
                 if total > self.peak[name]:
                     self.peak[name], self.at_peak[name] = total, parts
+                    self.peak_time[name] = time.time()
             self.worker_peak = max(self.worker_peak, largest_worker)
             self.worker_samples.append((time.time(), largest_worker))
 
     def worker_peak_between(self, start: float, end: float) -> int:
         return max((rss for at, rss in self.worker_samples if start <= at <= end), default=0)
+
+
+def _mib(sizes: list[int]) -> str:
+    """Processes' RSS summed, and each when there are several: '951 MiB (680 + 271)'."""
+    each = f" ({' + '.join(f'{b / 2**20:.0f}' for b in sizes)})" if len(sizes) > 1 else ""
+    return f"{sum(sizes) / 2**20:.0f} MiB{each}"
 
 
 def _process_name(command: str) -> str:
@@ -186,6 +195,22 @@ def run_times(dagster: DagsterGraphQL, run_id: str) -> dict[str, float]:
     )
     run = data["runOrError"]
     return {"creation": run["creationTime"], **run["stats"]}
+
+
+def runs_beside(dagster: DagsterGraphQL, own: set[str], start: float, end: float) -> str:
+    """The other runs that ran between start and end (sensors' and schedules'), by job."""
+    data = dagster.query(
+        """{ runsOrError(limit: 500) { ... on Runs { results { runId jobName startTime
+             endTime assetSelection { path } } } } }"""
+    )
+    jobs: dict[str, int] = {}
+    for run in data["runsOrError"]["results"]:
+        began, ended = run["startTime"] or end, run["endTime"] or end
+        if run["runId"] not in own and began <= end and ended >= start:
+            assets = "+".join("/".join(a["path"]) for a in run["assetSelection"] or [])
+            name = f"{run['jobName']}({assets})" if assets else run["jobName"]
+            jobs[name] = jobs.get(name, 0) + 1
+    return ", ".join(f"{n} x{c}" for n, c in sorted(jobs.items())) or "none"
 
 
 def checked_days(dagster: DagsterGraphQL, days: list[str]) -> tuple[int, int]:
@@ -296,6 +321,8 @@ def main() -> None:
                     for r in runs for m in dagster.run_materializations(r["run_id"])
                     if m["asset_key"] == "transactions"
                 )  # fmt: skip
+                beside = runs_beside(dagster, {r["run_id"] for r in runs} | set(direct_runs),
+                                     launched, launched + wall)  # fmt: skip
                 direct_times = [run_times(dagster, r) for r in direct_runs]
                 direct_steps = [step_seconds(dagster, r) for r in direct_runs]
                 per_day = per_day_check_runs(dagster, days) if args.per_day_checks else None
@@ -335,8 +362,14 @@ def main() -> None:
                for step in ("history_backfill", "fact_table_day_checks")}  # fmt: skip
     peaks = ", ".join(f"{step} {peak / GIB:.2f} GiB" for step, peak in by_step.items())
     print(f"  largest run worker by step: {peaks}")
-    parts = sorted(rss.at_peak.get("stack", {}).items(), key=lambda part: -part[1])
-    print("  the stack at its peak: " + ", ".join(f"{n} {b / 2**20:.0f} MiB" for n, b in parts))
+    parts = sorted(rss.at_peak.get("stack", {}).items(), key=lambda part: -sum(part[1]))
+    steps = [s for w in windows for s, (start, end) in w.items()
+             if start <= rss.peak_time.get("stack", 0) <= end]  # fmt: skip
+    print(
+        f"  the stack at its peak (in {', '.join(steps) or 'no step'}): "
+        + ", ".join(f"{n} {_mib(sizes)}" for n, sizes in parts)
+    )
+    print(f"  other runs during the backfill: {beside}")
     goal = 20.0 if args.transactions <= 100_020 else 1.5 * converted + 15
     print(f"\nconvert {converted:.2f} s; goal < {goal:.1f} s")
     measured = [("backfill (daemon)", wall)] + ([("range runs (queue)", direct)] if direct_runs
