@@ -37,4 +37,3 @@ def test_arrow_allocates_from_glibc_in_every_entry_point(entry):
     assert _mimalloc_peak(entry, base) == 0
     # The probe sees mimalloc when it is used: a value set explicitly still wins.
     assert _mimalloc_peak(entry, {**base, ARROW_POOL_VARIABLE: "mimalloc"}) > 1_000_000
-
