@@ -12,6 +12,7 @@ rows it writes are exactly the rows it read (count, sums, multiset of row keys).
 import itertools
 import time
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -92,6 +93,20 @@ def day_filter(table: str, day: date) -> Any:
             LessThan("transaction_datetime", (start + timedelta(days=1)).isoformat()),
         ),
     )
+
+
+def last_landed(lake: LakeTables, names: Iterable[str], day: date) -> datetime | None:
+    """When a commit last added files to the day in any of the tables (None: the day has none),
+    from the partition summaries of the manifests that hold the day."""
+    latest = None
+    for name in names:
+        iceberg = lake.current(name)
+        if iceberg.current_snapshot() is None:
+            continue
+        updated = iceberg.inspect.partitions(row_filter=day_filter(name, day))["last_updated_at"]
+        if len(updated) and (at := pc.max(updated).as_py()) is not None:
+            latest = max(latest, at) if latest else at
+    return latest.replace(tzinfo=UTC) if latest else None
 
 
 def compact_day(

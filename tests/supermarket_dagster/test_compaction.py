@@ -6,7 +6,6 @@ import threading
 from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
-import pytest
 
 from lake_contract import tables
 from lambda_ingest.committer import commit_sources
@@ -192,21 +191,41 @@ def test_housekeeping_as_an_asset_bounds_every_table(lake):
     assert {f"{t}.orphans_removed" for t in tables.ICEBERG_TABLES} <= set(metadata)
 
 
-@pytest.mark.parametrize(
-    ("schedule", "at", "day"),
-    [
-        (open_day_compaction, datetime(2026, 3, 2, 14, 7, tzinfo=UTC), "2026-03-02"),
-        (nightly_compaction, datetime(2026, 3, 3, 0, 30, tzinfo=UTC), "2026-03-02"),
-    ],
-)
-def test_the_schedules_ask_for_the_open_day_and_the_day_just_closed(schedule, at, day):
+def test_the_nightly_schedule_asks_for_the_day_just_closed():
     from supermarket_dagster.definitions import defs
 
-    request = schedule(dg.build_schedule_context(scheduled_execution_time=at))
+    at = datetime(2026, 3, 3, 0, 30, tzinfo=UTC)
+    request = nightly_compaction(dg.build_schedule_context(scheduled_execution_time=at))
 
-    assert request.partition_key == day
+    assert request.partition_key == "2026-03-02"
     job = defs.resolve_job_def("compact_days")
     assert job.asset_layer.asset_graph.asset_check_keys == {compaction_kept_every_row.check_key}
+
+
+def test_the_open_day_is_compacted_only_when_something_landed_since_its_last_compaction(lake):
+    at = datetime.combine(DAY, datetime.min.time(), UTC) + timedelta(hours=14, minutes=7)
+    with dg.instance_for_test() as instance:
+        context = dg.build_schedule_context(
+            instance=instance, scheduled_execution_time=at, resources={"lake": lake}
+        )
+        _batch(lake, "other-day", day=DAY - timedelta(days=1))
+        assert isinstance(open_day_compaction(context), dg.SkipReason)  # none in the day yet
+
+        _batch(lake, "till-0")
+        _batch(lake, "till-1")
+        request = open_day_compaction(context)
+        assert isinstance(request, dg.RunRequest) and request.partition_key == DAY.isoformat()
+
+        compacting = dg.materialize(
+            [compacted_days], partition_key=DAY.isoformat(), resources={"lake": lake},
+            instance=instance,
+        )  # fmt: skip
+        assert compacting.success
+        skipped = open_day_compaction(context)
+        assert isinstance(skipped, dg.SkipReason) and "since its compaction" in skipped.skip_message
+
+        _batch(lake, "till-2")  # the feed goes on
+        assert isinstance(open_day_compaction(context), dg.RunRequest)
 
 
 def test_the_open_days_compaction_never_starts_with_the_live_day_checks():
