@@ -21,3 +21,11 @@ if "pyarrow" in sys.modules and os.environ[ARROW_POOL_VARIABLE] == "system":
     # Loaded before us, on its own default: its Python calls at least use glibc's.
     _pyarrow = sys.modules["pyarrow"]
     _pyarrow.set_memory_pool(_pyarrow.system_memory_pool())
+
+# glibc gives a thread that finds the arenas busy one of its own, up to 8 a core, and keeps in
+# each what freed buffers leave. The backfill's run worker (~10 threads: converting, writing,
+# Arrow's IO pool) peaked at 0.70 GiB with 4 arenas against 0.81-0.86 GiB with the default, and
+# took ~5% longer (benchmarks/backfill.py, README). glibc reads it as a process starts: it
+# applies to the processes started from ours.
+ARENAS_VARIABLE = "MALLOC_ARENA_MAX"
+os.environ.setdefault(ARENAS_VARIABLE, "4")

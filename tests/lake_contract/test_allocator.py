@@ -1,5 +1,6 @@
 """Every entry point selects glibc's allocator for Arrow's C++ code too (lake_contract), before
-anything loads pyarrow: the Parquet writer's own buffers never come from mimalloc."""
+anything loads pyarrow: the Parquet writer's own buffers never come from mimalloc. The processes
+started from ours inherit it, and glibc's bound on arenas."""
 
 import os
 import subprocess
@@ -7,7 +8,7 @@ import sys
 
 import pytest
 
-from lake_contract import ARROW_POOL_VARIABLE
+from lake_contract import ARENAS_VARIABLE, ARROW_POOL_VARIABLE
 
 # A Parquet write: the writer's buffers come from the pool the variable selected as pyarrow
 # loaded, whatever pyarrow's Python default is. Prints the most mimalloc ever held.
@@ -37,3 +38,20 @@ def test_arrow_allocates_from_glibc_in_every_entry_point(entry):
     assert _mimalloc_peak(entry, base) == 0
     # The probe sees mimalloc when it is used: a value set explicitly still wins.
     assert _mimalloc_peak(entry, {**base, ARROW_POOL_VARIABLE: "mimalloc"}) > 1_000_000
+
+
+def test_processes_started_from_ours_inherit_the_allocator_settings():
+    variables = (ARROW_POOL_VARIABLE, ARENAS_VARIABLE)
+    base = {k: v for k, v in os.environ.items() if k not in variables}
+    started = f"import os; print(*(os.environ.get(v) for v in {variables!r}))"
+    ours = "import subprocess, sys, lake_contract; "
+    ours += f"subprocess.run([sys.executable, '-c', {started!r}])"
+
+    def started_sees(env: dict[str, str]) -> str:
+        done = subprocess.run([sys.executable, "-c", ours], env=env,
+                              capture_output=True, text=True, check=True)  # fmt: skip
+        return done.stdout.strip()
+
+    assert started_sees(base) == "system 4"
+    explicit = {**base, ARROW_POOL_VARIABLE: "jemalloc", ARENAS_VARIABLE: "2"}
+    assert started_sees(explicit) == "jemalloc 2"  # values set explicitly are left as they are
