@@ -12,8 +12,8 @@ import sys
 # The pool Arrow allocates from, read once as pyarrow loads: by its C++ code (the Parquet
 # writer's buffers, file streams) as well as its Python calls. glibc's runs the post-parse
 # kernels 2-3x faster than pyarrow's default, mimalloc (benchmarks/foundation.py), and on
-# mimalloc each thread's segments stayed resident: the backfill worker's peak was ~150 MiB
-# higher (benchmarks/backfill.py). Processes started from ours inherit it; a value set
+# mimalloc each thread's segments stayed resident: the backfill's run worker peaked 0.06-0.11
+# GiB higher (benchmarks/backfill.py). Processes started from ours inherit it; a value set
 # explicitly still wins.
 ARROW_POOL_VARIABLE = "ARROW_DEFAULT_MEMORY_POOL"
 os.environ.setdefault(ARROW_POOL_VARIABLE, "system")
@@ -24,8 +24,8 @@ if "pyarrow" in sys.modules and os.environ[ARROW_POOL_VARIABLE] == "system":
 
 # glibc gives a thread that finds the arenas busy one of its own, up to 8 a core, and keeps in
 # each what freed buffers leave. The backfill's run worker (~10 threads: converting, writing,
-# Arrow's IO pool) peaked at 0.70 GiB with 4 arenas against 0.81-0.86 GiB with the default, and
-# took ~5% longer (benchmarks/backfill.py, README). glibc reads it as a process starts: it
-# applies to the processes started from ours.
+# Arrow's IO pool) peaked at 0.69-0.70 GiB with 4 arenas against 0.81-0.86 GiB with the
+# default, no slower that the runs could show (README, "10M on one allocator"). glibc reads it
+# as a process starts: it applies to the processes started from ours.
 ARENAS_VARIABLE = "MALLOC_ARENA_MAX"
 os.environ.setdefault(ARENAS_VARIABLE, "4")
