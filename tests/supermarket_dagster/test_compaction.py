@@ -204,10 +204,13 @@ def test_the_nightly_schedule_asks_for_the_day_just_closed():
 
 def test_the_open_day_is_compacted_only_when_something_landed_since_its_last_compaction(lake):
     at = datetime.combine(DAY, datetime.min.time(), UTC) + timedelta(hours=14, minutes=7)
-    with dg.instance_for_test() as instance:
-        context = dg.build_schedule_context(
+    with (
+        dg.instance_for_test() as instance,
+        # Closed, it gives back the instance it opened (a leak breaks later tests' materialize).
+        dg.build_schedule_context(
             instance=instance, scheduled_execution_time=at, resources={"lake": lake}
-        )
+        ) as context,
+    ):
         _batch(lake, "other-day", day=DAY - timedelta(days=1))
         assert isinstance(open_day_compaction(context), dg.SkipReason)  # none in the day yet
 
