@@ -27,7 +27,7 @@ from dagster._core.definitions.asset_checks.asset_check_evaluation import (
 )
 
 from supermarket_dagster import lake_day, quality
-from supermarket_dagster.partitions import day_partitions
+from supermarket_dagster.partitions import day_partitions, latest_materialization
 from supermarket_dagster.resources import LakeResource
 
 CHECK_CRON = "*/5 * * * *"
@@ -210,13 +210,11 @@ def _checked_materialization(
 ) -> "AssetCheckEvaluationTargetMaterializationData | None":
     """The day's latest materialization, which the result is about (as AssetCheckResult finds
     it for a one-partition step): a later one makes the day's result out of date in the UI."""
-    records = instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=asset, asset_partitions=[day]), limit=1
-    ).records
-    if not records:
+    record = latest_materialization(instance, asset, day)
+    if record is None:
         return None
     return AssetCheckEvaluationTargetMaterializationData(
-        run_id=records[0].run_id, storage_id=records[0].storage_id, timestamp=records[0].timestamp
+        run_id=record.run_id, storage_id=record.storage_id, timestamp=record.timestamp
     )
 
 

@@ -8,16 +8,15 @@ import dagster as dg
 from supermarket_dagster import compaction
 from supermarket_dagster.defs.maintenance.assets import compacted_days
 from supermarket_dagster.fingerprint import Fingerprint, fingerprint
+from supermarket_dagster.partitions import latest_materialization
 from supermarket_dagster.resources import LakeResource
 
 
 def _recorded(instance: dg.DagsterInstance, day: str) -> dict[str, Any] | None:
-    records = instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=compacted_days.key, asset_partitions=[day]), limit=1
-    ).records
-    if not records:
+    record = latest_materialization(instance, compacted_days.key, day)
+    if record is None:
         return None
-    return dict(records[0].event_log_entry.asset_materialization.metadata)
+    return dict(record.event_log_entry.asset_materialization.metadata)
 
 
 @dg.asset_check(asset=compacted_days, blocking=True)

@@ -11,6 +11,7 @@ from supermarket_dagster.defs.maintenance.assets import (
     compacted_days,
     lake_housekeeping,
 )
+from supermarket_dagster.partitions import latest_materialization
 from supermarket_dagster.resources import LakeResource
 
 # Every 5 minutes, 2 minutes after the live day checks' ticks (CHECK_CRON, */5): the two runs
@@ -47,10 +48,8 @@ def open_day_compaction(
 
 def _last_compacted(instance: dg.DagsterInstance, day: str) -> datetime | None:
     """When the day's last compaction was recorded (after its commits); None: never."""
-    records = instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=compacted_days.key, asset_partitions=[day]), limit=1
-    ).records
-    return datetime.fromtimestamp(records[0].timestamp, UTC) if records else None
+    record = latest_materialization(instance, compacted_days.key, day)
+    return datetime.fromtimestamp(record.timestamp, UTC) if record else None
 
 
 @dg.schedule(job=compaction_job, cron_schedule="30 0 * * *", execution_timezone="UTC",
