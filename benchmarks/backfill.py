@@ -183,8 +183,12 @@ def step_windows(dagster: DagsterGraphQL, run_id: str) -> dict[str, tuple[float,
     return {s["stepKey"]: (s["startTime"], s["endTime"]) for s in data["runOrError"]["stepStats"]}
 
 
+def _durations(windows: dict[str, tuple[float, float]]) -> dict[str, float]:
+    return {step: end - start for step, (start, end) in windows.items()}
+
+
 def step_seconds(dagster: DagsterGraphQL, run_id: str) -> dict[str, float]:
-    return {step: end - start for step, (start, end) in step_windows(dagster, run_id).items()}
+    return _durations(step_windows(dagster, run_id))
 
 
 def run_times(dagster: DagsterGraphQL, run_id: str) -> dict[str, float]:
@@ -314,7 +318,7 @@ def main() -> None:
                 runs = result["runs"]
                 times = [run_times(dagster, r["run_id"]) for r in runs]
                 windows = [step_windows(dagster, r["run_id"]) for r in runs]
-                steps = [{k: end - start for k, (start, end) in w.items()} for w in windows]
+                steps = [_durations(w) for w in windows]
                 checked, passed = checked_days(dagster, days)
                 written = sum(
                     m["metadata"]["rows"]
@@ -363,10 +367,10 @@ def main() -> None:
     peaks = ", ".join(f"{step} {peak / GIB:.2f} GiB" for step, peak in by_step.items())
     print(f"  largest run worker by step: {peaks}")
     parts = sorted(rss.at_peak.get("stack", {}).items(), key=lambda part: -sum(part[1]))
-    steps = [s for w in windows for s, (start, end) in w.items()
-             if start <= rss.peak_time.get("stack", 0) <= end]  # fmt: skip
+    peak_steps = [s for w in windows for s, (start, end) in w.items()
+                  if start <= rss.peak_time.get("stack", 0) <= end]  # fmt: skip
     print(
-        f"  the stack at its peak (in {', '.join(steps) or 'no step'}): "
+        f"  the stack at its peak (in {', '.join(peak_steps) or 'no step'}): "
         + ", ".join(f"{n} {_mib(sizes)}" for n, sizes in parts)
     )
     print(f"  other runs during the backfill: {beside}")
