@@ -187,10 +187,6 @@ def _durations(windows: dict[str, tuple[float, float]]) -> dict[str, float]:
     return {step: end - start for step, (start, end) in windows.items()}
 
 
-def step_seconds(dagster: DagsterGraphQL, run_id: str) -> dict[str, float]:
-    return _durations(step_windows(dagster, run_id))
-
-
 def run_times(dagster: DagsterGraphQL, run_id: str) -> dict[str, float]:
     data = dagster.query(
         """query Times($id: ID!) { runOrError(runId: $id) { ... on Run { creationTime
@@ -328,7 +324,8 @@ def main() -> None:
                 beside = runs_beside(dagster, {r["run_id"] for r in runs} | set(direct_runs),
                                      launched, launched + wall)  # fmt: skip
                 direct_times = [run_times(dagster, r) for r in direct_runs]
-                direct_steps = [step_seconds(dagster, r) for r in direct_runs]
+                direct_windows = [step_windows(dagster, r) for r in direct_runs]
+                direct_steps = [_durations(w) for w in direct_windows]
                 per_day = per_day_check_runs(dagster, days) if args.per_day_checks else None
 
     first_launch = min(t["launchTime"] for t in times)
@@ -367,7 +364,7 @@ def main() -> None:
     peaks = ", ".join(f"{step} {peak / GIB:.2f} GiB" for step, peak in by_step.items())
     print(f"  largest run worker by step: {peaks}")
     parts = sorted(rss.at_peak.get("stack", {}).items(), key=lambda part: -sum(part[1]))
-    peak_steps = [s for w in windows for s, (start, end) in w.items()
+    peak_steps = [s for w in windows + direct_windows for s, (start, end) in w.items()
                   if start <= rss.peak_time.get("stack", 0) <= end]  # fmt: skip
     print(
         f"  the stack at its peak (in {', '.join(peak_steps) or 'no step'}): "
