@@ -4,6 +4,7 @@ server that the records read through digests are the log's own, each read from t
 import json
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from botocore.exceptions import ClientError
 
 from lake_contract import layout
@@ -43,6 +44,21 @@ def _write_log(objects, finished: list[datetime]) -> dict[str, object]:
     return records
 
 
+@pytest.fixture
+def now(monkeypatch) -> datetime:
+    """The time the reads take as now, held still: a minute that settles between two reads would
+    be digested by the second, and the test would depend on where in a minute it ran."""
+    held = datetime.now(UTC)
+
+    class Held(datetime):
+        @classmethod
+        def now(cls, tz=None) -> datetime:
+            return held.astimezone(tz)
+
+    monkeypatch.setattr(lake_day, "datetime", Held)
+    return held
+
+
 def _counting_reads(objects) -> list[str]:
     read, real_read = [], objects.read
 
@@ -54,9 +70,8 @@ def _counting_reads(objects) -> list[str]:
     return read
 
 
-def test_the_settled_log_is_read_from_the_log_once_then_from_its_digests(lake):
+def test_the_settled_log_is_read_from_the_log_once_then_from_its_digests(lake, now):
     objects = lake.objects()
-    now = datetime.now(UTC)
     # Three hours of the log, a record every 7 minutes, and two records not settled yet.
     finished = [now - timedelta(hours=3) + n * timedelta(minutes=7) for n in range(26)]
     finished += [now - timedelta(seconds=2), now - timedelta(seconds=1)]  # not digested yet
@@ -110,9 +125,8 @@ def test_a_damaged_digest_is_written_again_and_a_reprocessed_source_counts_its_n
     assert len(audit_digest.decode(objects.read(digest))) == 3  # whole again
 
 
-def test_a_record_landing_late_in_a_window_not_yet_trusted_is_added_to_its_digest(lake):
+def test_a_record_landing_late_in_a_window_not_yet_trusted_is_added_to_its_digest(lake, now):
     objects = lake.objects()
-    now = datetime.now(UTC)
     # A minute that ended 15-75 s ago: digested, but listed again until SETTLED has passed.
     at = (now - timedelta(seconds=75)).replace(second=1, microsecond=0)
     records = _write_log(objects, [at])
