@@ -71,8 +71,7 @@ def build_day(transactions: int, live_files: int, bucket: str) -> None:
 def items_in_lake(bucket: str) -> tuple[int, int]:
     """How many data files the day's transaction_items hold, and their rows (from the manifest)."""
     from lake_contract import tables
-    from lake_contract.tables import LakeTables
-    from supermarket_dagster.compaction import day_filter
+    from lake_contract.tables import LakeTables, day_filter
 
     items = LakeTables(tables.glue_catalog(), tables.database_from_environment())
     scan = items.current("transaction_items").scan(row_filter=day_filter("transaction_items", DAY))

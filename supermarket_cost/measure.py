@@ -207,7 +207,7 @@ def _lines(data: bytes) -> int:
 
 def _live_bytes(table: Any, day: date | None = None) -> tuple[int, int]:
     """(data files, bytes) the table's current snapshot holds (of one day, when given)."""
-    from supermarket_dagster.compaction import day_filter
+    from lake_contract.tables import day_filter
 
     scan = table.scan(row_filter=day_filter(table.name()[-1], day)) if day else table.scan()
     files = list(scan.plan_files())

@@ -20,7 +20,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from lake_contract import layout, schema, tables
+from lake_contract import layout, tables
 from lake_contract.s3 import LakeBucket
 from lake_contract.tables import LakeTables
 from supermarket_dagster.fingerprint import Fingerprint, fingerprint
@@ -40,6 +40,7 @@ _SORT = {
     "transactions": ("transaction_datetime", "transaction_id"),
     "transaction_items": ("transaction_id", "line_number"),
     "sku_daily_sales": ("sku_id",),
+    "store_hourly_totals": ("hour", "store_id", "payment_method"),
 }
 
 
@@ -78,23 +79,6 @@ class DayCompaction:
         }
 
 
-def day_filter(table: str, day: date) -> Any:
-    """The rows of one day, said so that the manifest prunes by the table's partitioning."""
-    from pyiceberg.expressions import And, EqualTo, GreaterThanOrEqual, LessThan
-
-    on_day = EqualTo(schema.PARTITION.name, day.isoformat())
-    if table != "transactions":
-        return on_day
-    start = datetime(day.year, day.month, day.day, tzinfo=UTC)
-    return And(
-        on_day,
-        And(
-            GreaterThanOrEqual("transaction_datetime", start.isoformat()),
-            LessThan("transaction_datetime", (start + timedelta(days=1)).isoformat()),
-        ),
-    )
-
-
 def last_landed(lake: LakeTables, names: Iterable[str], day: date) -> datetime | None:
     """When a commit last added files to the day in any of the tables (None: the day has none),
     from the partition summaries of the manifests that hold the day."""
@@ -103,7 +87,8 @@ def last_landed(lake: LakeTables, names: Iterable[str], day: date) -> datetime |
         iceberg = lake.current(name)
         if iceberg.current_snapshot() is None:
             continue
-        updated = iceberg.inspect.partitions(row_filter=day_filter(name, day))["last_updated_at"]
+        partitions = iceberg.inspect.partitions(row_filter=tables.day_filter(name, day))
+        updated = partitions["last_updated_at"]
         if len(updated) and (at := pc.max(updated).as_py()) is not None:
             latest = max(latest, at) if latest else at
     return latest.replace(tzinfo=UTC) if latest else None
@@ -143,7 +128,7 @@ def _compact_day_once(
 
     clock = time.perf_counter()
     iceberg = lake.current(table)
-    where = day_filter(table, day)
+    where = tables.day_filter(table, day)
     planned = list(iceberg.scan(row_filter=where).plan_files())
     small = [task for task in planned if task.file.file_size_in_bytes < small_bytes]
     if len(small) < min_files:

@@ -37,14 +37,12 @@ def _batch(lake: LakeResource, name: str, day: date = DAY, count: int = 5) -> No
 
 
 def _files(lake: LakeResource, table: str, day: date = DAY) -> list:
-    where = compaction.day_filter(table, day)
+    where = tables.day_filter(table, day)
     return list(lake.tables().current(table).scan(row_filter=where).plan_files())
 
 
 def _rows(lake: LakeResource, table: str, day: date = DAY):
-    return (
-        lake.tables().current(table).scan(row_filter=compaction.day_filter(table, day)).to_arrow()
-    )
+    return lake.tables().current(table).scan(row_filter=tables.day_filter(table, day)).to_arrow()
 
 
 def test_a_day_of_small_files_becomes_one_file_per_table_with_every_row(lake):

@@ -1,5 +1,11 @@
 """Sales rollups: per-day summaries of the lake's lines that the curated views read.
 
+`store_hourly_totals` sums a day's transactions ingested until a few minutes ago; it runs in the
+compaction job, after each compaction of the day (the open day's, every 5 minutes while it
+fills; a closed day's, after midnight or a late file), so store_hourly_sales sums only the rows
+ingested since. The view uses it only while it still sums exactly the rows ingested before its
+mark.
+
 `sku_daily_sales` is recomputed whenever a closed day's transaction_items change (backfill or a
 late file), for any day but today: the live feed changes today every few seconds, and the view
 sums the open day from its lines anyway, so rolling it up would only spend a run per tick. The
@@ -13,7 +19,7 @@ import dagster as dg
 
 from supermarket_dagster.partitions import day_partitions, days_backfill_policy
 from supermarket_dagster.resources import LakeResource
-from supermarket_queries import rollup
+from supermarket_queries import rollup, store_totals
 
 # eager() alone only looks at the latest day; a late file or a backfill changes older days too.
 # The latest day is today (end_offset=1): it is rolled up once it closes, from the updates it saw.
@@ -51,3 +57,35 @@ def sku_daily_sales(context: dg.AssetExecutionContext, lake: LakeResource) -> dg
         )  # fmt: skip
     lines = sum(r.lines for r in written.values())
     return dg.MaterializeResult(metadata={"run_days": len(days), "run_lines": lines})
+
+
+@dg.asset(
+    name=store_totals.STORE_HOURLY_TOTALS,
+    partitions_def=day_partitions,
+    # After the day's compaction in the same run: it then reads a few large files.
+    deps=[dg.AssetKey(store_totals.TRANSACTIONS), dg.AssetKey("compacted_days")],
+    group_name="sales",
+    kinds={"iceberg"},
+)
+def store_hourly_totals(
+    context: dg.AssetExecutionContext, lake: LakeResource
+) -> dg.MaterializeResult:
+    """The day's baskets and revenue per store, UTC hour and payment method, summed from its
+    transactions ingested before a few minutes ago (store_totals.SETTLED)."""
+    day = date.fromisoformat(context.partition_key)
+    now = datetime.now(UTC)
+    totals = store_totals.roll_up_day(lake.tables(), day, now - store_totals.SETTLED, now)
+    context.log.info(
+        f"dt={day}: {totals.transactions:,} transactions ingested before "
+        f"{totals.summed_through:%H:%M:%S} summed into {totals.rows:,} rows, "
+        f"from {totals.data_files} files"
+    )
+    return dg.MaterializeResult(
+        metadata={
+            "summed_through": totals.summed_through.isoformat(),
+            "transactions": totals.transactions,
+            "rows": totals.rows,
+            "data_files": totals.data_files,
+            "snapshot_id": str(totals.snapshot_id),
+        }
+    )
