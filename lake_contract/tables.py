@@ -1,6 +1,6 @@
 """The lake's partitioned tables as Apache Iceberg v2 tables in a Glue catalog, from schema.py.
 
-`transactions`, `transaction_items` and the rollups (`sku_daily_sales`, `store_hourly_totals`)
+`transactions`, `transaction_items` and the rollups (`sku_daily_sales` and the store totals)
 are Iceberg tables (Parquet underneath): readers plan from the manifest instead of listing S3,
 a commit makes a whole batch visible at once, and compaction is one replace commit. The
 reference tables stay one plain Parquet object each: a single PUT already replaces them
@@ -35,7 +35,13 @@ import pyarrow as pa
 
 from lake_contract import layout, schema
 
-ICEBERG_TABLES = ("transactions", "transaction_items", "sku_daily_sales", "store_hourly_totals")
+ICEBERG_TABLES = (
+    "transactions",
+    "transaction_items",
+    "sku_daily_sales",
+    "store_hourly_totals",
+    "store_sku_totals",
+)
 DEFAULT_DATABASE = "supermarket_lake"
 ICEBERG_TIMESTAMP = pa.timestamp("us", tz="UTC")
 COMMIT_LOCK_VARIABLE = "LAKE_COMMIT_LOCK"

@@ -41,6 +41,7 @@ _SORT = {
     "transaction_items": ("transaction_id", "line_number"),
     "sku_daily_sales": ("sku_id",),
     "store_hourly_totals": ("hour", "store_id", "payment_method"),
+    "store_sku_totals": ("store_id", "sku_id"),
 }
 
 

@@ -1,6 +1,6 @@
-"""The store totals rollup on a moto server: it sums exactly the day's baskets ingested before its
-mark, and the store views read it only while it still does, so their figures are exact whether
-the rollup is current, behind the feed, or stale."""
+"""The store totals rollups on a moto server: they sum exactly the day's rows ingested before
+their mark, and the store views read them only while they still do, so the figures are exact
+whether the rollups are current, behind the feed, or stale."""
 
 import random
 from collections import Counter, defaultdict
@@ -11,18 +11,20 @@ import boto3
 import dagster as dg
 import pyarrow as pa
 import pyarrow.compute as pc
+import pytest
 from pyiceberg.expressions import EqualTo
 
 from lake_contract import tables
 from lambda_ingest.handler import lambda_handler
-from supermarket_dagster.defs.sales.assets import store_hourly_totals
+from supermarket_dagster.defs.sales.assets import store_hourly_totals, store_sku_totals
 from supermarket_queries import store_totals
 from supermarket_queries.engine import LocalEngine
 from tests.factories import ndjson, record
 from tests.moto_server import table_rows
 
 DAY = date(2026, 3, 2)
-STORE_VIEWS = ("store_hourly_sales", "daily_sales_by_store", "hourly_sales", "payment_method_mix")
+STORE_VIEWS = ("store_hourly_sales", "daily_sales_by_store", "hourly_sales", "payment_method_mix",
+               "store_top_skus", "top_skus")  # fmt: skip
 
 
 def _baskets(rng: random.Random, prefix: str, count: int) -> list[dict]:
@@ -64,10 +66,29 @@ def _sums(baskets: list[dict]) -> dict[tuple, tuple[int, Decimal]]:
     return {key: (count[key], revenue[key]) for key in count}
 
 
+def _sku_sums(baskets: list[dict]) -> dict[tuple, tuple[int, Decimal, int]]:
+    """(store, SKU) -> units, revenue and lines, from the logged JSON."""
+    sums: dict[tuple, tuple[int, Decimal, int]] = {}
+    for b in baskets:
+        for i in b["items"]:
+            units, revenue, lines = sums.get((b["store_id"], i["sku_id"]), (0, Decimal(0), 0))
+            amount = i["quantity"] * Decimal(str(i["unit_price"]))
+            sums[b["store_id"], i["sku_id"]] = (units + i["quantity"], revenue + amount, lines + 1)
+    return sums
+
+
+def _rows(totals: store_totals.StoreTotals) -> list[dict]:
+    return table_rows(totals.name, row_filter=EqualTo("dt", DAY.isoformat())).to_pylist()
+
+
 def _rollup() -> dict[tuple, tuple[int, Decimal]]:
-    rows = table_rows(store_totals.STORE_HOURLY_TOTALS, row_filter=EqualTo("dt", DAY.isoformat()))
     return {(r["store_id"], r["hour"].replace(tzinfo=None), r["payment_method"]):
-            (r["transactions"], r["revenue"]) for r in rows.to_pylist()}  # fmt: skip
+            (r["transactions"], r["revenue"]) for r in _rows(store_totals.HOURLY)}  # fmt: skip
+
+
+def _sku_rollup() -> dict[tuple, tuple[int, Decimal, int]]:
+    return {(r["store_id"], r["sku_id"]): (r["units"], r["revenue"], r["lines"])
+            for r in _rows(store_totals.SKUS)}  # fmt: skip
 
 
 def _view(engine: LocalEngine, name: str) -> list[dict]:
@@ -75,14 +96,17 @@ def _view(engine: LocalEngine, name: str) -> list[dict]:
     return sorted(rows, key=lambda r: [str(v) for v in r.values()])
 
 
-def _overwrite_rollup(rows: pa.Table) -> None:
+def _overwrite_rollup(totals: store_totals.StoreTotals, rows: pa.Table) -> None:
     lake = tables.LakeTables(tables.glue_catalog(), tables.database_from_environment())
-    target = lake.current(store_totals.STORE_HOURLY_TOTALS)
-    dated = rows.append_column("dt", pa.repeat(pa.scalar(DAY, pa.date32()), rows.num_rows))
+    target = lake.current(totals.name)
     target.overwrite(
-        tables.as_table_rows(store_totals.STORE_HOURLY_TOTALS, dated),
-        overwrite_filter=EqualTo("dt", DAY.isoformat()),
+        tables.as_table_rows(totals.name, rows), overwrite_filter=EqualTo("dt", DAY.isoformat())
     )
+
+
+def _roll_up(lake, mark: datetime) -> list[store_totals.DayTotals]:
+    return [store_totals.roll_up_day(lake.tables(), totals, DAY, mark, datetime.now(UTC))
+            for totals in store_totals.ROLLUPS]  # fmt: skip
 
 
 def test_the_rollup_sums_the_baskets_ingested_before_its_mark_and_the_views_add_the_rest(lake):
@@ -96,10 +120,12 @@ def test_the_rollup_sums_the_baskets_ingested_before_its_mark_and_the_views_add_
     engine = LocalEngine(f"s3://{lake.bucket}")
     from_rows = {name: _view(engine, name) for name in STORE_VIEWS}  # no rollup yet
 
-    totals = store_totals.roll_up_day(lake.tables(), DAY, mark, datetime.now(UTC))
+    hourly, skus = _roll_up(lake, mark)
 
     assert _rollup() == _sums(before)
-    assert (totals.transactions, totals.rows) == (120, len(_sums(before)))
+    assert (hourly.summed, hourly.rows) == (120, len(_sums(before)))
+    assert _sku_rollup() == _sku_sums(before)
+    assert skus.summed == sum(len(b["items"]) for b in before)
     everything = _sums(before + after)
     hourly = {(r["store_id"], r["hour"], r["payment_method"]): (r["transactions"], r["revenue"])
               for r in _view(engine, "store_hourly_sales")}  # fmt: skip
@@ -108,43 +134,47 @@ def test_the_rollup_sums_the_baskets_ingested_before_its_mark_and_the_views_add_
         assert _view(engine, name) == from_rows[name], name
 
 
-def test_a_rollup_that_no_longer_sums_the_days_rows_before_its_mark_is_not_read(lake):
+@pytest.mark.parametrize(
+    ("totals", "view"),
+    [(store_totals.HOURLY, "daily_sales_by_store"), (store_totals.SKUS, "store_top_skus")],
+)
+def test_a_rollup_that_no_longer_sums_the_days_rows_before_its_mark_is_not_read(lake, totals, view):
     rng = random.Random(6)
     baskets = _baskets(rng, "t", 60)
     _land(lake.bucket, "t", baskets)
     engine = LocalEngine(f"s3://{lake.bucket}")
     exact = {name: _view(engine, name) for name in STORE_VIEWS}  # no rollup yet
-    store_totals.roll_up_day(lake.tables(), DAY, datetime.now(UTC), datetime.now(UTC))
+    _roll_up(lake, datetime.now(UTC))
     assert {name: _view(engine, name) for name in STORE_VIEWS} == exact
-    current = table_rows(store_totals.STORE_HOURLY_TOTALS, row_filter=EqualTo("dt", str(DAY)))
-    current = current.drop_columns(["dt"])
-    revenue = current["revenue"].type
+    current = table_rows(totals.name, row_filter=EqualTo("dt", str(DAY)))
+    revenue = current.schema.field("revenue").type
 
     # The same count with other money: read, which shows the rollup is what the view sums.
     doubled = pc.multiply(current["revenue"], pa.scalar(Decimal(2), pa.decimal128(1, 0)))
-    _overwrite_rollup(current.set_column(4, "revenue", doubled.cast(revenue)))
-    assert _view(engine, "daily_sales_by_store") != exact["daily_sales_by_store"]
-    # One basket fewer than the day holds before the mark (a dedupe would do the opposite):
-    # the rollup is stale and the day is summed from its rows.
-    fewer = pc.subtract(current["transactions"], pa.scalar(1, pa.int64()))
-    _overwrite_rollup(current.set_column(3, "transactions", fewer))
+    at = current.schema.get_field_index("revenue")
+    _overwrite_rollup(totals, current.set_column(at, "revenue", doubled.cast(revenue)))
+    assert _view(engine, view) != exact[view]
+    # A rollup missing some of the day's rows before the mark (as after a re-ingestion; a
+    # dedupe leaves one with more): stale, so the day is summed from its rows.
+    _overwrite_rollup(totals, current.slice(1))
     for name in STORE_VIEWS:
         assert _view(engine, name) == exact[name], name
 
 
-def test_the_asset_rolls_up_the_day_through_a_few_minutes_ago(lake, monkeypatch):
+def test_the_assets_roll_up_the_day_through_a_few_minutes_ago(lake, monkeypatch):
     rng = random.Random(7)
     baskets = _baskets(rng, "t", 30)
     _land(lake.bucket, "t", baskets)
+    assets = [store_hourly_totals, store_sku_totals]
 
-    first = dg.materialize([store_hourly_totals], resources={"lake": lake},
-                           partition_key=DAY.isoformat())  # fmt: skip
+    first = dg.materialize(assets, resources={"lake": lake}, partition_key=DAY.isoformat())
     assert first.success
-    assert _rollup() == {}  # everything landed within the last SETTLED
+    assert (_rollup(), _sku_rollup()) == ({}, {})  # everything landed within the last SETTLED
 
     monkeypatch.setattr(store_totals, "SETTLED", timedelta(0))
-    second = dg.materialize([store_hourly_totals], resources={"lake": lake},
-                            partition_key=DAY.isoformat())  # fmt: skip
-    assert _rollup() == _sums(baskets)
-    metadata = second.asset_materializations_for_node("store_hourly_totals")[0].metadata
-    assert metadata["transactions"].value == 30
+    second = dg.materialize(assets, resources={"lake": lake}, partition_key=DAY.isoformat())
+    assert (_rollup(), _sku_rollup()) == (_sums(baskets), _sku_sums(baskets))
+    hourly = second.asset_materializations_for_node("store_hourly_totals")[0].metadata
+    assert hourly["transactions"].value == 30
+    skus = second.asset_materializations_for_node("store_sku_totals")[0].metadata
+    assert skus["lines"].value == sum(len(b["items"]) for b in baskets)

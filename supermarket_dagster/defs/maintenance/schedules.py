@@ -23,7 +23,7 @@ OPEN_DAY_CRON = "2-59/5 * * * *"
 compaction_job = dg.define_asset_job(
     "compact_days",
     selection=dg.AssetSelection.assets(compacted_days)  # with its check
-    | dg.AssetSelection.assets(store_totals.STORE_HOURLY_TOTALS),
+    | dg.AssetSelection.assets(*(totals.name for totals in store_totals.ROLLUPS)),
 )
 housekeeping_job = dg.define_asset_job(
     "housekeep_lake", selection=dg.AssetSelection.assets(lake_housekeeping)
