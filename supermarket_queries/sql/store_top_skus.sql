@@ -1,65 +1,66 @@
 -- Units and revenue per SKU per store per day, with name and category: top SKUs for any store
 -- filter (top_skus ranks the whole chain's days). Each line carries its basket's store, so the
 -- lines are summed alone, then joined to the SKUs.
--- A day's lines ingested before the mark of its store_sku_totals rollup (summed by Dagster a
--- few minutes back) are read from the rollup while the day still holds exactly as many of them
--- as the rollup summed; only the lines ingested since are summed here. Any other day is summed
--- from its lines (as in store_hourly_sales, which explains the parts).
-WITH marks AS (
+-- The newest day of the store_sku_totals rollup (the open day) is read from the rollup plus its
+-- lines ingested since the rollup's mark, while the day still holds exactly as many lines
+-- ingested before the mark as the rollup summed; every other day is summed from its lines. The
+-- parts are picked as in store_hourly_sales, which says why.
+WITH mark AS (
     SELECT dt, MAX(summed_through) AS summed_through, SUM(lines) AS lines
     FROM store_sku_totals
+    WHERE dt = (SELECT MAX(dt) FROM store_sku_totals)
     GROUP BY dt
 ),
 since_mark AS (
     SELECT
-        i.dt,
-        i.store_id,
-        i.sku_id,
-        CAST(SUM(i.quantity) AS BIGINT) AS units,
-        SUM(i.quantity * i.unit_price) AS revenue,
+        dt,
+        store_id,
+        sku_id,
+        CAST(SUM(quantity) AS BIGINT) AS units,
+        SUM(quantity * unit_price) AS revenue,
         COUNT(*) AS lines
-    FROM transaction_items AS i
-    JOIN marks AS m ON m.dt = i.dt AND i.ingested_at >= m.summed_through
-    WHERE i.ingested_at >= (SELECT MIN(summed_through) FROM marks)
-    GROUP BY i.dt, i.store_id, i.sku_id
+    FROM transaction_items
+    WHERE dt = (SELECT dt FROM mark)
+        AND ingested_at >= (SELECT summed_through FROM mark)
+    GROUP BY dt, store_id, sku_id
 ),
-rolled_up_days AS (
-    SELECT marks.dt
-    FROM marks
-    JOIN (
-        SELECT dt, COUNT(*) AS lines
-        FROM transaction_items
-        WHERE dt IN (SELECT dt FROM marks)
-        GROUP BY dt
-    ) AS on_day ON on_day.dt = marks.dt
-    LEFT JOIN (
-        SELECT dt, SUM(lines) AS lines
-        FROM since_mark
-        GROUP BY dt
-    ) AS since ON since.dt = marks.dt
-    WHERE on_day.lines - COALESCE(since.lines, 0) = marks.lines
+rolled_up_day AS (
+    SELECT mark.dt
+    FROM mark
+    WHERE mark.lines = (
+        SELECT COUNT(*) FROM transaction_items WHERE dt = (SELECT dt FROM mark)
+    ) - (
+        SELECT COALESCE(SUM(lines), 0) FROM since_mark
+    )
+),
+from_lines AS (
+    SELECT store_id, sku_id, quantity, unit_price, dt
+    FROM transaction_items
+    WHERE dt < (SELECT COALESCE(MAX(dt), DATE '9999-12-31') FROM rolled_up_day)
+    UNION ALL
+    SELECT store_id, sku_id, quantity, unit_price, dt
+    FROM transaction_items
+    WHERE dt > (SELECT COALESCE(MAX(dt), DATE '9999-12-31') FROM rolled_up_day)
 ),
 per_sku AS (
     SELECT dt, store_id, sku_id, CAST(SUM(units) AS BIGINT) AS units, SUM(revenue) AS revenue
     FROM (
         SELECT r.dt, r.store_id, r.sku_id, r.units, r.revenue
         FROM store_sku_totals AS r
-        WHERE r.dt IN (SELECT dt FROM rolled_up_days)
+        WHERE r.dt = (SELECT dt FROM rolled_up_day)
         UNION ALL
         SELECT s.dt, s.store_id, s.sku_id, s.units, s.revenue
         FROM since_mark AS s
-        WHERE s.dt IN (SELECT dt FROM rolled_up_days)
+        WHERE s.dt = (SELECT dt FROM rolled_up_day)
         UNION ALL
         SELECT
-            i.dt,
-            i.store_id,
-            i.sku_id,
-            CAST(SUM(i.quantity) AS BIGINT) AS units,
-            SUM(i.quantity * i.unit_price) AS revenue
-        FROM transaction_items AS i
-        LEFT JOIN rolled_up_days AS d ON d.dt = i.dt
-        WHERE d.dt IS NULL
-        GROUP BY i.dt, i.store_id, i.sku_id
+            dt,
+            store_id,
+            sku_id,
+            CAST(SUM(quantity) AS BIGINT) AS units,
+            SUM(quantity * unit_price) AS revenue
+        FROM from_lines
+        GROUP BY dt, store_id, sku_id
     ) AS parts
     GROUP BY dt, store_id, sku_id
 )
