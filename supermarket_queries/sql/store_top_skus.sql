@@ -20,8 +20,9 @@ since_mark AS (
         SUM(quantity * unit_price) AS revenue,
         COUNT(*) AS lines
     FROM transaction_items
-    WHERE dt = (SELECT dt FROM mark)
-        AND ingested_at >= (SELECT summed_through FROM mark)
+    -- One comparison, so that DuckDB prunes by it; rows of other days since the mark (late
+    -- files) are left out below.
+    WHERE ingested_at >= (SELECT summed_through FROM mark)
     GROUP BY dt, store_id, sku_id
 ),
 rolled_up_day AS (
@@ -30,7 +31,7 @@ rolled_up_day AS (
     WHERE mark.lines = (
         SELECT COUNT(*) FROM transaction_items WHERE dt = (SELECT dt FROM mark)
     ) - (
-        SELECT COALESCE(SUM(lines), 0) FROM since_mark
+        SELECT COALESCE(SUM(lines), 0) FROM since_mark WHERE dt = (SELECT dt FROM mark)
     )
 ),
 from_lines AS (
