@@ -186,23 +186,10 @@ class LocalEngine:
         as_of = f", snapshot_from_id = {int(snapshot)}" if snapshot is not None else ""
         return f"SELECT {_athena_columns(table)} FROM iceberg_scan('{location}'{as_of})"
 
-    def metadata_locations(self) -> dict[str, str | None]:
-        """Every Iceberg table's current metadata file, from one catalog call (a call per table
-        was ~8 ms each on moto, before every query)."""
-        glue = self._glue()
-        found: dict[str, str | None] = dict.fromkeys(tables.ICEBERG_TABLES)
-        try:
-            for page in glue.get_paginator("get_tables").paginate(DatabaseName=self.database):
-                for table in page["TableList"]:
-                    if table["Name"] in found:
-                        found[table["Name"]] = table.get("Parameters", {}).get("metadata_location")
-        except glue.exceptions.EntityNotFoundException:
-            pass
-        return found
-
     def _follow_commits(self) -> None:
         """Rebinds each Iceberg table whose current snapshot moved (transactions first)."""
-        for table, location in self.metadata_locations().items():
+        for table in tables.ICEBERG_TABLES:
+            location = self.metadata_location(table)
             if location != self.snapshots.get(table):
                 scan = self._scan_iceberg(table, location)
                 self.connection.execute(f"CREATE OR REPLACE VIEW {table} AS {scan}")
@@ -266,7 +253,7 @@ class LocalEngine:
                 client = s3_client(self.endpoint or None)
                 self._watermark = S3Watermark(
                     LakeBucket(urlparse(self.lake).netloc, client),
-                    lambda: list(self.metadata_locations().values()),
+                    lambda: [self.metadata_location(t) for t in tables.ICEBERG_TABLES],
                 )
             else:
                 self._watermark = FolderWatermark(Path(self.lake))

@@ -1,5 +1,5 @@
--- Revenue and baskets per store per day: store_hourly_sales summed over the day's hours and
--- payment methods. Aggregates first and joins the store names to the small result.
+-- Revenue and baskets per store per day.
+-- Aggregates first and joins the store names to the small result.
 SELECT
     per_store.dt,
     per_store.store_id,
@@ -8,8 +8,8 @@ SELECT
     per_store.transactions,
     per_store.revenue
 FROM (
-    SELECT dt, store_id, CAST(SUM(transactions) AS BIGINT) AS transactions, SUM(revenue) AS revenue
-    FROM store_hourly_sales
+    SELECT dt, store_id, COUNT(*) AS transactions, SUM(total_amount) AS revenue
+    FROM transactions
     GROUP BY dt, store_id
 ) AS per_store
 LEFT JOIN supermarkets AS s ON s.store_id = per_store.store_id

@@ -1,8 +1,8 @@
--- Baskets and revenue per UTC hour: store_hourly_sales summed over stores and payment methods.
+-- Baskets and revenue per UTC hour.
 SELECT
     dt,
-    hour,
-    CAST(SUM(transactions) AS BIGINT) AS transactions,
-    SUM(revenue) AS revenue
-FROM store_hourly_sales
-GROUP BY dt, hour
+    date_trunc('hour', transaction_datetime) AS hour,
+    COUNT(*) AS transactions,
+    SUM(total_amount) AS revenue
+FROM transactions
+GROUP BY dt, date_trunc('hour', transaction_datetime)

@@ -1,9 +1,8 @@
 -- Units and revenue per SKU per day, ranked within the day by revenue and by units.
 -- A day is read from the sku_daily_sales rollup (summed and ranked by Dagster) when the rollup
 -- summed exactly as many lines as transaction_items holds for that day now. Any other day
--- (today, a day not rolled up yet, a day a late file changed) is summed from its lines, as
--- store_top_skus sums them, and ranked here. So the figures are always exact, and a current
--- rollup spares 2M lines a day.
+-- (today, a day not rolled up yet, a day a late file changed) is summed and ranked from its
+-- lines here. So the figures are always exact, and a current rollup spares 2M lines a day.
 -- The lines are summed from the first such day on: a late file in an old day costs the days
 -- after it too, until the rollup has run again.
 WITH item_days AS (
@@ -28,10 +27,12 @@ live_days AS (
 live AS (
     SELECT dt, sku_id, units, revenue
     FROM (
-        -- The live days' lines as store_top_skus sums them: through store_sku_totals on a day
-        -- it covers, so an open day costs the minutes since its last rollup.
-        SELECT dt, sku_id, CAST(SUM(units) AS BIGINT) AS units, SUM(revenue) AS revenue
-        FROM store_top_skus
+        SELECT
+            dt,
+            sku_id,
+            CAST(SUM(quantity) AS BIGINT) AS units,
+            SUM(quantity * unit_price) AS revenue
+        FROM transaction_items
         -- A scan filter on the lines; the live days are picked from the summed rows below.
         -- (Picked from the lines, the days were a semi join building on every line: 2x slower
         -- on an open day of 4.5M lines.)

@@ -295,3 +295,28 @@ def test_an_empty_lake_answers_with_no_rows_then_with_the_first_arrivals(monkeyp
 
         assert engine.view("freshness").to_pylist()[0]["transactions"] == 1  # same engine
         assert engine.view("basket_size").to_pylist()[0]["baskets"] == 1
+
+
+def test_quarantine_is_looked_for_only_by_queries_that_read_it_and_found_when_it_comes(
+    monkeypatch,
+):
+    with iceberg_lake(monkeypatch, "clean-lake"):
+        engine = LocalEngine("s3://clean-lake")
+        looked, look = [], engine._has_files
+        monkeypatch.setattr(engine, "_has_files", lambda p: looked.append(p) or look(p))
+
+        assert engine.view("quarantine_reasons").num_rows == 0
+        assert len(looked) == 1
+        engine.view("freshness")
+        engine.query("SELECT COUNT(*) FROM transactions")
+        assert len(looked) == 1  # a listing of quarantine/ per query, for nothing, before
+
+        key = "raw/incoming/dt=2026-03-04/bad.ndjson"
+        body = ndjson(record("good"), "not json")
+        boto3.client("s3").put_object(Bucket="clean-lake", Key=key, Body=body)
+        lambda_handler({"Records": [{"eventSource": "aws:s3", "s3": {
+            "bucket": {"name": "clean-lake"}, "object": {"key": key}}}]}, None)  # fmt: skip
+
+        (reason,) = engine.view("quarantine_reasons").to_pylist()  # same engine
+        assert (reason["records"], reason["last_source_key"]) == (1, key)
+        assert engine.query("SELECT COUNT(*) AS n FROM quarantine").to_pylist() == [{"n": 1}]
