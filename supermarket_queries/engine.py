@@ -85,7 +85,7 @@ def _reads(sql: str, table: str) -> bool:
     """Whether the SQL may read the table: it, or a view it names, names it. Looking for a
     first file is a listing (33 ms on moto for quarantine/), not to be paid by every query."""
     text = sql.lower()
-    named = [views.athena_sql(v).lower() for v in views.view_names() if v in text]
+    named = [views.duckdb_sql(v).lower() for v in views.view_names() if v in text]  # cached
     return any(table in t for t in [text, *named])
 
 
