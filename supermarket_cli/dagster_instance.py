@@ -89,7 +89,9 @@ def _shared_settings(max_concurrent_runs: int) -> dict:
         },
         "run_retries": {"enabled": False},
         # Declarative automation (AutomationCondition) runs as the default automation sensor.
-        "auto_materialize": {"enabled": True, "use_sensors": True},
+        # Its interval is set, not left to default: the local daemon shortens the default, which
+        # is meant for the backfill loop only (supermarket_cli.dagster_daemon).
+        "auto_materialize": {"enabled": True, "use_sensors": True, "minimum_interval_seconds": 30},
         # The freshness daemon evaluates FreshnessPolicy.time_window on assets.
         "freshness": {"enabled": True},
         "sensors": {"use_threads": True, "num_workers": 2},
@@ -180,8 +182,9 @@ def webserver_command(host: str, port: int, workspace: str = WORKSPACE) -> list[
 
 
 def daemon_command(workspace: str = WORKSPACE) -> list[str]:
-    """argv of the daemon (run queue, backfills, sensors, automation, freshness)."""
-    return [_venv_bin("dagster-daemon"), "run", "-w", workspace]
+    """argv of the daemon (run queue, backfills, sensors, automation, freshness): Dagster's own,
+    with its backfill loop polled every few seconds, not 30 (supermarket_cli.dagster_daemon)."""
+    return [sys.executable, "-m", "supermarket_cli.dagster_daemon", "run", "-w", workspace]
 
 
 def code_server_spec(host: str, port: int, env: Mapping[str, str]) -> ChildSpec:
