@@ -13,7 +13,7 @@ into moto by `supermarket generate`; then:
    over GraphQL as the UI launches a backfill, timed from launch to every partition
    materialized; the BackfillPolicy makes it one run per HISTORY_DAYS_PER_RUN days;
 3. the same days again as range runs launched straight to the run queue, as `supermarket up`
-   launches them (no wait for the backfill daemon's fixed 30 s loop); this re-ingests every
+   launches them (no wait for the backfill daemon's loop); this re-ingests every
    day, replacing its rows;
 4. per-day check results: the range runs' own, per partition (counted from the webserver);
    then, to compare, each day's checks as a run of its own, as a checks sensor would request

@@ -129,8 +129,8 @@ def launch_history(
     dagster: "DagsterGraphQL", days: list[str], config: StackConfig
 ) -> list[tuple[str, str, str]]:
     """The history's range runs, as a backfill with the assets' BackfillPolicy makes them, but
-    launched straight to the run queue: the daemon's backfill loop would first wait up to its
-    fixed 30 s. (first day, last day, run id) of each."""
+    launched straight to the run queue: the daemon's backfill loop would first wait for its next
+    tick (2 s here, supermarket_cli.dagster_daemon). (first day, last day, run id) of each."""
     return [
         (first, last, dagster.launch_assets(
             HISTORY_ASSETS, history_run_config(config),

@@ -67,12 +67,16 @@ def test_the_asset_daemon_keeps_its_30_seconds_on_the_written_instance(tmp_path,
     configure_backfill_loop()
     with DagsterInstance.from_config(str(home)) as instance:
         daemon = controller.create_daemon_of_type(AssetDaemon.daemon_type(), instance)
-        assert daemon._pre_sensor_interval_seconds == 30  # noqa: SLF001
+        assert daemon._pre_sensor_interval_seconds == 30
 
 
 def test_the_daemon_command_is_dagster_daemons_own_cli():
     result = subprocess.run(
-        [*daemon_command()[:3], "--help"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120
+        [*daemon_command()[:3], "--help"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stderr
     assert "run" in result.stdout and "liveness-check" in result.stdout

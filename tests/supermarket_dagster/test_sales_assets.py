@@ -114,3 +114,66 @@ def test_new_lines_on_a_closed_day_request_its_rollup_once_and_today_waits_for_m
     assert third.get_num_requested(dg.AssetKey("sku_daily_sales")) == 0
     # Once today has closed, the lines it received are rolled up, once.
     assert after_midnight.get_requested_partitions(dg.AssetKey("sku_daily_sales")) == {today}
+
+
+def test_a_backfills_days_are_rolled_up_once_its_day_checks_have_run_not_beside_them(tmp_path):
+    """A range run materializes its days, then checks them in a later step: the rollup's
+    condition must not fire in between (two large runs at once). The check step here really is
+    running, held on an event, while the condition is evaluated from another thread."""
+    import threading
+
+    from supermarket_dagster.defs.sales.assets import rollup_automation
+
+    days = dg.DailyPartitionsDefinition(start_date="2026-11-01", end_offset=1)
+    checking, release = threading.Event(), threading.Event()
+
+    @dg.asset(name="transaction_items", partitions_def=days,
+              backfill_policy=dg.BackfillPolicy.single_run())  # fmt: skip
+    def items(context: dg.AssetExecutionContext) -> None:
+        context.log.info(f"landed {context.partition_keys}")
+
+    spec = dg.AssetCheckSpec("sku_ids_known", asset="transaction_items", partitions_def=days)
+
+    @dg.multi_asset_check(specs=[spec], can_subset=True)
+    def day_checks(context: dg.AssetCheckExecutionContext):
+        checking.set()
+        assert release.wait(60)
+        for day in context.partition_keys:
+            yield dg.AssetCheckEvaluation(asset_key=items.key, check_name=spec.name, passed=True,
+                                          partition=day)  # fmt: skip
+
+    @dg.asset(name="sku_daily_sales", partitions_def=days, deps=[items],
+              automation_condition=rollup_automation,
+              backfill_policy=dg.BackfillPolicy.single_run())  # fmt: skip
+    def rollup() -> None:
+        pass
+
+    defs = dg.Definitions(assets=[items, rollup], asset_checks=[day_checks])
+    first_day, last_day = "2026-11-02", "2026-11-04"
+    range_tags = {"dagster/asset_partition_range_start": first_day,
+                  "dagster/asset_partition_range_end": last_day}  # fmt: skip
+    with dg.DagsterInstance.local_temp(str(tmp_path)) as instance:
+        before = dg.evaluate_automation_conditions(defs=defs, instance=instance)
+        result = {}
+        run = threading.Thread(target=lambda: result.setdefault("run", dg.materialize(
+            [items, day_checks], instance=instance, tags=range_tags)))  # fmt: skip
+        run.start()
+        try:
+            assert checking.wait(60)
+            during = dg.evaluate_automation_conditions(
+                defs=defs, instance=instance, cursor=before.cursor
+            )
+        finally:
+            release.set()
+            run.join(120)
+        assert result["run"].success
+        after = dg.evaluate_automation_conditions(
+            defs=defs, instance=instance, cursor=during.cursor
+        )
+
+    assert before.get_num_requested(rollup.key) == 0
+    # Materialized, not yet checked: the days wait.
+    assert during.get_num_requested(rollup.key) == 0
+    assert after.get_requested_partitions(rollup.key) == {
+        "2026-11-02", "2026-11-03", "2026-11-04"
+    }  # fmt: skip

@@ -17,10 +17,16 @@ from supermarket_queries import rollup
 
 # eager() alone only looks at the latest day; a late file or a backfill changes older days too.
 # The latest day is today (end_offset=1): it is rolled up once it closes, from the updates it saw.
+# A backfill's run checks its days after it has materialized them, and eager() counts a day as
+# no longer in progress once materialized: the rollup would run beside those checks, two large
+# runs at once (1.70 GiB for the stack in a 10M backfill, against 1.39 alone). It waits for them.
 rollup_automation = (
     dg.AutomationCondition.eager().without(dg.AutomationCondition.in_latest_time_window())
     & ~dg.AutomationCondition.in_latest_time_window()
-).with_label("eager, for closed days")
+    & ~dg.AutomationCondition.any_deps_match(
+        dg.AutomationCondition.any_checks_match(dg.AutomationCondition.run_in_progress())
+    ).with_label("any dep's checks in progress")
+).with_label("eager, for closed days, once their checks have run")
 
 
 @dg.asset(
