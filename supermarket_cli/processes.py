@@ -14,6 +14,7 @@ import os
 import signal
 import socket
 import subprocess
+import threading
 import time
 import urllib.request
 from collections.abc import Callable
@@ -234,6 +235,22 @@ class ChildFailed(RuntimeError):
     """A child died or never became ready while starting."""
 
 
+def _raise_system_exit(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
+def _exit_on_sigterm() -> bool:
+    """SIGTERM's default action ends the process at once, so no `with` block is left and its
+    children (a benchmark's moto server) outlive it. Where nothing else handles SIGTERM, it is
+    made a SystemExit in the main thread, which stops them; True if installed here."""
+    if threading.current_thread() is not threading.main_thread():
+        return False
+    if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        return False  # e.g. `supermarket up`'s own stop_on_signals
+    signal.signal(signal.SIGTERM, _raise_system_exit)
+    return True
+
+
 class Supervisor:
     """Starts children in order and keeps them running; `check()` is called from the main loop.
     As a context manager, it stops every child on exit."""
@@ -246,8 +263,10 @@ class Supervisor:
             logs_dir.mkdir(parents=True, exist_ok=True)
         self.report = report
         self.children: dict[str, Child] = {}
+        self._sigterm_installed = False
 
     def __enter__(self) -> "Supervisor":
+        self._sigterm_installed = _exit_on_sigterm()
         return self
 
     def __exit__(
@@ -256,7 +275,11 @@ class Supervisor:
         error: BaseException | None,
         trace: TracebackType | None,
     ) -> None:
-        self.stop_all()
+        try:
+            self.stop_all()
+        finally:
+            if self._sigterm_installed and signal.getsignal(signal.SIGTERM) is _raise_system_exit:
+                signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
     def start(self, spec: ChildSpec, ready_timeout: float = 60.0) -> Child:
         """Starts a child and waits until it is ready; raises if it dies or times out first."""

@@ -142,6 +142,30 @@ def test_stop_reaches_what_a_child_started(tmp_path):
     assert not group_alive(child.pid)
 
 
+def test_a_script_ended_by_sigterm_stops_its_supervisors_children(tmp_path):
+    """A benchmark killed with SIGTERM (its default action ends a process without leaving its
+    `with` blocks) used to leave its moto server running."""
+    import subprocess
+
+    script = (
+        "import sys, time\n"
+        "from supermarket_cli.processes import ChildSpec, Supervisor\n"
+        "with Supervisor(None) as supervisor:\n"
+        "    child = supervisor.start(ChildSpec('sleeper', "
+        "[sys.executable, '-c', 'import time; time.sleep(60)'], {}))\n"
+        "    print(child.pid, flush=True)\n"
+        "    time.sleep(60)\n"
+    )
+    script_process = subprocess.Popen(
+        [sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, cwd=Path.cwd()
+    )
+    child_pid = int(script_process.stdout.readline())
+    assert group_alive(child_pid)
+    script_process.send_signal(signal.SIGTERM)
+    assert script_process.wait(timeout=30) == 128 + signal.SIGTERM
+    assert not group_alive(child_pid)
+
+
 def test_a_background_child_and_what_it_starts_later_run_at_a_lower_priority(tmp_path):
     from supermarket_cli.dagster_instance import BACKGROUND_NICE, code_server_spec, daemon_spec
 
