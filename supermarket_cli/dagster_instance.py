@@ -42,6 +42,14 @@ BACKGROUND_NICE = 10
 def instance_config(dagster_home: Path, max_concurrent_runs: int = 2) -> dict:
     """The dagster.yaml contents, as a mapping (written as JSON, which is YAML)."""
     storage = dagster_home / "storage"
+    shared = _shared_settings(max_concurrent_runs)
+    # One backfill run at a time on this machine: two large runs on its two cores finish no
+    # sooner than one after the other, and hold twice the memory. A history backfill's rollup
+    # (sales automation, a backfill of its own) otherwise starts while the backfill's last days
+    # are still being checked. The ECS profile keeps running backfill runs side by side.
+    shared["concurrency"]["runs"]["tag_concurrency_limits"] = [
+        {"key": "dagster/backfill", "limit": 1}
+    ]
     return {
         # Dagster's sqlite storage (`storage: sqlite`'s very layout under storage/), with an
         # event log that keeps its connections: an event costs a fifth (event_log_storage.py).
@@ -66,7 +74,7 @@ def instance_config(dagster_home: Path, max_concurrent_runs: int = 2) -> dict:
         },
         # One subprocess per run, started by the code server.
         "run_launcher": {"module": "dagster", "class": "DefaultRunLauncher"},
-        **_shared_settings(max_concurrent_runs),
+        **shared,
     }
 
 

@@ -344,8 +344,8 @@ class Soak:
         for n in range(cycles):
             base = n * length
             steps += [
-                # First: the daemon's backfill loop waits a fixed 30 s before it launches runs,
-                # so the backfill overlaps the other faults instead of outlasting the producers.
+                # First: the backfill's run takes its process start and the history's days, so
+                # it overlaps the other faults instead of outlasting the producers.
                 (base + 0.02 * length, "dagster"),
                 (base + 0.10 * length, "s3_on"),
                 (base + 0.35 * length, "s3_off"),

@@ -31,7 +31,10 @@ def test_the_written_instance_queues_runs_at_most_n_at_a_time_in_subprocesses(tm
     assert not (home / "storage").exists()
     with DagsterInstance.from_config(str(home)) as instance:
         assert isinstance(instance.run_coordinator, QueuedRunCoordinator)
-        assert instance.get_concurrency_config().run_queue_config.max_concurrent_runs == 3
+        queue = instance.get_concurrency_config().run_queue_config
+        assert queue.max_concurrent_runs == 3
+        # One backfill run at a time here (the rollup's backfill waits for the history's run).
+        assert queue.tag_concurrency_limits == [{"key": "dagster/backfill", "limit": 1}]
         assert isinstance(instance.run_launcher, DefaultRunLauncher)
         assert instance.root_directory == str(home.resolve())
         assert not instance.get_settings("telemetry")["enabled"]
@@ -82,3 +85,12 @@ def test_the_webserver_and_the_daemon_share_one_code_server_under_the_repository
     # The repository's workspace.yaml (for `dagster dev`) names the location the same way.
     repository = yaml.safe_load((REPO_ROOT / "workspace.yaml").read_text())
     assert repository == {"load_from": [{"python_module": LOCATION}]}
+
+
+def test_backfill_runs_go_one_at_a_time_locally_and_side_by_side_on_ecs(tmp_path):
+    from supermarket_cli.dagster_instance import instance_config, production_instance_config
+
+    local = instance_config(tmp_path)["concurrency"]["runs"]
+    cloud = production_instance_config()["concurrency"]["runs"]
+    assert local["tag_concurrency_limits"] == [{"key": "dagster/backfill", "limit": 1}]
+    assert "tag_concurrency_limits" not in cloud  # each range of days its own ECS task, at once
