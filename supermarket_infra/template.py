@@ -253,10 +253,11 @@ def _dagster_task_definition(
 def dagster_task_definitions() -> dict[str, dict[str, Any]]:
     """The webserver and the daemon as one task, and the EcsRunLauncher's task (one run per
     task; the launcher replaces the command of its container)."""
-    from supermarket_cli.dagster_instance import RUN_CONTAINER, WORKSPACE
+    from supermarket_cli.dagster_instance import RUN_CONTAINER, WORKSPACE, daemon_command
 
     webserver = ["dagster-webserver", "-h", "0.0.0.0", "-p", "3000", "-w", WORKSPACE]
-    daemon = ["dagster-daemon", "run", "-w", WORKSPACE]
+    # The local daemon's command (its backfill loop at 2 s, not 30), on the image's python.
+    daemon = ["python", *daemon_command(WORKSPACE)[1:]]
     return {
         "DagsterTaskDefinition": _dagster_task_definition(
             "dagster",

@@ -338,6 +338,10 @@ def test_the_dagster_tasks_supply_every_variable_the_production_profile_reads(te
         assert env[DAYS_PER_RUN_VARIABLE] == {"Ref": "HistoryDaysPerRun"}
     assert "Default" not in template["Parameters"]["HistoryStart"]  # never the moving default
     assert definitions["DagsterRunTaskDefinition"]["Cpu"] == "2048"  # two sources at once
+    # The daemon polls for backfills every few seconds, as locally, not Dagster's fixed 30 s.
+    assert containers["daemon"]["Command"] == [
+        "python", "-m", "supermarket_cli.dagster_daemon", "run", "-w", "workspace.yaml"
+    ]  # fmt: skip
 
 
 def test_dagsters_database_is_private_encrypted_and_keeps_its_password_in_secrets_manager(
