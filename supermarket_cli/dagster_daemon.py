@@ -5,7 +5,7 @@ in dagster 1.13 reads `dagster._daemon.controller.DEFAULT_DAEMON_INTERVAL_SECOND
 starts; no instance setting reaches it). A backfill launched from the UI therefore waited up to
 30 s before its run was even queued: measured 29-30 s of a 44.6 s 30-day backfill, because the
 daemon starts with the webserver and has just ticked when the first backfill arrives. An idle
-iteration is one query of the run storage, so polling every 2 s costs nothing measurable.
+iteration is three queries of the run storage, so polling every 2 s costs nothing measurable.
 
 The same constant is the asset daemon's default interval; the instance sets that one explicitly
 (`auto_materialize.minimum_interval_seconds`), so only the backfill loop changes.

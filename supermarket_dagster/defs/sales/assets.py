@@ -19,7 +19,8 @@ from supermarket_queries import rollup
 # The latest day is today (end_offset=1): it is rolled up once it closes, from the updates it saw.
 # A backfill's run checks its days after it has materialized them, and eager() counts a day as
 # no longer in progress once materialized: the rollup would run beside those checks, two large
-# runs at once (1.70 GiB for the stack in a 10M backfill, against 1.39 alone). It waits for them.
+# runs at once (1.70 GiB for the stack in a 10M backfill). It waits for each day's checks; the
+# local instance's one-backfill-run limit keeps it queued until the whole run has ended.
 rollup_automation = (
     dg.AutomationCondition.eager().without(dg.AutomationCondition.in_latest_time_window())
     & ~dg.AutomationCondition.in_latest_time_window()
