@@ -20,6 +20,13 @@ metadata: the current metadata file, what a reader plans from (manifest list and
 and everything under metadata/. Then the open day is compacted as the open_day_compaction
 schedule runs it (one replace commit per table), the Iceberg figures are taken again, and the
 tables are set back to their uncompacted snapshot, so the next step grows the uncompacted day.
+
+The store totals (store_hourly_totals and store_sku_totals, which the store views read in place
+of the rows ingested before their mark) are rolled up as the compaction job does, --totals-lag
+files behind the feed: 900 by default, the most the stack leaves them behind at the default
+feed (two files a second for the 150 s the rollup waits for commits, plus the schedule's 5
+minutes). The Iceberg views are timed before the rollup, then again after it, as the committer
+leaves the day and compacted.
 Goal: open-day views warm < 0.3 s on Iceberg, flat from 2,000 to 30,000 files.
 """
 
@@ -324,6 +331,18 @@ def compact_open_day(feed: Feed) -> tuple[dict[str, int], float]:
     return before, time.perf_counter() - clock
 
 
+def roll_up_totals(feed: Feed, mark: datetime) -> float:
+    """The day's store totals rolled up through `mark`, as the compaction job does."""
+    from lake_contract.tables import LakeTables, glue_catalog
+    from supermarket_queries import store_totals
+
+    clock = time.perf_counter()
+    lake = LakeTables(glue_catalog(), feed.database)
+    for totals in store_totals.ROLLUPS:
+        store_totals.roll_up_day(lake, totals, DAY, mark, datetime.now(UTC))
+    return time.perf_counter() - clock
+
+
 def restore(feed: Feed, snapshots: dict[str, int]) -> None:
     from lake_contract.tables import LakeTables, glue_catalog
 
@@ -368,6 +387,8 @@ def main() -> None:
     parser.add_argument("--plain-views", default="", help="comma-separated: only these, plain")
     parser.add_argument("--reconcile-up-to", type=int, default=30_000)
     parser.add_argument("--plain-checks-up-to", type=int, default=30_000)
+    parser.add_argument("--totals-lag", type=int, default=900,
+                        help="files the store totals are behind the feed")  # fmt: skip
     args = parser.parse_args()
     steps = [int(s) for s in args.steps.split(",")]
     with moto_server() as endpoint:
@@ -382,6 +403,8 @@ def main() -> None:
         for step in steps:
             clock = time.monotonic()
             feed.commit_seconds.clear()
+            feed.grow(max(feed.files, step - args.totals_lag))
+            mark = datetime.now(UTC)  # what landed until now is in the store totals
             feed.grow(step)
             built = time.monotonic() - clock
             commits = list(feed.commit_seconds)
@@ -401,7 +424,11 @@ def main() -> None:
                 figures["metadata"] = metadata_sizes(feed)
                 if plain:
                     figures["plain objects"] = plain_sizes()
+                figures["totals seconds"] = roll_up_totals(feed, mark)
+                engine = LocalEngine(f"s3://{BUCKET}")
+                figures["totals views"] = time_views(engine, args.runs)
                 before, figures["compaction seconds"] = compact_open_day(feed)
+                figures["compaction seconds"] += roll_up_totals(feed, mark)
                 figures["compacted views"] = time_views(LocalEngine(f"s3://{BUCKET}"), args.runs)
                 figures["compacted checks"] = time_checks("iceberg", args.check_runs)
                 figures["compacted metadata"] = metadata_sizes(feed)
@@ -421,8 +448,10 @@ def print_step(f: dict[str, Any]) -> None:
     print(f"({load()})")
     print("| warm s | " + " | ".join(VIEWS) + " | slowest |")
     print("| --- |" + " ---: |" * (len(VIEWS) + 1))
-    for label, key in (("plain Parquet", "plain views"), ("Iceberg", "iceberg views"),
-                       ("Iceberg, open day compacted", "compacted views")):  # fmt: skip
+    rows = (("plain Parquet", "plain views"), ("Iceberg", "iceberg views"),
+            ("Iceberg + store totals", "totals views"),
+            ("Iceberg + store totals, open day compacted", "compacted views"))  # fmt: skip
+    for label, key in rows:
         if key in f:
             print(_views_row(label, f[key]))
     cold = {k.split()[0]: max(c for c, _ in f[k].values())
@@ -450,7 +479,8 @@ def print_step(f: dict[str, Any]) -> None:
     if "plain objects" in f:
         objects, size = f["plain objects"]
         print(f"plain layout: {objects:,} objects, {size / 2**20:.1f} MiB")
-    print(f"open-day compaction: {f['compaction seconds']:.1f} s (both tables)")
+    print(f"store totals rolled up: {f['totals seconds']:.1f} s")
+    print(f"open-day compaction: {f['compaction seconds']:.1f} s (both tables, totals again)")
     for label in ("metadata", "compacted metadata"):
         for table, m in f[label].items():
             print(
@@ -463,24 +493,29 @@ def print_step(f: dict[str, Any]) -> None:
 
 def print_summary(report: list[dict[str, Any]]) -> None:
     print(f"\nsummary ({load()}): slowest open-day view, warm")
-    print("| source files | plain Parquet | Iceberg | Iceberg, compacted | commit p50 / p99 |")
-    print("| ---: | ---: | ---: | ---: | ---: |")
+    print("| source files | plain Parquet | Iceberg | Iceberg + store totals | + compacted "
+          "| commit p50 / p99 |")  # fmt: skip
+    print("| ---: | ---: | ---: | ---: | ---: | ---: |")
     for f in report:
-        row = [max(w for _, w in f[k].values()) if k in f else None
-               for k in ("plain views", "iceberg views", "compacted views")]  # fmt: skip
+        kinds = ("plain views", "iceberg views", "totals views", "compacted views")
+        row = [max(w for _, w in f[k].values()) if k in f else None for k in kinds]
         c = f["commits"]
         commits = f"{percentile(c, 0.5):.3f} / {percentile(c, 0.99):.3f} s" if c else ""
         cells = " | ".join(f"{v:.3f} s" if v is not None else "" for v in row)
         print(f"| {f['files']:,} | {cells}"
               + f" | {commits} |")  # fmt: skip
     grown = [f for f in report if f["files"] >= 2000]
-    if grown:
-        worst = max(max(w for _, w in f["iceberg views"].values()) for f in grown)
-        first = max(w for _, w in grown[0]["iceberg views"].values())
-        last = max(w for _, w in grown[-1]["iceberg views"].values())
+    # The goal is judged on the day as the stack serves it: as the committer leaves it, with
+    # the store totals as far behind as the stack leaves them.
+    for kind in ("totals views", "iceberg views"):
+        if not grown:
+            break
+        worst = max(max(w for _, w in f[kind].values()) for f in grown)
+        first = max(w for _, w in grown[0][kind].values())
+        last = max(w for _, w in grown[-1][kind].values())
         verdict = "met" if worst < 0.3 else "MISSED"
         print(
-            f"goal: Iceberg open-day views warm < 0.3 s: {verdict} (slowest {worst:.3f} s); "
+            f"goal ({kind}): open-day views warm < 0.3 s: {verdict} (slowest {worst:.3f} s); "
             f"{grown[-1]['files']:,} / {grown[0]['files']:,} files: {last / first:.2f}x"
         )
 

@@ -11,11 +11,12 @@ files are PUT to raw/incoming/ today and landed in batches of --batch (the SQS b
 handler's own `land`, back to back, on two threads (the runtime's default concurrency): the
 queue is left out, as it adds latency, not work. As the schedules would in the day, every
 --compact-every files (600: five minutes of the day) the open day is deduped and compacted as
-`compacted_days` does it. At each of --checkpoints points of the day it measures, on today:
-the dashboard's open-day views (a fresh engine: cold; then the median of 3: warm), the seven day
-checks (`day_results`, as the check step runs them), one tick of the audit sensor over the files
-landed since its last tick (listing after its cursor and reading the records), and the RSS of
-moto and of this process (the Lambda and the reader). Printed as a table, with the load average.
+`compacted_days` does it, and its store totals are summed through the compaction before. At
+each of --checkpoints points of the day it measures, on today: the dashboard's open-day views
+(a fresh engine: cold; then the median of 3: warm), the seven day checks (`day_results`, as
+the check step runs them), one tick of the audit sensor over the files landed since its last
+tick (listing after its cursor and reading the records), and the RSS of moto and of this
+process (the Lambda and the reader). Printed as a table, with the load average.
 """
 
 import argparse
@@ -106,15 +107,20 @@ class Day:
             self.lags += [r.lag_seconds for r in records if r.lag_seconds is not None]
 
 
-def compact(today: date) -> float:
+def compact(today: date, mark: datetime) -> float:
+    """The compaction job's work on the open day: dedupe, compaction, then the store totals
+    summed through `mark`."""
     from supermarket_dagster import compaction, dedupe
     from supermarket_dagster.resources import LakeResource
+    from supermarket_queries import store_totals
 
     lake = LakeResource(bucket=BUCKET)
     began = time.perf_counter()
     dedupe.dedupe_day(lake.tables(), lake.objects(), today)
     for table in ("transactions", "transaction_items"):
         compaction.compact_day(lake.tables(), table, today)
+    for totals in store_totals.ROLLUPS:
+        store_totals.roll_up_day(lake.tables(), totals, today, mark, datetime.now(UTC))
     return time.perf_counter() - began
 
 
@@ -190,14 +196,17 @@ def main() -> None:
         day = Day(args.files, args.transactions, args.batch)
         every = max(args.batch, args.files // args.checkpoints // args.batch * args.batch)
         cursor, rows, started = None, [], time.perf_counter()
-        compacted_at, compaction_seconds = 0, []
+        compacted_at, compaction_seconds, marked_at = 0, [], datetime.now(UTC)
         with ThreadPoolExecutor(2) as pool:
             for first in range(0, args.files, every):
                 last = min(first + every, args.files)
                 list(pool.map(day.land_batch, range(first, last, args.batch)))
                 while day.landed >= compacted_at + args.compact_every:
-                    compaction_seconds.append(compact(day.today))
-                    compacted_at += args.compact_every
+                    # In the stack the mark is 150 s back and the job runs every 5 minutes:
+                    # here, the time of the compaction before (--compact-every files back).
+                    now = datetime.now(UTC)
+                    compaction_seconds.append(compact(day.today, marked_at))
+                    marked_at, compacted_at = now, compacted_at + args.compact_every
                 figures, cursor = measure(day, cursor, endpoint)
                 figures["files"] = day.landed
                 figures["elapsed"] = time.perf_counter() - started

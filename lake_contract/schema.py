@@ -79,6 +79,35 @@ SKU_DAILY_SALES = pa.schema(
     ]
 )
 
+# The day's baskets per store, UTC hour and payment method, summed by Dagster from the
+# transactions ingested before `summed_through` (a few minutes ago, as the open day's
+# compaction runs), so the store views sum only the lines ingested since instead of the day.
+STORE_HOURLY_TOTALS = pa.schema(
+    [
+        _field("store_id", pa.string(), "store where the sales happened"),
+        _field("hour", UTC_MILLIS, "the UTC hour of the sales, truncated"),
+        _field("payment_method", pa.string(), "how the baskets were paid"),
+        _field("transactions", pa.int64(), "baskets summed into this row"),
+        _field("revenue", MONEY_ROLLUP, "sum of their total_amount"),
+        _field("summed_through", UTC_MILLIS, "the day's rows ingested before this time, only"),
+        _field("rolled_up_at", UTC_MILLIS, "when the rollup read transactions (UTC)"),
+    ]
+)
+
+# The day's lines per store and SKU, summed by Dagster from the transaction_items ingested
+# before `summed_through`, as STORE_HOURLY_TOTALS is: read by store_top_skus.
+STORE_SKU_TOTALS = pa.schema(
+    [
+        _field("store_id", pa.string(), "store where the lines were sold"),
+        _field("sku_id", pa.string(), "product sold"),
+        _field("units", pa.int64(), "units sold: the sum of quantity"),
+        _field("revenue", MONEY_ROLLUP, "sum of quantity x unit_price"),
+        _field("lines", pa.int64(), "transaction_items rows summed into this row"),
+        _field("summed_through", UTC_MILLIS, "the day's rows ingested before this time, only"),
+        _field("rolled_up_at", UTC_MILLIS, "when the rollup read transaction_items (UTC)"),
+    ]
+)
+
 # Fact tables are Hive-partitioned by the UTC date of transaction_datetime: lake/<table>/dt=.../
 PARTITION = pa.field("dt", pa.date32(), nullable=False, metadata={"format": "yyyy-MM-dd"})
 
@@ -88,7 +117,12 @@ TABLES: dict[str, pa.Schema] = {
     "transactions": TRANSACTIONS,
     "transaction_items": TRANSACTION_ITEMS,
     "sku_daily_sales": SKU_DAILY_SALES,
+    "store_hourly_totals": STORE_HOURLY_TOTALS,
+    "store_sku_totals": STORE_SKU_TOTALS,
 }
 # Written by the Lambda and the backfill, one file per source log per day.
 INGESTED_TABLES: frozenset[str] = frozenset({"transactions", "transaction_items"})
-PARTITIONED_TABLES: frozenset[str] = INGESTED_TABLES | {"sku_daily_sales"}
+ROLLUP_TABLES: frozenset[str] = frozenset(
+    {"sku_daily_sales", "store_hourly_totals", "store_sku_totals"}
+)
+PARTITIONED_TABLES: frozenset[str] = INGESTED_TABLES | ROLLUP_TABLES

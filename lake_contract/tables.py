@@ -1,15 +1,16 @@
 """The lake's partitioned tables as Apache Iceberg v2 tables in a Glue catalog, from schema.py.
 
-`transactions`, `transaction_items` and `sku_daily_sales` are Iceberg tables (Parquet
-underneath): readers plan from the manifest instead of listing S3, a commit makes a whole batch
-visible at once, and compaction is one replace commit. The reference tables stay one plain
-Parquet object each: a single PUT already replaces them atomically, and they never grow.
+`transactions`, `transaction_items` and the rollups (`sku_daily_sales` and the store totals)
+are Iceberg tables (Parquet underneath): readers plan from the manifest instead of listing S3,
+a commit makes a whole batch visible at once, and compaction is one replace commit. The
+reference tables stay one plain Parquet object each: a single PUT already replaces them
+atomically, and they never grow.
 
 Every partitioned table carries `dt`, the UTC day of its transaction (the column every view
 and filter uses). `transactions` is partitioned by day(transaction_datetime), hidden, so a
-filter on the time prunes too; the other two have no time column and are partitioned by `dt`,
-the same days. Iceberg keeps timestamps in microseconds: the values are those of the lake's
-millisecond timestamps (the transform truncates), stored in Iceberg's unit.
+filter on the time prunes too; the others are partitioned by `dt`, the same days. Iceberg
+keeps timestamps in microseconds: the values are those of the lake's millisecond timestamps
+(the transform truncates), stored in Iceberg's unit.
 
 Locally the catalog is moto's Glue, which does not enforce UpdateTable's VersionId, so two
 committers could overwrite each other's commit unseen. Every committer therefore holds
@@ -34,7 +35,13 @@ import pyarrow as pa
 
 from lake_contract import layout, schema
 
-ICEBERG_TABLES = ("transactions", "transaction_items", "sku_daily_sales")
+ICEBERG_TABLES = (
+    "transactions",
+    "transaction_items",
+    "sku_daily_sales",
+    "store_hourly_totals",
+    "store_sku_totals",
+)
 DEFAULT_DATABASE = "supermarket_lake"
 ICEBERG_TIMESTAMP = pa.timestamp("us", tz="UTC")
 COMMIT_LOCK_VARIABLE = "LAKE_COMMIT_LOCK"

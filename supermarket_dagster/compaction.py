@@ -36,10 +36,14 @@ ORPHAN_MIN_AGE = timedelta(hours=1)
 
 # Time first, so each file and row group covers a narrow time range that min/max statistics
 # prune; the key columns make the order total, so the same rows always give the same bytes.
+# Lines have no time of sale: they keep the order they landed in, which is what the store
+# views prune by (the lines ingested since the store totals' mark).
 _SORT = {
     "transactions": ("transaction_datetime", "transaction_id"),
-    "transaction_items": ("transaction_id", "line_number"),
+    "transaction_items": ("ingested_at", "transaction_id", "line_number"),
     "sku_daily_sales": ("sku_id",),
+    "store_hourly_totals": ("hour", "store_id", "payment_method"),
+    "store_sku_totals": ("store_id", "sku_id"),
 }
 
 

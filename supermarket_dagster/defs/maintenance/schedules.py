@@ -13,14 +13,17 @@ from supermarket_dagster.defs.maintenance.assets import (
 )
 from supermarket_dagster.partitions import latest_materialization
 from supermarket_dagster.resources import LakeResource
+from supermarket_queries import store_totals
 
 # Every 5 minutes, 2 minutes after the live day checks' ticks (CHECK_CRON, */5): the two runs
 # would otherwise start together and share the 2 cores and the memory beside the live path.
 OPEN_DAY_CRON = "2-59/5 * * * *"
 
+# The day's store totals are summed again after each compaction, from its few large files.
 compaction_job = dg.define_asset_job(
     "compact_days",
-    selection=dg.AssetSelection.assets(compacted_days),  # with its check
+    selection=dg.AssetSelection.assets(compacted_days)  # with its check
+    | dg.AssetSelection.assets(*(totals.name for totals in store_totals.ROLLUPS)),
 )
 housekeeping_job = dg.define_asset_job(
     "housekeep_lake", selection=dg.AssetSelection.assets(lake_housekeeping)

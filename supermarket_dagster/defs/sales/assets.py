@@ -1,5 +1,11 @@
 """Sales rollups: per-day summaries of the lake's lines that the curated views read.
 
+The store totals (`store_hourly_totals`, `store_sku_totals`) sum a day's rows ingested until a
+few minutes ago; they run in the compaction job, after each compaction of the day (the open
+day's, every 5 minutes while it fills; a closed day's, after midnight or a late file), so the
+store views sum only the rows ingested since. A view uses them only while they still sum
+exactly the rows ingested before their mark.
+
 `sku_daily_sales` is recomputed whenever a closed day's transaction_items change (backfill or a
 late file), for any day but today: the live feed changes today every few seconds, and the view
 sums the open day from its lines anyway, so rolling it up would only spend a run per tick. The
@@ -13,7 +19,7 @@ import dagster as dg
 
 from supermarket_dagster.partitions import day_partitions, days_backfill_policy
 from supermarket_dagster.resources import LakeResource
-from supermarket_queries import rollup
+from supermarket_queries import rollup, store_totals
 
 # eager() alone only looks at the latest day; a late file or a backfill changes older days too.
 # The latest day is today (end_offset=1): it is rolled up once it closes, from the updates it saw.
@@ -58,3 +64,54 @@ def sku_daily_sales(context: dg.AssetExecutionContext, lake: LakeResource) -> dg
         )  # fmt: skip
     lines = sum(r.lines for r in written.values())
     return dg.MaterializeResult(metadata={"run_days": len(days), "run_lines": lines})
+
+
+def _roll_up(
+    context: dg.AssetExecutionContext, lake: LakeResource, totals: store_totals.StoreTotals
+) -> dg.MaterializeResult:
+    """The day's store totals through a few minutes ago (store_totals.SETTLED)."""
+    day = date.fromisoformat(context.partition_key)
+    now = datetime.now(UTC)
+    done = store_totals.roll_up_day(lake.tables(), totals, day, now - store_totals.SETTLED, now)
+    context.log.info(
+        f"dt={day}: {done.summed:,} {totals.source} rows ingested before "
+        f"{done.summed_through:%H:%M:%S} summed into {done.rows:,} rows, "
+        f"from {done.data_files} files"
+    )
+    return dg.MaterializeResult(
+        metadata={
+            "summed_through": done.summed_through.isoformat(),
+            totals.count: done.summed,
+            "rows": done.rows,
+            "data_files": done.data_files,
+            "snapshot_id": str(done.snapshot_id),
+        }
+    )
+
+
+def _store_totals_asset(totals: store_totals.StoreTotals, description: str) -> dg.AssetsDefinition:
+    @dg.asset(
+        name=totals.name,
+        partitions_def=day_partitions,
+        # After the day's compaction in the same run: it then reads a few large files.
+        deps=[dg.AssetKey(totals.source), dg.AssetKey("compacted_days")],
+        group_name="sales",
+        kinds={"iceberg"},
+        description=description,
+    )
+    def rolled_up(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
+        return _roll_up(context, lake, totals)
+
+    return rolled_up
+
+
+store_hourly_totals = _store_totals_asset(
+    store_totals.HOURLY,
+    "The day's baskets and revenue per store, UTC hour and payment method, summed from its "
+    "transactions ingested until a few minutes ago.",
+)
+store_sku_totals = _store_totals_asset(
+    store_totals.SKUS,
+    "The day's units, revenue and lines per store and SKU, summed from its transaction_items "
+    "ingested until a few minutes ago.",
+)
