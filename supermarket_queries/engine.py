@@ -173,8 +173,8 @@ class LocalEngine:
         if table in schema.PARTITIONED_TABLES:
             files = f"{prefix}{schema.PARTITION.name}=*/*.parquet"
             options = ", hive_partitioning = true, hive_types = {'dt': DATE}"
-        else:
-            files, options = f"{prefix}*.parquet", ""
+        else:  # its one object by name: a glob is a listing, which grows with the bucket
+            files, options = f"{self.lake}/{layout.reference_key(table)}", ""
         scan = f"SELECT {_athena_columns(table)} FROM read_parquet('{files}'{options})"
         if self._has_files(files):
             self._stand_ins.discard(table)

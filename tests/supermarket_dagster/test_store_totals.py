@@ -56,6 +56,19 @@ def _land(bucket: str, name: str, baskets: list[dict]) -> None:
         "bucket": {"name": bucket}, "object": {"key": key}}}]}, None)  # fmt: skip
 
 
+def _land_around_a_mark(
+    bucket: str, rng: random.Random, early: int, late: int
+) -> tuple[list[dict], datetime, list[dict]]:
+    """Three files of `early` baskets, a mark, then one file of `late` baskets."""
+    before = _baskets(rng, "early", early)
+    for n in range(3):
+        _land(bucket, f"early-{n}", before[n * early // 3 : (n + 1) * early // 3])
+    mark = datetime.now(UTC)
+    after = _baskets(rng, "late", late)
+    _land(bucket, "late-0", after)
+    return before, mark, after
+
+
 def _sums(baskets: list[dict]) -> dict[tuple, tuple[int, Decimal]]:
     """(store, hour, payment method) -> baskets and revenue, from the logged JSON."""
     count, revenue = Counter(), defaultdict(Decimal)
@@ -112,13 +125,7 @@ def _roll_up(lake, mark: datetime) -> list[store_totals.DayTotals]:
 
 
 def test_the_rollup_sums_the_baskets_ingested_before_its_mark_and_the_views_add_the_rest(lake):
-    rng = random.Random(5)
-    before = _baskets(rng, "early", 120)
-    for n in range(3):
-        _land(lake.bucket, f"early-{n}", before[n * 40 : (n + 1) * 40])
-    mark = datetime.now(UTC)
-    after = _baskets(rng, "late", 50)
-    _land(lake.bucket, "late-0", after)
+    before, mark, after = _land_around_a_mark(lake.bucket, random.Random(5), 120, 50)
     engine = LocalEngine(f"s3://{lake.bucket}")
     from_rows = {name: _view(engine, name) for name in STORE_VIEWS}  # no rollup yet
 
@@ -204,13 +211,7 @@ def _iceberg_scans(engine: LocalEngine, sql: str, profile: Path) -> list[dict]:
 
 
 def test_an_open_day_view_reads_only_the_files_landed_since_the_mark(lake, tmp_path):
-    rng = random.Random(8)
-    early = _baskets(rng, "early", 90)
-    for n in range(3):
-        _land(lake.bucket, f"early-{n}", early[n * 30 : (n + 1) * 30])
-    mark = datetime.now(UTC)
-    late = _baskets(rng, "late", 20)
-    _land(lake.bucket, "late-0", late)
+    _, mark, late = _land_around_a_mark(lake.bucket, random.Random(8), 90, 20)
     _roll_up(lake, mark)
     engine = LocalEngine(f"s3://{lake.bucket}")
 
