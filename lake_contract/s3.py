@@ -164,6 +164,15 @@ class LakeBucket:
                 return None
             raise
 
+    def etag(self, key: str) -> str | None:
+        """The object's ETag from a HEAD, None if there is no such object."""
+        try:
+            return self.client.head_object(Bucket=self.name, Key=key)["ETag"]
+        except ClientError as exc:
+            if is_missing(exc):
+                return None
+            raise
+
     def read_many(self, keys: Iterable[str]) -> list[bytes]:
         """The bodies of `keys`, in their order, fetched concurrently."""
         return _concurrently(self.read, list(keys))

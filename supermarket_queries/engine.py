@@ -173,10 +173,12 @@ class LocalEngine:
         if table in schema.PARTITIONED_TABLES:
             files = f"{prefix}{schema.PARTITION.name}=*/*.parquet"
             options = ", hive_partitioning = true, hive_types = {'dt': DATE}"
+            present = self._has_files(files)
         else:  # its one object by name: a glob is a listing, which grows with the bucket
             files, options = f"{self.lake}/{layout.reference_key(table)}", ""
+            present = self._has_object(layout.reference_key(table))
         scan = f"SELECT {_athena_columns(table)} FROM read_parquet('{files}'{options})"
-        if self._has_files(files):
+        if present:
             self._stand_ins.discard(table)
             return scan
         self._stand_ins.add(table)
@@ -237,6 +239,17 @@ class LocalEngine:
             self.connection.execute("SELECT count(*) FROM glob(?)", [pattern]).fetchone()[0]
         )
 
+    def _has_object(self, key: str) -> bool:
+        if not self.in_s3:
+            return (Path(self.lake) / key).is_file()
+        return self._bucket().etag(key) is not None
+
+    def _bucket(self) -> Any:
+        from lake_contract.s3 import LakeBucket, s3_client
+
+        # The engine's endpoint, which may differ from the process's AWS_ENDPOINT_URL.
+        return LakeBucket(urlparse(self.lake).netloc, s3_client(self.endpoint or None))
+
     def _empty(self, table: str) -> str:
         """A typed, empty stand-in until the first file lands (DuckDB refuses an empty glob)."""
         fields = list(schema.TABLES[table])
@@ -261,17 +274,12 @@ class LocalEngine:
 
     def data_version(self) -> str:
         """A token that changes whenever any table's content changes; cheap enough to call
-        every few seconds (catalog lookups and a few listings in S3), so a caller re-runs a
+        every few seconds (a catalog call, two HEADs and a listing in S3), so a caller re-runs a
         view only when something is new."""
         if self._watermark is None:
-            if self.lake.startswith("s3://"):
-                from lake_contract.s3 import LakeBucket, s3_client
-
-                # The engine's endpoint, which may differ from the process's AWS_ENDPOINT_URL.
-                client = s3_client(self.endpoint or None)
+            if self.in_s3:
                 self._watermark = S3Watermark(
-                    LakeBucket(urlparse(self.lake).netloc, client),
-                    lambda: list(self.metadata_locations().values()),
+                    self._bucket(), lambda: list(self.metadata_locations().values())
                 )
             else:
                 self._watermark = FolderWatermark(Path(self.lake))

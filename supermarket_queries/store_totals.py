@@ -3,9 +3,9 @@ read in place of the rows ingested before the mark, so an open-day query sums on
 since.
 
 - `store_hourly_totals`: baskets and revenue per store, UTC hour and payment method, from
-  transactions (read by store_hourly_sales, and through it the daily, hourly and payment views);
+  transactions (read by store_hourly_sales);
 - `store_sku_totals`: units, revenue and lines per store and SKU, from transaction_items (read
-  by store_top_skus, and through it top_skus on the days sku_daily_sales does not cover).
+  by store_top_skus).
 
 Pure pyarrow, money summed in int64 cents, exactly. The mark is a few minutes back (`SETTLED`):
 the handler commits a row within its invocation, and the function's timeout is 120 s, so a row

@@ -3,7 +3,9 @@ few seconds re-runs its queries only when there is something new to see.
 
 In S3 it is built from the Iceberg tables' current metadata files (every commit writes a new
 one; the catalog names it) and the ETags of the few objects outside the Iceberg tables
-(reference tables, quarantine): no object is read. A local folder is stat'ed whole.
+(reference tables, quarantine): no object is read. The reference tables are HEADed by key; only
+quarantine/ is listed (moto lists by scanning every key of the bucket, so a listing grows with
+the lake). A local folder is stat'ed whole.
 """
 
 import hashlib
@@ -14,15 +16,11 @@ from pathlib import Path
 from lake_contract import layout
 from lake_contract.s3 import LakeBucket
 
-OUTSIDE_ICEBERG = (
-    layout.table_prefix("supermarkets"),
-    layout.table_prefix("skus"),
-    layout.QUARANTINE,
-)
+REFERENCE_KEYS = (layout.reference_key("supermarkets"), layout.reference_key("skus"))
 
 
 class S3Watermark:
-    """The watermark of s3://bucket: one catalog lookup per Iceberg table and three listings."""
+    """The watermark of s3://bucket: one catalog call, two HEADs and a listing of quarantine/."""
 
     def __init__(
         self, lake: LakeBucket, metadata_locations: Callable[[], list[str | None]]
@@ -34,9 +32,10 @@ class S3Watermark:
         digest = hashlib.sha256()
         for location in self._metadata_locations():
             digest.update(f"{location}\n".encode())
-        for prefix in OUTSIDE_ICEBERG:
-            for stored in self._lake.listing(prefix):
-                digest.update(f"{stored.key}\0{stored.etag}\n".encode())
+        for key in REFERENCE_KEYS:
+            digest.update(f"{key}\0{self._lake.etag(key)}\n".encode())
+        for stored in self._lake.listing(layout.QUARANTINE):
+            digest.update(f"{stored.key}\0{stored.etag}\n".encode())
         return digest.hexdigest()[:20]
 
 

@@ -7,6 +7,7 @@ import boto3
 
 from lake_contract import layout, tables
 from lake_contract.parquet import parquet_bytes
+from lake_contract.s3 import LakeBucket
 from lake_contract.tables import LakeTables
 from lambda_ingest.handler import lambda_handler
 from simulator.reference import generate_supermarkets
@@ -54,3 +55,16 @@ def test_the_version_moves_with_every_change_and_stays_put_otherwise(monkeypatch
 
         assert len(set(seen)) == len(seen)
         assert LocalEngine(f"s3://{BUCKET}").data_version() == seen[-1]  # a fresh engine agrees
+
+
+def test_only_quarantine_is_listed(monkeypatch):
+    # moto lists by scanning every key of the bucket: the version is taken every few seconds.
+    with iceberg_lake(monkeypatch, BUCKET):
+        listed, listing = [], LakeBucket.listing
+        monkeypatch.setattr(
+            LakeBucket, "listing", lambda self, prefix, *a, **k: listed.append(prefix)
+            or listing(self, prefix, *a, **k)
+        )  # fmt: skip
+        LocalEngine(f"s3://{BUCKET}").data_version()
+
+        assert listed == [layout.QUARANTINE]
