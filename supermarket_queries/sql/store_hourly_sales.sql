@@ -25,9 +25,10 @@ since_mark AS (
         COUNT(*) AS transactions,
         SUM(total_amount) AS revenue
     FROM transactions
-    -- One comparison, so that DuckDB prunes by it; rows of other days since the mark (late
-    -- files) are left out below.
-    WHERE ingested_at >= (SELECT summed_through FROM mark)
+    -- Comparisons with the mark's one row, which DuckDB pushes into the scan (files and row
+    -- groups outside them are skipped); with no mark, a time no row has, so nothing is read.
+    WHERE dt = (SELECT dt FROM mark)
+        AND ingested_at >= COALESCE((SELECT summed_through FROM mark), TIMESTAMP '9999-12-31')
     GROUP BY dt, date_trunc('hour', transaction_datetime), store_id, payment_method
 ),
 rolled_up_day AS (
@@ -36,7 +37,7 @@ rolled_up_day AS (
     WHERE mark.transactions = (
         SELECT COUNT(*) FROM transactions WHERE dt = (SELECT dt FROM mark)
     ) - (
-        SELECT COALESCE(SUM(transactions), 0) FROM since_mark WHERE dt = (SELECT dt FROM mark)
+        SELECT COALESCE(SUM(transactions), 0) FROM since_mark
     )
 ),
 from_rows AS (

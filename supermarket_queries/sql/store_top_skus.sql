@@ -20,9 +20,10 @@ since_mark AS (
         SUM(quantity * unit_price) AS revenue,
         COUNT(*) AS lines
     FROM transaction_items
-    -- One comparison, so that DuckDB prunes by it; rows of other days since the mark (late
-    -- files) are left out below.
-    WHERE ingested_at >= (SELECT summed_through FROM mark)
+    -- Comparisons with the mark's one row, which DuckDB pushes into the scan (files and row
+    -- groups outside them are skipped); with no mark, a time no row has, so nothing is read.
+    WHERE dt = (SELECT dt FROM mark)
+        AND ingested_at >= COALESCE((SELECT summed_through FROM mark), TIMESTAMP '9999-12-31')
     GROUP BY dt, store_id, sku_id
 ),
 rolled_up_day AS (
@@ -31,7 +32,7 @@ rolled_up_day AS (
     WHERE mark.lines = (
         SELECT COUNT(*) FROM transaction_items WHERE dt = (SELECT dt FROM mark)
     ) - (
-        SELECT COALESCE(SUM(lines), 0) FROM since_mark WHERE dt = (SELECT dt FROM mark)
+        SELECT COALESCE(SUM(lines), 0) FROM since_mark
     )
 ),
 from_lines AS (

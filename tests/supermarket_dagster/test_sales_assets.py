@@ -152,7 +152,10 @@ def test_a_backfills_days_are_rolled_up_once_its_day_checks_have_run_not_beside_
     first_day, last_day = "2026-11-02", "2026-11-04"
     range_tags = {"dagster/asset_partition_range_start": first_day,
                   "dagster/asset_partition_range_end": last_day}  # fmt: skip
-    with dg.DagsterInstance.local_temp(str(tmp_path)) as instance:
+    # No compute logs: captured from a run in a thread, they leave `tail -F` processes behind.
+    no_logs = {"compute_logs": {"module": "dagster._core.storage.noop_compute_log_manager",
+                                "class": "NoOpComputeLogManager"}}  # fmt: skip
+    with dg.DagsterInstance.local_temp(str(tmp_path), overrides=no_logs) as instance:
         before = dg.evaluate_automation_conditions(defs=defs, instance=instance)
         result = {}
         run = threading.Thread(target=lambda: result.setdefault("run", dg.materialize(
