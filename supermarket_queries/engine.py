@@ -135,8 +135,14 @@ class LocalEngine:
                 self.connection.execute(_s3_secret(self.endpoint))
         self._watermark: S3Watermark | FolderWatermark | None = None
         self._stand_ins: set[str] = set()  # tables with no file yet
+        # Every Iceberg table's snapshot from one catalog call, not a call per table.
+        located = self.metadata_locations() if self.iceberg else {}
         for table in [*schema.TABLES, QUARANTINE_TABLE]:
-            self._bind(table)
+            if table in located:
+                scan = self._scan_iceberg(table, located[table])
+                self.connection.execute(f"CREATE OR REPLACE VIEW {table} AS {scan}")
+            else:
+                self._bind(table)
         for name in views.view_names():
             self.connection.execute(f"CREATE OR REPLACE VIEW {name} AS {views.duckdb_sql(name)}")
 
@@ -167,8 +173,6 @@ class LocalEngine:
     def _scan(self, table: str) -> str:
         if table == QUARANTINE_TABLE:
             return self._scan_quarantine()
-        if self.iceberg and table in tables.ICEBERG_TABLES:
-            return self._scan_iceberg(table, self.metadata_location(table))
         prefix = f"{self.lake}/{layout.table_prefix(table)}"
         if table in schema.PARTITIONED_TABLES:
             files = f"{prefix}{schema.PARTITION.name}=*/*.parquet"
