@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 from lake_contract import layout, schema
 from lake_contract.audit import AuditRecord
 from lake_contract.quarantine import quarantine_records
-from lake_contract.s3 import LakeBucket, StoredObject
+from lake_contract.s3 import LakeBucket
 from lake_contract.tables import LakeTables
 from supermarket_dagster import audit_digest, quality
 
@@ -165,24 +165,11 @@ def reference_ids(lake: LakeBucket, table: str, column: str) -> pa.ChunkedArray 
 
 class SharedReads:
     """Reads that the checks of a range of days share, made once per check step: the reference
-    ids, and the raw listing of each closed day (a day's reconciliation lists its two neighbours
-    too, so a month's consecutive days listed each prefix three times; on moto the requests were
-    a third of the step). A day that may still get files (yesterday, today) is listed afresh
-    each time, after its rows are read, as before. Threads may share it: a read made twice at
-    once is only waste."""
+    ids. Threads may share it: a read made twice at once is only waste."""
 
     def __init__(self, lake: LakeBucket) -> None:
         self.lake = lake
-        self._listings: dict[str, list[StoredObject]] = {}
         self._ids: dict[tuple[str, str], pa.ChunkedArray | None] = {}
-
-    def day_listing(self, root: str, day: date) -> list[StoredObject]:
-        prefix = layout.day_prefix(root, day)
-        if day >= datetime.now(UTC).date() - timedelta(days=1):
-            return self.lake.listing(prefix)
-        if prefix not in self._listings:
-            self._listings[prefix] = self.lake.listing(prefix)
-        return self._listings[prefix]
 
     def reference_ids(self, table: str, column: str) -> pa.ChunkedArray | None:
         if (table, column) not in self._ids:
@@ -195,33 +182,58 @@ def _quarantine_lines(lake: LakeBucket, source_key: str) -> int:
 
 
 def _audit_records(
-    lake: LakeBucket, start: datetime, end: datetime, wanted: set[str], must_find: set[str]
+    lake: LakeBucket,
+    start: datetime,
+    end: datetime,
+    wanted: set[str],
+    must_find: set[str],
+    stating: date | None = None,
 ) -> list[tuple[str, AuditRecord]]:
-    """The audit records of `wanted` source ids finished between start and end; past end only
-    while some of `must_find` is still missing (a log ingested long after it landed). The log's
-    settled past comes from its digests, the rest from listing it."""
+    """The audit records of `wanted` source ids finished between start and end, and of any
+    source whose record puts rows on `stating`; past end only wanted ones, while some of
+    `must_find` is still missing (a log ingested long after it landed). The log's settled past
+    comes from its digests, the rest from listing it."""
     start_ms, end_ms = int(start.timestamp() * 1000), int(end.timestamp() * 1000)
+    mention = stating.isoformat().encode() if stating else None
+
+    def puts_rows(body: bytes) -> AuditRecord | None:
+        if mention is None or mention not in body:  # most records never name the day
+            return None
+        record = AuditRecord.from_json(body)
+        return record if stating and stating.isoformat() in record.rows_per_day else None
+
     entries, listed_from = audit_digest.settled_entries(lake, start_ms, end_ms, datetime.now(UTC))
-    picked = []
+    picked: list[tuple[str, AuditRecord]] = []
     for key, body in entries:  # a digest's window may start before start and end past end
         at, source = layout.audit_time_ms(key), layout.audit_source_id(key)
-        if at >= start_ms and source in wanted and (at <= end_ms or source in must_find):
-            picked.append((key, body))
+        if at < start_ms:
+            continue
+        if source in wanted and (at <= end_ms or source in must_find):
+            picked.append((key, AuditRecord.from_json(body)))
+        elif at <= end_ms and (record := puts_rows(body)):
+            picked.append((key, record))
     found = {layout.audit_source_id(key) for key, _ in picked}
-    keys = []
+    keys, unknown = [], []  # the unknown sources' records are read to see which days they name
     for page in lake.pages(layout.AUDIT, layout.audit_listing_start(listed_from)):
         for key in (o.key for o in page):
-            if layout.audit_time_ms(key) > end_ms and must_find <= found:
+            at = layout.audit_time_ms(key)
+            if at > end_ms and must_find <= found:
                 break
             source = layout.audit_source_id(key)
             if source in wanted:
                 keys.append(key)
                 found.add(source)
+            elif mention and at <= end_ms:
+                unknown.append(key)
         else:
             continue
         break
-    picked += zip(keys, lake.read_many(keys), strict=True)
-    return [(key, AuditRecord.from_json(body)) for key, body in picked]
+    picked += [(key, AuditRecord.from_json(body))
+               for key, body in zip(keys, lake.read_many(keys), strict=True)]  # fmt: skip
+    for key, body in zip(unknown, lake.read_many(unknown), strict=True):
+        if record := puts_rows(body):
+            picked.append((key, record))
+    return picked
 
 
 def _restatements(lake: LakeBucket, day: date, wanted: set[str]) -> list[tuple[str, AuditRecord]]:
@@ -243,16 +255,16 @@ def reconcile_day(
     day: date,
     transactions: SourceRows,
     items: SourceRows,
-    shared: SharedReads | None = None,
 ) -> quality.Reconciliation:
     """Gathers each source's audit record and its rows and quarantine lines, and adds them up."""
-    shared = shared or SharedReads(lake)
     now = datetime.now(UTC)
     on_day = {"transactions": transactions.counts, "transaction_items": items.counts}
-    raw: dict[str, datetime] = {}
-    for neighbour in (day - timedelta(days=1), day, day + timedelta(days=1)):
-        for prefix in (layout.RAW_HISTORY, layout.RAW_INCOMING):
-            raw |= {o.key: o.last_modified for o in shared.day_listing(prefix, neighbour)}
+    # The day's own raw logs only: a neighbouring day's log that puts rows on this one (a till
+    # open past midnight) is found by those rows, or by its audit record naming the day. Listing
+    # the neighbours too made every check of today list all of yesterday's logs.
+    raw = {o.key: o.last_modified
+           for prefix in (layout.RAW_HISTORY, layout.RAW_INCOMING)
+           for o in lake.listing(layout.day_prefix(prefix, day))}  # fmt: skip
     sources = set(raw) | set(on_day["transactions"]) | set(on_day["transaction_items"])
     ingested = {s: _last_seen(s, transactions.latest, items.latest)
                 for s in {*transactions.latest, *items.latest}}  # fmt: skip
@@ -260,14 +272,16 @@ def reconcile_day(
     # An audit record lands just after its rows' ingested_at; for a log with no rows on the
     # day (all quarantined, or not ingested yet), after its raw object landed.
     times = list(ingested.values()) + [raw[s] for s in at_home if s not in ingested]
-    ids = {layout.source_id(s): s for s in sources}
+    wanted = {layout.source_id(s) for s in sources}
     overdue = {layout.source_id(s) for s in at_home if now - raw[s] > IN_FLIGHT}
     records = (
-        _audit_records(lake, min(times) - SLACK, max(times) + SLACK, set(ids), overdue)
+        _audit_records(lake, min(times) - SLACK, max(times) + SLACK, wanted, overdue, day)
         if times
         else []
-    ) + _restatements(lake, day, set(ids))
-    latest = quality.latest_per_source(records)
+    )
+    sources |= {record.source_key for _, record in records}  # and those naming the day
+    restated = _restatements(lake, day, {layout.source_id(s) for s in sources})
+    latest = quality.latest_per_source(records + restated)
     counts = []
     for source in sorted(sources):
         audit = latest.get(source)

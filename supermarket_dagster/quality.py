@@ -191,10 +191,13 @@ class SourceCount:
                 f"{stated} written + {self.audit.records_quarantined} quarantined"
             )
         expected = per_day.get(day.isoformat(), {})
-        for table in schema.INGESTED_TABLES:
-            want, have = expected.get(table, 0), self.lake_rows.get(table, 0)
-            if want != have:
-                return f"{table}: {have} rows in the lake, audit says {want}"
+        differing = [
+            f"{table}: {have} rows in the lake, audit says {want}"
+            for table in sorted(schema.INGESTED_TABLES)  # a set: its order changes per process
+            if (want := expected.get(table, 0)) != (have := self.lake_rows.get(table, 0))
+        ]
+        if differing:
+            return "; ".join(differing)
         if self.quarantined is not None and self.quarantined != self.audit.records_quarantined:
             stated_rejects = self.audit.records_quarantined
             return f"{self.quarantined} quarantine lines, audit says {stated_rejects}"

@@ -2,7 +2,7 @@
 useful metadata, on the fault it exists to catch (made with a rogue commit to the table)."""
 
 import gzip
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
 import pyarrow as pa
@@ -11,6 +11,7 @@ from pyiceberg.expressions import And, EqualTo
 from pyiceberg.types import StringType
 
 from lake_contract import layout
+from lake_contract.s3 import LakeBucket
 from lambda_ingest.events import SourceObject
 from lambda_ingest.handler import ingest
 from supermarket_dagster import lake_day, quality
@@ -194,8 +195,11 @@ def test_rows_deleted_from_the_table_fail_reconciliation_naming_their_source(his
     assert run_checks(lake, NEXT_DAY)[("transactions", "raw_records_reconcile")].passed
 
 
-def test_a_straddling_log_counts_on_each_day_its_audit_puts_rows(history, lake):
-    _table(lake, "transactions").delete(_of(STRADDLING, NEXT_DAY))
+@pytest.mark.parametrize("lost_from", [("transactions",), ("transaction_items", "transactions")])
+def test_a_straddling_log_counts_on_each_day_its_audit_puts_rows(history, lake, lost_from):
+    # With every row of it gone from NEXT_DAY, only its audit record naming the day finds it.
+    for table in lost_from:
+        _table(lake, table).delete(_of(STRADDLING, NEXT_DAY))
 
     after = {day: run_checks(lake, day)[("transactions", "raw_records_reconcile")]
              for day in (DAY, NEXT_DAY)}  # fmt: skip
@@ -203,7 +207,7 @@ def test_a_straddling_log_counts_on_each_day_its_audit_puts_rows(history, lake):
     assert after[DAY].passed  # its two rows on DAY and its quarantined line are all there
     assert not after[NEXT_DAY].passed
     assert _values(after[NEXT_DAY])["disagreeing"] == {
-        STRADDLING: "transactions: 0 rows in the lake, audit says 1"
+        STRADDLING: "; ".join(f"{t}: 0 rows in the lake, audit says 1" for t in lost_from)
     }
 
 
@@ -415,31 +419,28 @@ def test_only_the_latest_audit_record_of_a_source_counts():
     assert latest == {"raw/a.ndjson": newer, "raw/b.ndjson": other}
 
 
-def test_the_days_of_a_step_list_a_closed_day_once_and_a_day_still_open_each_time(lake):
-    today = datetime.now(UTC).date()
-    closed, open_day = today - timedelta(days=10), today
-    objects = lake.objects()
-    for day in (closed, open_day):
-        objects.write(f"{layout.day_prefix(layout.RAW_HISTORY, day)}till-1.ndjson", b"{}\n")
+def test_a_day_lists_only_its_own_raw_logs_and_finds_a_neighbours_log_by_its_rows(
+    history, lake, monkeypatch
+):
+    # Listing the neighbouring days too made every check of today list all of yesterday's logs.
     listed: list[str] = []
-    real_listing = objects.listing
+    real_listing = LakeBucket.listing
 
-    def counted(prefix, *args, **kwargs):
+    def counted(self, prefix, *args, **kwargs):
         listed.append(prefix)
-        return real_listing(prefix, *args, **kwargs)
+        return real_listing(self, prefix, *args, **kwargs)
 
-    objects.listing = counted
-    shared = lake_day.SharedReads(objects)
-    for _ in range(3):
-        assert [o.key for o in shared.day_listing(layout.RAW_HISTORY, closed)] == [
-            f"{layout.day_prefix(layout.RAW_HISTORY, closed)}till-1.ndjson"
-        ]
-        assert len(shared.day_listing(layout.RAW_HISTORY, open_day)) == 1
-    assert listed.count(layout.day_prefix(layout.RAW_HISTORY, closed)) == 1
-    assert listed.count(layout.day_prefix(layout.RAW_HISTORY, open_day)) == 3
-    # A file landing on the open day is seen by the next listing.
-    objects.write(f"{layout.day_prefix(layout.RAW_HISTORY, open_day)}till-2.ndjson", b"{}\n")
-    assert len(shared.day_listing(layout.RAW_HISTORY, open_day)) == 2
+    monkeypatch.setattr(LakeBucket, "listing", counted)
+    evaluation = run_checks(lake, NEXT_DAY)[("transactions", "raw_records_reconcile")]
+
+    assert evaluation.passed, _values(evaluation)
+    # The straddling log, filed under DAY, is one of NEXT_DAY's sources through its row there.
+    assert _values(evaluation)["lake_rows"] == 400 + 1
+    day = date.fromisoformat(NEXT_DAY)
+    assert sorted(p for p in listed if p.startswith("raw/")) == [
+        layout.day_prefix(layout.RAW_HISTORY, day),
+        layout.day_prefix(layout.RAW_INCOMING, day),
+    ]
 
 
 def test_large_days_are_checked_fewer_at_once_by_their_item_rows_from_the_manifest(
