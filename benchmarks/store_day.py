@@ -4,6 +4,7 @@ measured as the day fills.
 
     .venv/bin/python benchmarks/store_day.py [--files 86400] [--transactions 25] [--batch 10]
                                              [--checkpoints 12] [--compact-every 600]
+                                             [--yesterday 0]
 
 One file every 0.5 s for 12 hours is 86,400 files; at the default feed (50 transactions/s in 2
 files/s) each holds 25 transactions. A moto server runs as its own process on loopback. The
@@ -17,6 +18,8 @@ each of --checkpoints points of the day it measures, on today: the dashboard's o
 the check step runs them), one tick of the audit sensor over the files landed since its last
 tick (listing after its cursor and reading the records), and the RSS of moto and of this
 process (the Lambda and the reader). Printed as a table, with the load average.
+--yesterday N first writes N raw logs under yesterday (not ingested), as a stack running for
+days has them: today's checks must not list them.
 """
 
 import argparse
@@ -27,7 +30,7 @@ import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import psutil
@@ -175,6 +178,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=10)
     parser.add_argument("--checkpoints", type=int, default=12)
     parser.add_argument("--compact-every", type=int, default=600)
+    parser.add_argument("--yesterday", type=int, default=0)
     args = parser.parse_args()
     print(f"load average {os.getloadavg()[0]:.1f} at the start")
     with moto_server() as endpoint:
@@ -194,6 +198,10 @@ def main() -> None:
         lake.write(layout.reference_key("supermarkets"), parquet_bytes(generate_supermarkets(5, 0)))
         lake.write(layout.reference_key("skus"), parquet_bytes(generate_skus(12_000, 0)))
         day = Day(args.files, args.transactions, args.batch)
+        yesterday = layout.day_prefix(layout.RAW_INCOMING, day.today - timedelta(days=1))
+        for first in range(0, args.yesterday, 10_000):  # a slice of bodies in memory at a time
+            last = min(first + 10_000, args.yesterday)
+            lake.write_many({f"{yesterday}day-{n:06d}.ndjson": b"{}\n" for n in range(first, last)})
         every = max(args.batch, args.files // args.checkpoints // args.batch * args.batch)
         cursor, rows, started = None, [], time.perf_counter()
         compacted_at, compaction_seconds, marked_at = 0, [], datetime.now(UTC)

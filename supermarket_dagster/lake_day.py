@@ -165,11 +165,19 @@ def reference_ids(lake: LakeBucket, table: str, column: str) -> pa.ChunkedArray 
 
 class SharedReads:
     """Reads that the checks of a range of days share, made once per check step: the reference
-    ids. Threads may share it: a read made twice at once is only waste."""
+    ids, and the audit records read one by one (a range's days landed together, so each day's
+    stretch of the log holds the others' records too; a record is never rewritten). Threads may
+    share it: a read made twice at once is only waste."""
 
     def __init__(self, lake: LakeBucket) -> None:
         self.lake = lake
         self._ids: dict[tuple[str, str], pa.ChunkedArray | None] = {}
+        self._audit: dict[str, bytes] = {}
+
+    def audit_bodies(self, keys: list[str]) -> list[bytes]:
+        missing = [key for key in keys if key not in self._audit]
+        self._audit.update(zip(missing, self.lake.read_many(missing), strict=True))
+        return [self._audit[key] for key in keys]
 
     def reference_ids(self, table: str, column: str) -> pa.ChunkedArray | None:
         if (table, column) not in self._ids:
@@ -188,6 +196,7 @@ def _audit_records(
     wanted: set[str],
     must_find: set[str],
     stating: date | None = None,
+    shared: SharedReads | None = None,
 ) -> list[tuple[str, AuditRecord]]:
     """The audit records of `wanted` source ids finished between start and end, and of any
     source whose record puts rows on `stating`; past end only wanted ones, while some of
@@ -228,9 +237,10 @@ def _audit_records(
         else:
             continue
         break
+    read = shared.audit_bodies if shared else lake.read_many
     picked += [(key, AuditRecord.from_json(body))
-               for key, body in zip(keys, lake.read_many(keys), strict=True)]  # fmt: skip
-    for key, body in zip(unknown, lake.read_many(unknown), strict=True):
+               for key, body in zip(keys, read(keys), strict=True)]  # fmt: skip
+    for key, body in zip(unknown, read(unknown), strict=True):
         if record := puts_rows(body):
             picked.append((key, record))
     return picked
@@ -255,6 +265,7 @@ def reconcile_day(
     day: date,
     transactions: SourceRows,
     items: SourceRows,
+    shared: SharedReads | None = None,
 ) -> quality.Reconciliation:
     """Gathers each source's audit record and its rows and quarantine lines, and adds them up."""
     now = datetime.now(UTC)
@@ -275,7 +286,7 @@ def reconcile_day(
     wanted = {layout.source_id(s) for s in sources}
     overdue = {layout.source_id(s) for s in at_home if now - raw[s] > IN_FLIGHT}
     records = (
-        _audit_records(lake, min(times) - SLACK, max(times) + SLACK, wanted, overdue, day)
+        _audit_records(lake, min(times) - SLACK, max(times) + SLACK, wanted, overdue, day, shared)
         if times
         else []
     )

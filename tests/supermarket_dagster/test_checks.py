@@ -443,6 +443,37 @@ def test_a_day_lists_only_its_own_raw_logs_and_finds_a_neighbours_log_by_its_row
     ]
 
 
+def test_the_days_of_a_step_read_each_audit_record_once(history, lake, monkeypatch):
+    # Right after a range lands its stretch of the log is not digested yet, so each day reads
+    # it record by record, and the range's days share that stretch.
+    def undigested(_lake, start_ms, _end_ms, _now):
+        return [], start_ms
+
+    monkeypatch.setattr(lake_day.audit_digest, "settled_entries", undigested)
+    read: list[str] = []
+    real_read_many = LakeBucket.read_many
+
+    def counted(self, keys, *args, **kwargs):
+        read.extend(keys)
+        return real_read_many(self, keys, *args, **kwargs)
+
+    monkeypatch.setattr(LakeBucket, "read_many", counted)
+    objects = lake.objects()
+    shared = lake_day.SharedReads(objects)
+    for day in (date.fromisoformat(DAY), date.fromisoformat(NEXT_DAY)):
+        rows = {t: lake_day.read_day(lake.tables(), t, day).rows
+                for t in ("transactions", "transaction_items")}  # fmt: skip
+        reconciled = lake_day.reconcile_day(
+            objects, day, lake_day.SourceRows.of(rows["transactions"]),
+            lake_day.SourceRows.of(rows["transaction_items"]), shared,
+        )  # fmt: skip
+        assert reconciled.passed, reconciled
+
+    audit_reads = [key for key in read if key.startswith(layout.AUDIT)]
+    assert audit_reads, "no audit record read one by one: the test would prove nothing"
+    assert len(audit_reads) == len(set(audit_reads))
+
+
 def test_large_days_are_checked_fewer_at_once_by_their_item_rows_from_the_manifest(
     history, lake, monkeypatch
 ):

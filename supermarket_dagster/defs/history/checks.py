@@ -159,7 +159,7 @@ def day_results(
 
     if key := selected.get((TRANSACTIONS, "raw_records_reconcile")):
         r = lake_day.reconcile_day(objects, day, lake_day.SourceRows.of(transactions.rows),
-                                   items.sources)  # fmt: skip
+                                   items.sources, shared)  # fmt: skip
         yield _result(
             key, r.passed,
             raw_records=r.raw_records, lake_rows=r.lake_rows,
