@@ -15,9 +15,11 @@ queue is left out, as it adds latency, not work. As the schedules would in the d
 `compacted_days` does it, and its store totals are summed through the compaction before. At
 each of --checkpoints points of the day it measures, on today: the dashboard's open-day views
 (a fresh engine: cold; then the median of 3: warm), the seven day checks (`day_results`, as
-the check step runs them), one tick of the audit sensor over the files landed since its last
-tick (listing after its cursor and reading the records), and the RSS of moto and of this
-process (the Lambda and the reader). Printed as a table, with the load average.
+the check step runs them; then again at once, once the log since the last checkpoint is
+digested, as a check 5 minutes after another finds it), one tick of the audit sensor over the
+files landed since its last tick (listing after its cursor and reading the records), and the
+RSS of moto and of this process (the Lambda and the reader). Printed as a table, with the load
+average.
 --yesterday N first writes N raw logs under yesterday (not ingested), as a stack running for
 days has them: today's checks must not list them.
 """
@@ -154,7 +156,14 @@ def measure(day: Day, cursor: str | None, endpoint: str) -> tuple[dict[str, floa
     began = time.perf_counter()
     results = list(day_results(lake, day.today, keys))
     figures["checks"] = time.perf_counter() - began
-    figures["checks passed"] = sum(r.passed for r in results)
+    # The first check after a checkpoint reads the whole stretch of the audit log since the one
+    # before (an hour of the day, compressed), and digests it; the stack checks every 5 minutes.
+    # What a check costs once the log is digested is the same checks again at once.
+    began = time.perf_counter()
+    again = list(day_results(lake, day.today, keys))
+    figures["checks again"] = time.perf_counter() - began
+    figures["checks passed"] = min(sum(r.passed for r in run) for run in (results, again))
+    results += again
     failed = [f"{r.check_name}: {dict(r.metadata)}"[:300] for r in results if not r.passed]
     for line in failed:
         print(f"  check failed: {line}")
@@ -229,8 +238,8 @@ def main() -> None:
           f"median {statistics.median(compaction_seconds or [0]):.2f}s")  # fmt: skip
 
 
-COLUMNS = ("files", "elapsed", "views cold", "views warm", "checks", "checks passed",
-           "sensor s/1k records", "moto MiB", "bench MiB", "load")  # fmt: skip
+COLUMNS = ("files", "elapsed", "views cold", "views warm", "checks", "checks again",
+           "checks passed", "sensor s/1k records", "moto MiB", "bench MiB", "load")  # fmt: skip
 
 
 def _row(figures: dict[str, float]) -> str:

@@ -419,18 +419,24 @@ def test_only_the_latest_audit_record_of_a_source_counts():
     assert latest == {"raw/a.ndjson": newer, "raw/b.ndjson": other}
 
 
+def _first_arguments(monkeypatch, method: str) -> list:
+    """What every call to LakeBucket.<method> is given first from now on (a prefix, keys)."""
+    seen = []
+    real = getattr(LakeBucket, method)
+
+    def counted(self, first, *args, **kwargs):
+        seen.append(first)
+        return real(self, first, *args, **kwargs)
+
+    monkeypatch.setattr(LakeBucket, method, counted)
+    return seen
+
+
 def test_a_day_lists_only_its_own_raw_logs_and_finds_a_neighbours_log_by_its_rows(
     history, lake, monkeypatch
 ):
     # Listing the neighbouring days too made every check of today list all of yesterday's logs.
-    listed: list[str] = []
-    real_listing = LakeBucket.listing
-
-    def counted(self, prefix, *args, **kwargs):
-        listed.append(prefix)
-        return real_listing(self, prefix, *args, **kwargs)
-
-    monkeypatch.setattr(LakeBucket, "listing", counted)
+    listed = _first_arguments(monkeypatch, "listing")
     evaluation = run_checks(lake, NEXT_DAY)[("transactions", "raw_records_reconcile")]
 
     assert evaluation.passed, _values(evaluation)
@@ -450,14 +456,7 @@ def test_the_days_of_a_step_read_each_audit_record_once(history, lake, monkeypat
         return [], start_ms
 
     monkeypatch.setattr(lake_day.audit_digest, "settled_entries", undigested)
-    read: list[str] = []
-    real_read_many = LakeBucket.read_many
-
-    def counted(self, keys, *args, **kwargs):
-        read.extend(keys)
-        return real_read_many(self, keys, *args, **kwargs)
-
-    monkeypatch.setattr(LakeBucket, "read_many", counted)
+    read = _first_arguments(monkeypatch, "read_many")
     objects = lake.objects()
     shared = lake_day.SharedReads(objects)
     for day in (date.fromisoformat(DAY), date.fromisoformat(NEXT_DAY)):
@@ -469,7 +468,7 @@ def test_the_days_of_a_step_read_each_audit_record_once(history, lake, monkeypat
         )  # fmt: skip
         assert reconciled.passed, reconciled
 
-    audit_reads = [key for key in read if key.startswith(layout.AUDIT)]
+    audit_reads = [key for keys in read for key in keys if key.startswith(layout.AUDIT)]
     assert audit_reads, "no audit record read one by one: the test would prove nothing"
     assert len(audit_reads) == len(set(audit_reads))
 
