@@ -45,8 +45,8 @@ _TRANSIENT_CODES = frozenset(
 
 def _timestamp(value: Any) -> datetime:
     """A response's time as botocore gives it, but S3's ISO 8601 UTC times (`LastModified` of
-    each listed key) read by the standard library: botocore's dateutil parse was 140 us a key,
-    a third of a day check that lists the day's raw logs and audit records."""
+    each listed key) read by the standard library: botocore's dateutil parse was ~36 us a key,
+    a third of a day check that lists the day's raw logs and audit records (under cProfile)."""
     if isinstance(value, str) and value.endswith("Z"):
         with contextlib.suppress(ValueError):
             return datetime.fromisoformat(value)
