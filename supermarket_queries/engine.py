@@ -139,8 +139,7 @@ class LocalEngine:
         located = self.metadata_locations() if self.iceberg else {}
         for table in [*schema.TABLES, QUARANTINE_TABLE]:
             if table in located:
-                scan = self._scan_iceberg(table, located[table])
-                self.connection.execute(f"CREATE OR REPLACE VIEW {table} AS {scan}")
+                self._bind_iceberg(table, located[table])
             else:
                 self._bind(table)
         for name in views.view_names():
@@ -148,6 +147,10 @@ class LocalEngine:
 
     def _bind(self, table: str) -> None:
         self.connection.execute(f"CREATE OR REPLACE VIEW {table} AS {self._scan(table)}")
+
+    def _bind_iceberg(self, table: str, location: str | None, snapshot: int | None = None) -> None:
+        scan = self._scan_iceberg(table, location, snapshot)
+        self.connection.execute(f"CREATE OR REPLACE VIEW {table} AS {scan}")
 
     @property
     def in_s3(self) -> bool:
@@ -215,15 +218,13 @@ class LocalEngine:
         """Rebinds each Iceberg table whose current snapshot moved, as of one catalog call."""
         for table, location in self.metadata_locations().items():
             if location != self.snapshots.get(table):
-                scan = self._scan_iceberg(table, location)
-                self.connection.execute(f"CREATE OR REPLACE VIEW {table} AS {scan}")
+                self._bind_iceberg(table, location)
 
     def as_of(self, table: str, snapshot_id: int) -> None:
         """Pins `table` to an earlier snapshot until the next query that follows commits: for
         a query as of then, e.g. engine.as_of(...) then engine.query(sql, follow=False)."""
         location = self.metadata_location(table)
-        scan = self._scan_iceberg(table, location, snapshot_id)
-        self.connection.execute(f"CREATE OR REPLACE VIEW {table} AS {scan}")
+        self._bind_iceberg(table, location, snapshot_id)
         self.snapshots[table] = f"{location}@{snapshot_id}"  # the next follow binds now again
 
     def _scan_quarantine(self) -> str:
