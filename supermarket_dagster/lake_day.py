@@ -203,13 +203,13 @@ def _audit_records(
     `must_find` is still missing (a log ingested long after it landed). The log's settled past
     comes from its digests, the rest from listing it."""
     start_ms, end_ms = int(start.timestamp() * 1000), int(end.timestamp() * 1000)
-    mention = stating.isoformat().encode() if stating else None
+    named = stating.isoformat() if stating else None
 
     def puts_rows(body: bytes) -> AuditRecord | None:
-        if mention is None or mention not in body:  # most records never name the day
+        if named is None or named.encode() not in body:  # most records never name the day
             return None
         record = AuditRecord.from_json(body)
-        return record if stating and stating.isoformat() in record.rows_per_day else None
+        return record if named in record.rows_per_day else None
 
     entries, listed_from = audit_digest.settled_entries(lake, start_ms, end_ms, datetime.now(UTC))
     picked: list[tuple[str, AuditRecord]] = []
@@ -232,7 +232,7 @@ def _audit_records(
             if source in wanted:
                 keys.append(key)
                 found.add(source)
-            elif mention and at <= end_ms:
+            elif named and at <= end_ms:
                 unknown.append(key)
         else:
             continue
@@ -290,8 +290,9 @@ def reconcile_day(
         if times
         else []
     )
-    sources |= {record.source_key for _, record in records}  # and those naming the day
-    restated = _restatements(lake, day, {layout.source_id(s) for s in sources})
+    naming = {record.source_key for _, record in records} - sources  # and those naming the day
+    sources |= naming
+    restated = _restatements(lake, day, wanted | {layout.source_id(s) for s in naming})
     latest = quality.latest_per_source(records + restated)
     counts = []
     for source in sorted(sources):
