@@ -6,7 +6,9 @@ source keys are looked up in the transaction_items table, the one committed firs
 that failed between its two commits is found too (its manifest prunes by the full bounds of
 source_key, so this reads only files that may hold them): a source already there has its old
 rows deleted in the same commit that appends its new ones, so a redelivery or a rewritten log
-replaces itself; a new source is a plain append, the fast and common case. Items are
+replaces itself; a new source is a plain append, the fast and common case. The Lambda first
+sets aside the sources already in the lake exactly as it would write them (unchanged_sources),
+since a delete rewrites whole data files under the lock. Items are
 committed before transactions, so a reader that looks up transactions first never sees a
 transaction without its items.
 
@@ -106,12 +108,17 @@ def _manifests(snapshot: Any, io: Any) -> list[Any]:
 
 
 def sources_present(lake: LakeTables, keys: list[str], name: str = COMMIT_ORDER[0]) -> set[str]:
-    """Which of these sources already have rows in the table: the data files whose source_key
-    bounds take in a key (full bounds, UTF-8 order), then their column."""
-    table = lake.table(name)
+    """Which of these sources already have rows in the table."""
+    return set().union(*_files_holding(lake.table(name), keys).values())
+
+
+def _files_holding(table: Any, keys: list[str]) -> dict[str, frozenset[str]]:
+    """The data files of the table's snapshot (as loaded) holding rows of these sources, each
+    with the ones it holds: the files whose source_key bounds take in a key (full bounds, UTF-8
+    order), then their column."""
     snapshot = table.current_snapshot()
     if not keys or snapshot is None:
-        return set()
+        return {}
     field_id = table.schema().find_field("source_key").field_id
     wanted = sorted(k.encode() for k in keys)
     candidates = {
@@ -120,10 +127,8 @@ def sources_present(lake: LakeTables, keys: list[str], name: str = COMMIT_ORDER[
         for low, high, path in _source_bounds(manifest, table.io, field_id)
         if any(low <= key <= high for key in wanted)
     }
-    found: set[str] = set()
-    for path in sorted(candidates):
-        found |= _sources_in_file(table, path) & set(keys)
-    return found
+    holding = {path: _sources_in_file(table, path) & set(keys) for path in sorted(candidates)}
+    return {path: held for path, held in holding.items() if held}
 
 
 # Data files never change either: the source keys each one holds, read once per container
@@ -151,6 +156,101 @@ def _sources_in_file(table: Any, path: str) -> frozenset[str]:
         return known
     column = pq.read_table(table.io.new_input(path).open(), columns=["source_key"])
     return _remember_sources(path, frozenset(pc.unique(column["source_key"]).to_pylist()))
+
+
+# What orders a source's rows for a comparison: its transaction ids are unique (the transform
+# rejects an id repeated in a file), and so are their line numbers.
+_ROW_ORDER = {
+    "transactions": ["transaction_id"],
+    "transaction_items": ["transaction_id", "line_number"],
+}
+
+
+@dataclass(frozen=True)
+class Unchanged:
+    """Sources a batch found in the lake already, as it would write them, and the snapshot of
+    each table they were found in."""
+
+    sources: frozenset[str] = frozenset()
+    snapshots: dict[str, int] = field(default_factory=dict)
+
+
+def unchanged_sources(lake: LakeTables, results: list[tuple[str, TransformResult]]) -> Unchanged:
+    """The sources whose rows the tables hold exactly as these results would write them,
+    `ingested_at` aside: logs delivered again, unchanged. They need no commit. A replace would
+    delete and add the same rows, and a delete rewrites every data file holding them: the open
+    day's compacted files, read and written whole under the commit lock while every other
+    batch waits. This reads outside the lock, and only the row groups that hold the sources,
+    on tables loaded afresh for it (the committers' own are refreshed only under the lock); a
+    batch of new sources only, the common case, costs no read. A source found changed, or not
+    found, is committed, and the commit's own lookup replaces it if it is there by then."""
+    keys = [key for key, _ in results]
+    if not sources_present(lake, keys):  # none of them in the tables as last loaded
+        return Unchanged()
+    fresh = LakeTables(lake.catalog, lake.database)
+    same = sources_present(fresh, keys)
+    by_key = dict(results)
+    snapshots: dict[str, int] = {}
+    for name in COMMIT_ORDER:
+        table = fresh.table(name)
+        if not same or table.current_snapshot() is None:
+            return Unchanged()
+        snapshots[name] = table.current_snapshot().snapshot_id
+        columns = [c for c in tables.arrow_schema(name).names if c != "ingested_at"]
+        found = _rows_of(table, _files_holding(table, sorted(same)), columns, name)
+        for key in sorted(same):
+            new = tables.as_table_rows(name, getattr(by_key[key], name)).select(columns)
+            old = found.filter(pc.equal(found["source_key"], key))
+            if not _same_rows(new, old, _ROW_ORDER[name]):
+                same.discard(key)
+    return Unchanged(frozenset(same), snapshots) if same else Unchanged()
+
+
+def _rows_of(
+    table: Any, holding: dict[str, frozenset[str]], columns: list[str], name: str
+) -> pa.Table:
+    """The rows of these files' sources (file -> the sources wanted from it), as `name`'s
+    columns. A row group is read only when its source_key column holds one of them, and only up
+    to its last row of them (compacted files are in ingestion order: a source's rows are close)."""
+    import pyarrow.parquet as pq
+
+    shape = pa.schema([tables.arrow_schema(name).field(column) for column in columns])
+    parts = [shape.empty_table()]
+    for path, keys in holding.items():
+        wanted = pa.array(sorted(keys))
+        with table.io.new_input(path).open() as stream:
+            parquet = pq.ParquetFile(stream, read_dictionary=["source_key"])
+            for group in range(parquet.num_row_groups):
+                sources = parquet.read_row_group(group, columns=["source_key"])["source_key"]
+                mask = _of_sources(sources, wanted)
+                hits = pc.indices_nonzero(mask)
+                if not len(hits):
+                    continue
+                last, offset = hits[-1].as_py(), 0
+                for batch in parquet.iter_batches(_BATCH_ROWS, [group], columns):
+                    rows = pa.Table.from_batches([batch]).select(columns)
+                    parts.append(rows.filter(mask.slice(offset, len(rows))).cast(shape))
+                    offset += len(rows)
+                    if offset > last:
+                        break
+    return pa.concat_tables(parts)
+
+
+_BATCH_ROWS = 64 * 1024
+
+
+def _of_sources(column: pa.ChunkedArray, wanted: pa.Array) -> pa.Array:
+    """Which rows of a dictionary-encoded source_key column are of the wanted sources: looked
+    up in each chunk's dictionary, not in every row's string."""
+    masks = [pc.take(pc.is_in(chunk.dictionary, wanted), chunk.indices) for chunk in column.chunks]
+    return pa.concat_arrays(masks) if masks else pa.array([], pa.bool_())
+
+
+def _same_rows(new: pa.Table, old: pa.Table, order: list[str]) -> bool:
+    if new.num_rows != old.num_rows:
+        return False
+    by = [(column, "ascending") for column in order]
+    return new.sort_by(by).equals(old.sort_by(by))
 
 
 @functools.cache

@@ -27,10 +27,12 @@ from lambda_ingest.committer import (
     COMMIT_ORDER,
     Committed,
     Staged,
+    Unchanged,
     combined,
     commit_sources,
     commit_staged,
     stage,
+    unchanged_sources,
 )
 from lambda_ingest.transform import TransformResult, oversized_reason, rejected_file, transform
 
@@ -148,19 +150,26 @@ def _write_quarantine(item: Converted) -> None:
 
 def land(batch: list[Converted], database: str) -> list[AuditRecord]:
     """Quarantine, one commit for every source's rows, then one audit record per source: the
-    audit record says the rows are in, so it is written only after the commit succeeded."""
+    audit record says the rows are in, so it is written only after the commit succeeded. A
+    source delivered again and unchanged is in already: it is audited again, not committed."""
     if not batch:
         return []
     # One source twice in a batch (a redelivery beside the first delivery) is committed once.
     batch = list({item.source.key: item for item in batch}.values())
     clock = time.perf_counter()
-    for pending in [_writes.submit(_write_quarantine, item) for item in batch]:
+    lake = lake_tables(database)
+    try:
+        unchanged = unchanged_sources(lake, [(item.source.key, item.result) for item in batch])
+    except Exception as exc:  # e.g. a file of a stale snapshot gone: the commit replaces them
+        _log(logging.WARNING, "unchanged_check_failed", error=repr(exc))
+        unchanged = Unchanged()
+    changed = [item for item in batch if item.source.key not in unchanged.sources]
+    for pending in [_writes.submit(_write_quarantine, item) for item in changed]:
         pending.result()  # raises the first failure: nothing is committed without its rejects
     committing = time.perf_counter()
-    committed = commit_sources(
-        lake_tables(database), [(item.source.key, item.result) for item in batch], {}
-    )
-    return _audited(batch, committed, database, clock, committing)
+    results = [(item.source.key, item.result) for item in changed]
+    committed = commit_sources(lake, results, {}) if changed else Committed()
+    return _audited(batch, committed, database, clock, committing, unchanged)
 
 
 def stage_source(item: Converted, database: str) -> StagedSource:
@@ -188,11 +197,18 @@ def _audited(
     database: str,
     clock: float,
     committing: float,
+    unchanged: Unchanged | None = None,
 ) -> list[AuditRecord]:
-    """The batch's audit records, written once its commit is in, and logged."""
+    """The batch's audit records, written once its commit is in, and logged: each names the
+    snapshots holding its rows (the commit's, or where an unchanged source was found)."""
     commit_ms = round((time.perf_counter() - committing) * 1000, 1)
     finished = datetime.now(UTC)
-    outputs = [f"{database}.{t}@{snapshot}" for t, snapshot in committed.snapshots.items()]
+
+    unchanged = unchanged or Unchanged()
+
+    def snapshots(key: str) -> dict[str, int]:
+        return unchanged.snapshots if key in unchanged.sources else committed.snapshots
+
     records = [
         audit_record(
             bucket=item.source.bucket,
@@ -202,7 +218,7 @@ def _audited(
             started_at=item.started_at,
             finished_at=finished,
             counts=item.counts,
-            outputs=outputs
+            outputs=[f"{database}.{t}@{s}" for t, s in snapshots(item.source.key).items()]
             + ([layout.quarantine_key(item.source.key)] if item.counts.records_quarantined else []),
         )
         for item in batch
@@ -223,6 +239,7 @@ def _audited(
             items=record.rows_written["transaction_items"],
             quarantined=record.records_quarantined,
             replaced=record.source_key in committed.replaced_sources,
+            unchanged=record.source_key in unchanged.sources,
             batch_sources=len(batch),
             batch_ms=round((time.perf_counter() - clock) * 1000, 1),
             commit_ms=commit_ms,

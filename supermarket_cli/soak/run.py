@@ -92,7 +92,7 @@ class SoakReport:
     reconciliation: Reconciliation = field(default_factory=Reconciliation)
     faults: list[FaultWindow] = field(default_factory=list)
     proxy: dict[str, Any] = field(default_factory=dict)
-    redeliveries: int = 0  # ingestions that replaced a source already in the lake
+    redeliveries: int = 0  # ingestions of a source already in the lake: unchanged, or replaced
     dead_lettered: int = 0
     replayed: int = 0
     restarts: dict[str, int] = field(default_factory=dict)
@@ -514,7 +514,8 @@ class Soak:
     def _redeliveries(self) -> int:
         count = 0
         for log in self.config.logs_dir.glob("lambda-runtime*.log"):
-            count += log.read_text(errors="replace").count('"replaced": true')
+            text = log.read_text(errors="replace")
+            count += text.count('"replaced": true') + text.count('"unchanged": true')
         return count
 
     def _latency(self, audits: list[Any]) -> dict[str, dict[str, float]]:
@@ -609,7 +610,8 @@ def format_report(report: SoakReport) -> str:
         f"  duplicated   {r.duplicated} ids, {r.duplicated_items} item lines",
         f"  missing      {r.missing}",
         f"  unexpected   {r.unexpected}",
-        f"  redeliveries {report.redeliveries} (sources replaced by a later delivery)",
+        f"  redeliveries {report.redeliveries} (sources delivered again: found unchanged, or "
+        "replaced)",
         f"  dead-lettered {report.dead_lettered}, replayed {report.replayed}",
         f"  backlog      {report.settle_seconds:.0f}s to drain the queue after the producers",
     ]

@@ -160,6 +160,64 @@ def test_a_rewritten_source_replaces_its_rows(s3):
     assert len(lake_rows(s3, "transaction_items")) == 2
 
 
+def test_a_source_delivered_again_unchanged_is_audited_again_and_not_committed(s3):
+    key = put(s3, "raw/incoming/dt=2026-03-01/a.ndjson", ndjson(record("a"), record("b")))
+    other = put(s3, "raw/incoming/dt=2026-03-01/c.ndjson", ndjson(record("c")))
+    lambda_handler(direct_event(key), None)
+    first_rows = {r["transaction_id"]: r["ingested_at"] for r in lake_rows(s3, "transactions")}
+    before = {table: len(_snapshots(table)) for table in COMMIT_ORDER}
+
+    again = sqs_event(direct_event(key), direct_event(other))
+    assert lambda_handler(again, None) == {"batchItemFailures": []}
+
+    rows = lake_rows(s3, "transactions")
+    assert sorted(r["transaction_id"] for r in rows) == ["a", "b", "c"]
+    assert len(lake_rows(s3, "transaction_items")) == 6
+    # its rows were not rewritten: the new source's append is the only new snapshot
+    assert {r["transaction_id"]: r["ingested_at"] for r in rows if r["source_key"] == key} == (
+        first_rows
+    )
+    for table in COMMIT_ORDER:
+        new = _snapshots(table)[before[table] :]
+        assert [s.summary.operation.value for s in new] == ["append"], table
+    # audited again, naming the snapshots its rows were found in (the first delivery's)
+    records = [a for a in audits(s3) if a["source_key"] == key]
+    assert len(records) == 2
+    assert records[1]["outputs"] == records[0]["outputs"]
+    assert records[1]["rows_written"] == {"transactions": 2, "transaction_items": 4}
+
+
+def test_a_source_whose_rows_in_the_lake_differ_is_delivered_again_whole(s3):
+    key = put(s3, "raw/incoming/dt=2026-03-01/a.ndjson", ndjson(record("a"), record("b")))
+    lambda_handler(direct_event(key), None)
+    # one basket's lines gone from the lake (its transaction row is still there)
+    lines = tables.glue_catalog().load_table((tables.DEFAULT_DATABASE, "transaction_items"))
+    lines.delete("transaction_id = 'b'")
+    assert len(lake_rows(s3, "transaction_items")) == 2
+
+    lambda_handler(direct_event(key), None)
+
+    assert sorted(r["transaction_id"] for r in lake_rows(s3, "transaction_items")) == [
+        "a", "a", "b", "b"
+    ]  # fmt: skip
+    assert sorted(r["transaction_id"] for r in lake_rows(s3, "transactions")) == ["a", "b"]
+
+
+def test_a_failed_lookup_of_a_source_delivered_again_replaces_it(s3, monkeypatch):
+    key = put(s3, "raw/incoming/dt=2026-03-01/a.ndjson", ndjson(record("a"), record("b")))
+    lambda_handler(direct_event(key), None)
+
+    def unreadable(*args):
+        raise OSError("a file of the snapshot as loaded is gone")
+
+    monkeypatch.setattr(handler_module, "unchanged_sources", unreadable)
+    assert lambda_handler(direct_event(key), None) == {"batchItemFailures": []}
+
+    assert sorted(r["transaction_id"] for r in lake_rows(s3, "transactions")) == ["a", "b"]
+    assert len(lake_rows(s3, "transaction_items")) == 4
+    assert len([a for a in audits(s3) if a["source_key"] == key]) == 2
+
+
 def _snapshots(table):
     catalog = tables.glue_catalog()
     return catalog.load_table((tables.DEFAULT_DATABASE, table)).snapshots()
