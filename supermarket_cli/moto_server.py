@@ -7,7 +7,8 @@ that all requests share. On the stack's calls that is ~3 ms of moto's CPU a requ
 (benchmarks/moto_requests.py), and moto was the busiest process of the running stack. Here the
 same app (moto's dispatcher and backends, so the same behaviour) is served by waitress, which
 keeps connections alive and hands requests to a pool of threads, and the service of a signed
-request is looked up once per signing service and region.
+request is looked up once per signing service and region. S3 listings are answered a page at
+a time (supermarket_cli/moto_listing.py).
 """
 
 import argparse
@@ -21,6 +22,8 @@ from types import FrameType
 from typing import Any
 
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+
+from supermarket_cli import moto_listing
 
 # Signing services whose app moto picks from the signing service and region alone (its
 # special cases look at the path or headers too; S3's are S3 Control's, excluded below).
@@ -128,6 +131,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     # As moto.server: moto's CloudFormation calls back into this server for custom resources.
     os.environ.setdefault("MOTO_PORT", str(args.port))
+    moto_listing.install()
     serve(MotoApp(), args.host, args.port)
 
 
