@@ -7,7 +7,8 @@ own, in one run.
 Each server runs as its own process on loopback, one after the other, alternating for --rounds.
 Into a fresh bucket go --others objects elsewhere (as the lake's files and audit records sit
 beside the raw logs) and --day objects under one day's raw prefix; then the day's prefix is
-listed whole, through boto3's paginator (1,000 keys a page), as the day checks list it. Printed:
+listed whole, through boto3's paginator (1,000 keys a page) on the stack's own client
+(`lake_contract.s3.aws_client`), as the day checks list it. Printed:
 the listing's wall time and the server's CPU for it, and a page's median.
 """
 
@@ -35,8 +36,7 @@ SERVERS = {
 
 
 def measure(code: str, others: int, day: int) -> dict[str, float]:
-    import boto3
-    from botocore.config import Config
+    from lake_contract.s3 import aws_client
 
     port = free_port()
     endpoint = f"http://127.0.0.1:{port}"
@@ -45,11 +45,10 @@ def measure(code: str, others: int, day: int) -> dict[str, float]:
         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     try:
-        wait_until(lambda: http_ok(f"{endpoint}/moto-api/"), 30, "moto did not start")
-        s3 = boto3.client(
-            "s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="bench",
-            aws_secret_access_key="bench", config=Config(max_pool_connections=16),
-        )  # fmt: skip
+        wait_until(lambda: http_ok(f"{endpoint}/moto-api/"), 30, 0.1, "moto never answered")
+        os.environ.update(AWS_DEFAULT_REGION="us-east-1", AWS_ACCESS_KEY_ID="bench",
+                          AWS_SECRET_ACCESS_KEY="bench")  # fmt: skip
+        s3 = aws_client("s3", endpoint)  # the stack's client: its listing times parsed fast
         s3.create_bucket(Bucket="listing")
         keys = [f"lake/transactions/data/{n:08d}.parquet" for n in range(others)]
         keys += [f"{DAY_PREFIX}till-{n % 7}-{n:08d}.ndjson" for n in range(day)]
