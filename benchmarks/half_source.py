@@ -14,15 +14,13 @@ import argparse
 import os
 import statistics
 import sys
-import tempfile
 import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from supermarket_cli.stack.children import moto_server
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from moto_lake import moto_lake
 
 BUCKET = "half-source-bench"
 ORPHAN_ITEMS = """SELECT count(*) FROM transaction_items i WHERE NOT EXISTS
@@ -88,17 +86,7 @@ def main() -> None:
     parser.add_argument("--transactions", type=int, default=25)
     args = parser.parse_args()
     print(f"load average {os.getloadavg()[0]:.1f} at the start")
-    with moto_server() as endpoint:
-        os.environ.update(AWS_ENDPOINT_URL=endpoint, AWS_DEFAULT_REGION="us-east-1",
-                          AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench")  # fmt: skip
-        os.environ.pop("LAKE_BUCKET", None)
-        # moto's Glue cannot refuse a stale commit: the committers take turns, as in the stack.
-        os.environ["LAKE_COMMIT_LOCK"] = str(Path(tempfile.mkdtemp()) / "commit.lock")
-        from lake_contract import tables
-        from lake_contract.s3 import LakeBucket
-
-        LakeBucket(BUCKET).create()
-        tables.create_tables(tables.glue_catalog(), f"s3://{BUCKET}")
+    with moto_lake(BUCKET):
         gaps: list[float] = []
         seen: list[tuple[float, int, int]] = []
         done = threading.Event()

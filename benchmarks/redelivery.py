@@ -19,14 +19,12 @@ import argparse
 import os
 import statistics
 import sys
-import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from supermarket_cli.stack.children import moto_server
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from moto_lake import moto_lake
 
 BUCKET = "redelivery-bench"
 BATCH = 10
@@ -70,19 +68,12 @@ def main() -> None:
     parser.add_argument("--again", type=int, default=6, help="logs delivered again (even)")
     args = parser.parse_args()
     print(f"load average {os.getloadavg()[0]:.1f} at the start")
-    with moto_server() as endpoint:
-        os.environ.update(AWS_ENDPOINT_URL=endpoint, AWS_DEFAULT_REGION="us-east-1",
-                          AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench")  # fmt: skip
-        os.environ.pop("LAKE_BUCKET", None)
-        os.environ["LAKE_COMMIT_LOCK"] = str(Path(tempfile.mkdtemp()) / "commit.lock")
+    with moto_lake(BUCKET):
         from lake_contract import tables
-        from lake_contract.s3 import LakeBucket
         from lambda_ingest import committer, handler
         from lambda_ingest.events import SourceObject
         from supermarket_dagster import compaction
 
-        LakeBucket(BUCKET).create()
-        tables.create_tables(tables.glue_catalog(), f"s3://{BUCKET}")
         began = time.perf_counter()
         keys = land_day(args.sources, args.transactions)
         landed = time.perf_counter() - began

@@ -28,7 +28,6 @@ import argparse
 import os
 import statistics
 import sys
-import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -37,9 +36,8 @@ from pathlib import Path
 
 import psutil
 
-from supermarket_cli.stack.children import moto_server
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from moto_lake import moto_lake
 
 BUCKET = "store-day-bench"
 OPEN_DAY_VIEWS = ("store_hourly_sales", "store_basket_size", "store_top_skus", "freshness")
@@ -190,20 +188,13 @@ def main() -> None:
     parser.add_argument("--yesterday", type=int, default=0)
     args = parser.parse_args()
     print(f"load average {os.getloadavg()[0]:.1f} at the start")
-    with moto_server() as endpoint:
-        os.environ.update(AWS_ENDPOINT_URL=endpoint, AWS_DEFAULT_REGION="us-east-1",
-                          AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench")  # fmt: skip
-        os.environ.pop("LAKE_BUCKET", None)
-        # moto's Glue cannot refuse a stale commit: the committers take turns, as in the stack.
-        os.environ["LAKE_COMMIT_LOCK"] = str(Path(tempfile.mkdtemp()) / "commit.lock")
-        from lake_contract import layout, tables
+    with moto_lake(BUCKET) as endpoint:
+        from lake_contract import layout
         from lake_contract.parquet import parquet_bytes
         from lake_contract.s3 import LakeBucket
         from simulator.reference import generate_skus, generate_supermarkets
 
         lake = LakeBucket(BUCKET)
-        lake.create()
-        tables.create_tables(tables.glue_catalog(), f"s3://{BUCKET}")
         lake.write(layout.reference_key("supermarkets"), parquet_bytes(generate_supermarkets(5, 0)))
         lake.write(layout.reference_key("skus"), parquet_bytes(generate_skus(12_000, 0)))
         day = Day(args.files, args.transactions, args.batch)
