@@ -76,6 +76,8 @@ class PeakRss:
         # group -> its processes' RSS at its peak, by what they are
         self.at_peak: dict[str, dict[str, list[int]]] = {}
         self.peak_time: dict[str, float] = {}  # group -> when it peaked
+        # (time, pid -> (what it is, its CPU seconds so far)), for the CPU each spent in a step
+        self.cpu_samples: list[tuple[float, dict[int, tuple[str, float]]]] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
 
@@ -98,6 +100,7 @@ class PeakRss:
     def _sample(self) -> None:
         while not self._stop.wait(0.2):
             largest_worker = 0
+            cpu: dict[int, tuple[str, float]] = {}
             for name, pids in self.groups.items():
                 total, parts = 0, {}
                 for process in (p for pid in pids for p in self._tree(pid)):
@@ -107,8 +110,11 @@ class PeakRss:
                         command = " ".join(process.cmdline())
                         if "multiprocessing.spawn" in command or "execute_run" in command:
                             largest_worker = max(largest_worker, rss)
+                        times = process.cpu_times()
                     except psutil.Error:
                         continue
+                    what = name if name != "stack" else _process_name(command)
+                    cpu[process.pid] = (what, times.user + times.system)
                     total += rss
                     parts.setdefault(_process_name(command), []).append(rss)
                 if total > self.peak[name]:
@@ -116,9 +122,25 @@ class PeakRss:
                     self.peak_time[name] = time.time()
             self.worker_peak = max(self.worker_peak, largest_worker)
             self.worker_samples.append((time.time(), largest_worker))
+            self.cpu_samples.append((time.time(), cpu))
 
     def worker_peak_between(self, start: float, end: float) -> int:
         return max((rss for at, rss in self.worker_samples if start <= at <= end), default=0)
+
+    def cpu_between(self, start: float, end: float) -> dict[str, float]:
+        """CPU seconds each kind of process spent from start to end (a process that started or
+        ended within counts from its first sample or to its last)."""
+        first: dict[int, float] = {}
+        last: dict[int, tuple[str, float]] = {}
+        for at, sample in self.cpu_samples:
+            if at < start:
+                first.update((pid, seconds) for pid, (_, seconds) in sample.items())
+            elif at <= end:
+                last.update(sample)
+        spent: dict[str, float] = {}
+        for pid, (what, seconds) in last.items():
+            spent[what] = spent.get(what, 0.0) + seconds - first.get(pid, 0.0)
+        return spent
 
 
 def _mib(sizes: list[int]) -> str:
@@ -363,6 +385,18 @@ def main() -> None:
                for step in ("history_backfill", "fact_table_day_checks")}  # fmt: skip
     peaks = ", ".join(f"{step} {peak / GIB:.2f} GiB" for step, peak in by_step.items())
     print(f"  largest run worker by step: {peaks}")
+    for step in ("history_backfill", "fact_table_day_checks"):
+        spans = [w[step] for w in windows if step in w]
+        if spans:
+            spent = rss.cpu_between(min(s for s, _ in spans), max(e for _, e in spans))
+            print(
+                f"  CPU seconds during {step}: "
+                + ", ".join(
+                    f"{n} {c:.1f}"
+                    for n, c in sorted(spent.items(), key=lambda i: -i[1])
+                    if c >= 0.05
+                )
+            )
     parts = sorted(rss.at_peak.get("stack", {}).items(), key=lambda part: -sum(part[1]))
     peak_steps = [s for w in windows + direct_windows for s, (start, end) in w.items()
                   if start <= rss.peak_time.get("stack", 0) <= end]  # fmt: skip
