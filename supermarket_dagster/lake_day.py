@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -22,6 +23,9 @@ from supermarket_dagster import audit_digest, quality
 
 SLACK = timedelta(minutes=5)  # an audit record lands this close to its rows' ingested_at
 IN_FLIGHT = timedelta(minutes=2)  # past the queue's 3 tries x 30 s, a log not ingested is late
+# Columns of few distinct values, which Parquet stores dictionary-encoded: a scan reads them so,
+# and the rules work on each distinct value once (a day's lines repeat a few thousand SKUs).
+DICTIONARY_COLUMNS = ("source_key", "sku_id")
 
 
 @dataclass
@@ -35,6 +39,14 @@ class SourceRows:
     def add(self, rows: pa.Table | pa.RecordBatch) -> None:
         if not rows.num_rows:
             return
+        if isinstance(rows, pa.Table):  # batch by batch: the two columns' chunks line up so
+            for batch in rows.to_batches():
+                self.add(batch)
+            return
+        keys, times = rows["source_key"], rows["ingested_at"]
+        if isinstance(keys, pa.DictionaryArray) and not keys.null_count and not times.null_count:
+            self._add_encoded(keys, times)
+            return
         grouped = (
             pa.table(rows.select(["source_key", "ingested_at"]))
             .group_by("source_key")
@@ -42,6 +54,20 @@ class SourceRows:
         )
         columns = ("source_key", "count_all", "ingested_at_max")
         for source, rows_of, at in zip(*(grouped[c].to_pylist() for c in columns), strict=True):
+            self.counts[source] = self.counts.get(source, 0) + rows_of
+            self.latest[source] = max(self.latest.get(source, at), at)
+
+    def _add_encoded(self, keys: pa.DictionaryArray, times: pa.Array) -> None:
+        """add() for source keys read dictionary-encoded: counted and maxed by their indices in
+        numpy, without a hash table (a batch holds a few sources, or a compacted file many)."""
+        indices = keys.indices.to_numpy()
+        counts = np.bincount(indices, minlength=len(keys.dictionary))
+        latest = np.full(len(counts), np.iinfo(np.int64).min)
+        np.maximum.at(latest, indices, times.cast(pa.int64()).to_numpy())
+        present = np.flatnonzero(counts)
+        sources = keys.dictionary.take(pa.array(present)).to_pylist()
+        ats = pa.array(latest[present]).cast(times.type).to_pylist()
+        for source, rows_of, at in zip(sources, counts[present].tolist(), ats, strict=True):
             self.counts[source] = self.counts.get(source, 0) + rows_of
             self.latest[source] = max(self.latest.get(source, at), at)
 
@@ -135,7 +161,8 @@ def scan_day(
     found = iceberg.schema().as_arrow()
     sources, rows = SourceRows(), 0
     try:
-        for batch in _batches_by_file(_day_scan(iceberg, day, columns), ("source_key",)):
+        encoded = tuple(c for c in columns if c in DICTIONARY_COLUMNS)
+        for batch in _batches_by_file(_day_scan(iceberg, day, columns), encoded):
             sources.add(batch)
             rows += batch.num_rows
             for rule in rules:

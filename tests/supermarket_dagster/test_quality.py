@@ -83,3 +83,18 @@ def test_source_rows_over_batches_count_each_source_and_keep_its_latest_ingestio
     assert batched == SourceRows.of(rows)
     assert batched.counts == {"a": 5, "b": 3, "c": 2}
     assert {s: at.second for s, at in batched.latest.items()} == {"a": 8, "b": 9, "c": 7}
+
+
+def test_line_totals_of_lines_in_basket_order_equal_those_of_shuffled_lines():
+    transactions, items = _day(seed=5)
+    in_order = items.sort_by("transaction_id")  # as the transform writes them: a basket's together
+    shuffled, ordered = quality.LineTotals(), quality.LineTotals()
+    shuffled.add(items)
+    for batch in _in_batches(in_order, 97):  # a basket's lines split across two batches
+        ordered.add(batch)
+
+    report = ordered.against(transactions)
+
+    assert report == shuffled.against(transactions)
+    assert report.mismatched.sample == ["T0007"] and report.without_items.sample == ["T0011"]
+    assert report.orphan_items.count == 3
