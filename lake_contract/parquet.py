@@ -23,16 +23,21 @@ PARQUET_OPTIONS: dict[str, Any] = {
 _NO_DICTIONARY = frozenset({"transaction_id"})
 
 
-def _column_options(table: pa.Schema) -> dict[str, Any]:
-    """Min/max statistics where a filter can use them (times, amounts, numbers), not on
-    unsorted ids, where they cost a third of the write and prune nothing."""
+def column_options(table: pa.Schema, statistics_of: frozenset[str] = frozenset()) -> dict[str, Any]:
+    """Min/max statistics where a filter can use them (times, amounts, numbers, and the string
+    columns in statistics_of), not on unsorted ids, where they cost a third of the write and
+    prune nothing."""
 
     def value_type(field: pa.Field) -> pa.DataType:
         return field.type.value_type if pa.types.is_dictionary(field.type) else field.type
 
+    def bounded(field: pa.Field) -> bool:
+        text = pa.types.is_string(value_type(field)) or pa.types.is_large_string(value_type(field))
+        return not text or field.name in statistics_of
+
     return {
         "use_dictionary": [f.name for f in table if f.name not in _NO_DICTIONARY],
-        "write_statistics": [f.name for f in table if not pa.types.is_string(value_type(f))],
+        "write_statistics": [f.name for f in table if bounded(f)],
     }
 
 
@@ -40,7 +45,7 @@ def write_parquet(
     table: pa.Table, where: str | pa.NativeFile, key_value_metadata: dict[str, str] | None = None
 ) -> None:
     """Writes one lake file with the lake's Parquet options (and optional footer metadata)."""
-    options = {**PARQUET_OPTIONS, **_column_options(table.schema)}
+    options = {**PARQUET_OPTIONS, **column_options(table.schema)}
     if not key_value_metadata:
         pq.write_table(table, where, **options)
         return

@@ -26,7 +26,6 @@ import functools
 import random
 import threading
 import time
-import uuid
 import weakref
 from collections import OrderedDict
 from collections.abc import Iterator
@@ -39,6 +38,7 @@ import pyarrow.compute as pc
 
 from lake_contract import tables
 from lake_contract.tables import LakeTables
+from lambda_ingest.data_files import write_data_files
 from lambda_ingest.folding import Fold, HeldFiles, held_file
 from lambda_ingest.transform import TransformResult
 
@@ -281,20 +281,6 @@ def _transaction_class() -> type:
     return StagedOnce
 
 
-def _data_files(table: Any, rows: pa.Table) -> list[Any]:
-    """The rows written as the table's Parquet data files, not yet part of any snapshot."""
-    from pyiceberg.io.pyarrow import _dataframe_to_data_files
-
-    if not rows.num_rows:
-        return []
-    files = list(_dataframe_to_data_files(
-        table_metadata=table.metadata, write_uuid=uuid.uuid4(), df=rows, io=table.io
-    ))  # fmt: skip
-    for data_file in files:  # as a manifest would tell it, so a later commit can delete it
-        data_file.spec_id = table.metadata.default_spec_id
-    return files
-
-
 # Commits of this process waiting for the commit lock or holding it: the local runtime gathers
 # the messages that arrive meanwhile into the next batch (a group commit), see lambda_runtime.
 _committers_waiting = 0
@@ -349,7 +335,7 @@ def stage(
     rows = {name: _rows(name, results) for name in COMMIT_ORDER}
     sources = {name: frozenset(key for key, r in results if getattr(r, name).num_rows)
                for name in COMMIT_ORDER}  # fmt: skip
-    written = _writers.map(lambda name: _data_files(lake.table(name), rows[name]), COMMIT_ORDER)
+    written = _writers.map(lambda n: write_data_files(lake.table(n), rows[n]), COMMIT_ORDER)
     files = dict(zip(COMMIT_ORDER, written, strict=True))
     for name, table_files in files.items():
         if len(table_files) == 1:  # one file (one day): it holds every source with rows
@@ -411,7 +397,7 @@ def _commit_once(lake: LakeTables, staged: Staged, summary: dict[str, str]) -> C
     def write_fold(name: str) -> list[Any]:
         """The claimed fold's file, written outside the lock."""
         fold = folds[name]
-        return _data_files(lake.table(name), fold.rows) if fold else []
+        return write_data_files(lake.table(name), fold.rows) if fold else []
 
     def commit(name: str, after: Future | None) -> int | None:
         snapshot = _commit_table(lake.table(name), staged.files[name], present, properties,
