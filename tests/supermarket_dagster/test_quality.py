@@ -98,3 +98,36 @@ def test_line_totals_of_lines_in_basket_order_equal_those_of_shuffled_lines():
     assert report == shuffled.against(transactions)
     assert report.mismatched.sample == ["T0007"] and report.without_items.sample == ["T0011"]
     assert report.orphan_items.count == 3
+
+
+def _encoded(table: pa.Table, column: str) -> pa.Table:
+    """The column dictionary-encoded, as a scan reads it from Parquet."""
+    at = table.schema.get_field_index(column)
+    return table.set_column(at, column, table[column].dictionary_encode())
+
+
+def test_source_rows_read_dictionary_encoded_equal_those_read_plain():
+    times = pa.array([1_000_000 * (n * 7 % 10) for n in range(10)], pa.timestamp("us", "UTC"))
+    rows = pa.table({"source_key": ["a", "b", "a", "a", "c", "b", "a", "c", "a", "b"],
+                     "ingested_at": times})  # fmt: skip
+    encoded = SourceRows()
+    for batch in _in_batches(_encoded(rows, "source_key"), 4):
+        encoded.add(batch)
+
+    assert encoded == SourceRows.of(rows)
+    assert SourceRows.of(_encoded(rows, "source_key")) == SourceRows.of(rows)
+
+
+def test_unknown_ids_read_dictionary_encoded_equal_those_read_plain():
+    ids = pa.array([f"SKU{n % 40:03d}" for n in range(0, 120, 7)])
+    known = pa.array([f"SKU{n:03d}" for n in range(0, 40, 2)])
+    unknown = []
+    for wanted in (known, ids):  # some unknown, then every one known
+        plain, encoded = quality.UnknownIds("sku_id", wanted), quality.UnknownIds("sku_id", wanted)
+        for batch in _in_batches(pa.table({"sku_id": ids}), 5):
+            plain.add(batch)
+        for batch in _in_batches(_encoded(pa.table({"sku_id": ids}), "sku_id"), 5):
+            encoded.add(batch)
+        assert encoded.found == plain.found
+        unknown.append(encoded.found.count)
+    assert unknown[0] > 0 and unknown[1] == 0
