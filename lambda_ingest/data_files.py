@@ -2,10 +2,11 @@
 
 pyiceberg's own writer (_dataframe_to_data_files) copies a table once per partition value even
 when, as for nearly every source, all its rows are one day's, and encodes every column as a
-dictionary with min/max statistics, unique ids and strings too: ~40% of a source's staging time
-(benchmarks/backfill.py). Here a one-day batch is written as it is, with the lake's column
-options (lake_contract.parquet), and keeps min/max only where a reader prunes by it: times,
-amounts, numbers, and source_key, whose full bounds let the committer find a source's files.
+dictionary with min/max statistics, unique ids and strings too: in one process, the 10M
+backfill's conversion and staging took 42.1 s with it and 33.7 s with this. Here a one-day
+batch is written as it is, with the lake's column options (lake_contract.parquet), and keeps
+min/max only where a reader prunes by it: times, amounts, numbers, and source_key, whose full
+bounds let the committer find a source's files.
 Anything else (rows of several days, or more than one file's worth) goes through pyiceberg's.
 """
 
