@@ -25,14 +25,17 @@ BOUNDED_STRINGS = frozenset({"source_key"})
 
 def write_data_files(table: Any, rows: pa.Table) -> list[Any]:
     """The rows written as the table's data files, not yet part of any snapshot."""
+    from pyiceberg.io.pyarrow import schema_to_pyarrow
+
     if not rows.num_rows:
         return []
     metadata = table.metadata
+    with_ids = schema_to_pyarrow(metadata.schema(), include_field_ids=True)
     key = _one_partition(metadata, rows)
-    if key is None or rows.nbytes > _target_file_bytes(metadata) or not _as_table(metadata, rows):
+    if key is None or rows.nbytes > _target_file_bytes(metadata) or not _as_table(with_ids, rows):
         files = _pyiceberg_data_files(table, rows)
     else:
-        files = [_data_file(table, rows, key)]
+        files = [_data_file(table, rows, key, with_ids)]
     for data_file in files:  # as a manifest would tell it, so a later commit can delete it
         data_file.spec_id = metadata.default_spec_id
     return files
@@ -54,15 +57,13 @@ def _target_file_bytes(metadata: Any) -> int:
                            TableProperties.WRITE_TARGET_FILE_SIZE_BYTES_DEFAULT) or 0  # fmt: skip
 
 
-def _as_table(metadata: Any, rows: pa.Table) -> bool:
-    """The rows have the table's columns in its own types (strings of either width), as the
-    committer shapes them: they can be written as they are."""
-    from pyiceberg.io.pyarrow import schema_to_pyarrow
+def _as_table(wanted: pa.Schema, rows: pa.Table) -> bool:
+    """The rows have the table's columns (wanted) in its own types (strings of either width),
+    as the committer shapes them: they can be written as they are."""
 
     def plain(kind: pa.DataType) -> pa.DataType:
         return pa.string() if pa.types.is_large_string(kind) else kind
 
-    wanted = schema_to_pyarrow(metadata.schema())
     have = {f.name: plain(f.type) for f in rows.schema}
     return all(have.get(f.name) == plain(f.type) for f in wanted)
 
@@ -88,14 +89,14 @@ def _one_partition(metadata: Any, rows: pa.Table) -> Any:
     return PartitionKey(field_values=values, partition_spec=spec, schema=schema)
 
 
-def _data_file(table: Any, rows: pa.Table, partition_key: Any) -> Any:
+def _data_file(table: Any, rows: pa.Table, partition_key: Any, with_ids: pa.Schema) -> Any:
     """One Parquet data file of rows (all of partition_key), written as pyiceberg's writer
-    writes one (field ids, decimals as integers, the table's codec and page sizes)."""
+    writes one (with_ids: the table's Arrow schema with its field ids; decimals as integers,
+    the table's codec and page sizes)."""
     from pyiceberg.io.pyarrow import (
         _get_parquet_writer_kwargs,
         data_file_statistics_from_parquet_metadata,
         parquet_path_to_id_mapping,
-        schema_to_pyarrow,
     )
     from pyiceberg.manifest import DataFile, DataFileContent, FileFormat
     from pyiceberg.table import TableProperties
@@ -106,7 +107,6 @@ def _data_file(table: Any, rows: pa.Table, partition_key: Any) -> Any:
     schema, properties = metadata.schema(), metadata.properties
     # The table's columns, with their field ids, in the rows' own types (string, not the
     # large_string pyiceberg reads: Parquet stores both alike, and nothing is cast).
-    with_ids = schema_to_pyarrow(schema, include_field_ids=True)
     file_schema = pa.schema([
         pa.field(f.name, rows.schema.field(f.name).type, f.nullable, f.metadata) for f in with_ids
     ])  # fmt: skip
