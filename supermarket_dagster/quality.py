@@ -105,25 +105,32 @@ class LineTotals:
         )
         cents = cents.combine_chunks() if isinstance(cents, pa.ChunkedArray) else cents
         cents = pc.fill_null(cents, 0)  # as a grouped sum skips a null
-        lines = len(ids)
-        # A null id compares as unknown: its line is a run of its own (an orphan, later).
-        changes = pc.fill_null(pc.not_equal(ids.slice(1), ids.slice(0, lines - 1)), True)
-        starts = np.flatnonzero(np.concatenate(([True], changes.to_numpy(zero_copy_only=False))))
-        self._sums.append(pa.table({
-            "transaction_id": ids.take(pa.array(starts)),
-            "cents_sum": np.add.reduceat(cents.to_numpy(zero_copy_only=False), starts),
-            "count_all": np.diff(starts, append=lines),
-        }))  # fmt: skip
+        self._sums.append(_runs(ids, cents.to_numpy(zero_copy_only=False)))
 
     def against(self, transactions: pa.Table) -> TotalsReport:
         """Each total_amount against its lines' sum, to the cent.
 
-        Each id's sum finds its transaction's row with one hash lookup, then numpy adds the sums
-        up by row number (an id whose lines came in two batches has two): no join."""
+        When the runs are the baskets in their order (as a scan of a day reads both tables), each
+        sum is compared with its own row. Otherwise each id's sum finds its transaction's row
+        with one hash lookup, then numpy adds the sums up by row number (an id whose lines are
+        in two places has two): no join."""
         ids = transactions["transaction_id"]
         sums = pa.concat_tables(self._sums) if self._sums else pa.table({
             "transaction_id": pa.array([], ids.type), "cents_sum": pa.array([], pa.int64()),
             "count_all": pa.array([], pa.int64())})  # fmt: skip
+        totals = money.to_cents(transactions["total_amount"]).to_numpy()
+        if sums.num_rows:
+            # A basket split across two batches is two runs, next to each other: one again.
+            sums = _runs(sums["transaction_id"].combine_chunks(), sums["cents_sum"].to_numpy(),
+                         sums["count_all"].to_numpy())  # fmt: skip
+        if sums.num_rows == transactions.num_rows and sums["transaction_id"].equals(ids):
+            # The lines in the order of the baskets, as the transform writes both tables and a
+            # scan reads them: each basket's sum is at its own row, and nothing is looked up.
+            return TotalsReport(
+                mismatched=_offenders(ids, pa.array(totals != sums["cents_sum"].to_numpy())),
+                without_items=Offenders(0, []),
+                orphan_items=Offenders(0, []),
+            )
         row = pc.index_in(sums["transaction_id"], value_set=pa.chunked_array(ids).combine_chunks())
         orphans = pc.is_null(row)
         orphan_ids = pc.filter(sums["transaction_id"], orphans)
@@ -134,12 +141,25 @@ class LineTotals:
         np.add.at(totals_of_lines, rows, pc.filter(sums["cents_sum"], found).to_numpy())
         has_items = np.zeros(transactions.num_rows, bool)
         has_items[rows] = True
-        totals = money.to_cents(transactions["total_amount"]).to_numpy()
         return TotalsReport(
             mismatched=_offenders(ids, pa.array(has_items & (totals != totals_of_lines))),
             without_items=_offenders(ids, pa.array(~has_items)),  # a repeated id's later copies
             orphan_items=Offenders(orphan_lines, _sample(orphan_ids)),
         )
+
+
+def _runs(ids: pa.Array, cents: np.ndarray, lines: np.ndarray | None = None) -> pa.Table:
+    """One row per run of neighbours with one transaction_id: their cents and their lines (one
+    each, unless counted already) summed. A null id compares as unknown: its line is a run of
+    its own (an orphan, later)."""
+    changes = pc.fill_null(pc.not_equal(ids.slice(1), ids.slice(0, len(ids) - 1)), True)
+    starts = np.flatnonzero(np.concatenate(([True], changes.to_numpy(zero_copy_only=False))))
+    return pa.table({
+        "transaction_id": ids.take(pa.array(starts)),
+        "cents_sum": np.add.reduceat(cents, starts),
+        "count_all": np.diff(starts, append=len(ids)) if lines is None
+                     else np.add.reduceat(lines, starts),
+    })  # fmt: skip
 
 
 def _offenders(ids: pa.ChunkedArray, mask: pa.Array) -> Offenders:

@@ -4,6 +4,7 @@ import random
 from decimal import Decimal
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from supermarket_dagster import quality
 from supermarket_dagster.lake_day import SourceRows
@@ -98,6 +99,47 @@ def test_line_totals_of_lines_in_basket_order_equal_those_of_shuffled_lines():
     assert report == shuffled.against(transactions)
     assert report.mismatched.sample == ["T0007"] and report.without_items.sample == ["T0011"]
     assert report.orphan_items.count == 3
+
+
+def _clean_day_in_basket_order(seed: int) -> tuple[pa.Table, pa.Table]:
+    """A day as the transform writes it: every basket with its lines, in one order in both
+    tables; one total off by a cent; the transactions in chunks of their own size."""
+    transactions, items = _day(seed)
+    items = items.filter(pc.match_substring(items["transaction_id"], "T")).sort_by("transaction_id")
+    kept = transactions.filter(pc.not_equal(transactions["transaction_id"], "T0011"))
+    return pa.concat_tables([kept.slice(0, 120), kept.slice(120)]), items
+
+
+def test_line_totals_of_a_day_in_basket_order_compare_each_row_without_a_lookup(monkeypatch):
+    transactions, items = _clean_day_in_basket_order(seed=7)
+    shuffled = quality.LineTotals()
+    shuffled.add(items.take(list(reversed(range(items.num_rows)))))
+    expected = shuffled.against(transactions)
+    ordered = quality.LineTotals()
+    for batch in _in_batches(items, 97):  # baskets split across batches, merged again
+        ordered.add(batch)
+
+    def no_lookup(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the sums were looked up by id")
+
+    monkeypatch.setattr(quality.pc, "index_in", no_lookup)
+    report = ordered.against(transactions)
+
+    assert report == expected
+    assert (report.mismatched.count, report.mismatched.sample) == (1, ["T0007"])
+    assert report.without_items.none and report.orphan_items.none
+
+
+def test_line_totals_of_an_id_twice_in_a_row_count_its_second_copy_as_without_items():
+    transactions, items = _clean_day_in_basket_order(seed=9)
+    twice = pa.concat_tables([transactions.slice(0, 1), transactions])  # T0000 twice, together
+    totals = quality.LineTotals()
+    totals.add(items)
+
+    report = totals.against(twice)
+
+    assert (report.without_items.count, report.without_items.sample) == (1, ["T0000"])
+    assert report.mismatched.sample == ["T0007"] and report.orphan_items.none
 
 
 def _encoded(table: pa.Table, column: str) -> pa.Table:
