@@ -18,26 +18,35 @@ each of --checkpoints points of the day it measures, on today: the dashboard's o
 the check step runs them; then again at once, once the log since the last checkpoint is
 digested, as a check 5 minutes after another finds it), one tick of the audit sensor over the
 files landed since its last tick (listing after its cursor and reading the records), and the
-RSS of moto and of this process (the Lambda and the reader). Printed as a table, with the load
-average.
+RSS of moto, of the Lambda and of this process. Printed as a table, with the load average.
+
+The Lambda lands in a process of its own, as the runtime does in the stack, so that its memory
+over the day is measured apart: it is the process that runs all day. This process stands for
+what runs beside it: the compaction and the check runs (in the stack, each a Dagster run of its
+own, started afresh), the reader and the sensor.
 --yesterday N first writes N raw logs under yesterday (not ingested), as a stack running for
 days has them: today's checks must not list them.
 """
 
 import argparse
+import multiprocessing
 import os
 import statistics
 import sys
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from moto_lake import moto_lake
+
+if TYPE_CHECKING:
+    from lake_contract.s3 import LakeBucket
 
 BUCKET = "store-day-bench"
 OPEN_DAY_VIEWS = ("store_hourly_sales", "store_basket_size", "store_top_skus", "freshness")
@@ -62,7 +71,7 @@ def _moto_rss(endpoint: str) -> float:
 
 
 class Day:
-    def __init__(self, files: int, transactions: int, batch: int) -> None:
+    def __init__(self, files: int, transactions: int, batch: int, today: date) -> None:
         import numpy as np
 
         from lake_contract import tables
@@ -74,7 +83,7 @@ class Day:
         self.reference = build_reference(5, 12_000, 0)
         self.rng = np.random.default_rng(0)
         self.lake = LakeBucket(BUCKET)
-        self.today = datetime.now(UTC).date()
+        self.today = today
         self.database = tables.database_from_environment()
         self.handler = handler
         self.lock = threading.Lock()
@@ -110,6 +119,41 @@ class Day:
             self.lags += [r.lag_seconds for r in records if r.lag_seconds is not None]
 
 
+_day: Day | None = None  # the Lambda process's own
+
+
+def _start_lambda(files: int, transactions: int, batch: int, today: date) -> None:
+    global _day
+    _day = Day(files, transactions, batch, today)
+
+
+def _land(first: int, last: int) -> tuple[int, list[float], float]:
+    """In the Lambda process: files first..last landed, back to back, on two threads (the
+    runtime's default concurrency); the files landed so far, the new lags, and its RSS."""
+    assert _day is not None
+    with ThreadPoolExecutor(2) as pool:
+        list(pool.map(_day.land_batch, range(first, last, _day.batch)))
+    lags, _day.lags = _day.lags, []
+    return _day.landed, lags, psutil.Process().memory_info().rss / 2**20
+
+
+class LambdaProcess:
+    """The Lambda's landing in a process of its own (spawned: nothing of this one's memory)."""
+
+    def __init__(self, files: int, transactions: int, batch: int, today: date) -> None:
+        spawn = multiprocessing.get_context("spawn")
+        started = (files, transactions, batch, today)
+        self._pool = ProcessPoolExecutor(1, spawn, _start_lambda, started)
+        self.landed, self.lags, self.rss = 0, [], float("nan")
+
+    def land(self, first: int, last: int) -> None:
+        self.landed, lags, self.rss = self._pool.submit(_land, first, last).result()
+        self.lags += lags
+
+    def close(self) -> None:
+        self._pool.shutdown()
+
+
 def compact(today: date, mark: datetime) -> float:
     """The compaction job's work on the open day: dedupe, compaction, then the store totals
     summed through `mark`."""
@@ -127,7 +171,9 @@ def compact(today: date, mark: datetime) -> float:
     return time.perf_counter() - began
 
 
-def measure(day: Day, cursor: str | None, endpoint: str) -> tuple[dict[str, float], str | None]:
+def measure(
+    today: date, lake: "LakeBucket", cursor: str | None, endpoint: str
+) -> tuple[dict[str, float], str | None]:
     import dagster as dg
 
     from supermarket_dagster.audit_log import MAX_RECORDS_PER_TICK, new_audit_keys, read_records
@@ -136,7 +182,7 @@ def measure(day: Day, cursor: str | None, endpoint: str) -> tuple[dict[str, floa
     from supermarket_queries.engine import LocalEngine
 
     figures: dict[str, float] = {}
-    views = _views(day.today)
+    views = _views(today)
     engine = LocalEngine(f"s3://{BUCKET}")
     began = time.perf_counter()
     for sql in views.values():
@@ -149,16 +195,16 @@ def measure(day: Day, cursor: str | None, endpoint: str) -> tuple[dict[str, floa
             engine.query(sql)
         warm.append(time.perf_counter() - began)
     figures["views warm"] = statistics.median(warm)
-    lake = LakeResource(bucket=BUCKET)
+    resource = LakeResource(bucket=BUCKET)
     keys = [dg.AssetCheckKey(s.asset_key, s.name) for s in DAY_CHECKS]
     began = time.perf_counter()
-    results = list(day_results(lake, day.today, keys))
+    results = list(day_results(resource, today, keys))
     figures["checks"] = time.perf_counter() - began
     # The first check after a checkpoint reads the whole stretch of the audit log since the one
     # before (an hour of the day, compressed), and digests it; the stack checks every 5 minutes.
     # What a check costs once the log is digested is the same checks again at once.
     began = time.perf_counter()
-    again = list(day_results(lake, day.today, keys))
+    again = list(day_results(resource, today, keys))
     figures["checks again"] = time.perf_counter() - began
     figures["checks passed"] = min(sum(r.passed for r in run) for run in (results, again))
     results += again
@@ -168,13 +214,13 @@ def measure(day: Day, cursor: str | None, endpoint: str) -> tuple[dict[str, floa
     began = time.perf_counter()
     reported = 0
     while True:  # one sensor tick reads at most MAX_RECORDS_PER_TICK: the ticks it would take
-        new, cursor = new_audit_keys(day.lake, cursor, MAX_RECORDS_PER_TICK)
-        reported += len(read_records(day.lake, new))
+        new, cursor = new_audit_keys(lake, cursor, MAX_RECORDS_PER_TICK)
+        reported += len(read_records(lake, new))
         if len(new) < MAX_RECORDS_PER_TICK:
             break
     figures["sensor s/1k records"] = (time.perf_counter() - began) / max(1, reported) * 1000
     figures["moto MiB"] = _moto_rss(endpoint)
-    figures["bench MiB"] = psutil.Process().memory_info().rss / 2**20
+    figures["checks MiB"] = psutil.Process().memory_info().rss / 2**20
     return figures, cursor
 
 
@@ -197,30 +243,33 @@ def main() -> None:
         lake = LakeBucket(BUCKET)
         lake.write(layout.reference_key("supermarkets"), parquet_bytes(generate_supermarkets(5, 0)))
         lake.write(layout.reference_key("skus"), parquet_bytes(generate_skus(12_000, 0)))
-        day = Day(args.files, args.transactions, args.batch)
-        yesterday = layout.day_prefix(layout.RAW_INCOMING, day.today - timedelta(days=1))
+        today = datetime.now(UTC).date()
+        day = LambdaProcess(args.files, args.transactions, args.batch, today)
+        yesterday = layout.day_prefix(layout.RAW_INCOMING, today - timedelta(days=1))
         for first in range(0, args.yesterday, 10_000):  # a slice of bodies in memory at a time
             last = min(first + 10_000, args.yesterday)
             lake.write_many({f"{yesterday}day-{n:06d}.ndjson": b"{}\n" for n in range(first, last)})
         every = max(args.batch, args.files // args.checkpoints // args.batch * args.batch)
         cursor, rows, started = None, [], time.perf_counter()
         compacted_at, compaction_seconds, marked_at = 0, [], datetime.now(UTC)
-        with ThreadPoolExecutor(2) as pool:
+        try:
             for first in range(0, args.files, every):
-                last = min(first + every, args.files)
-                list(pool.map(day.land_batch, range(first, last, args.batch)))
+                day.land(first, min(first + every, args.files))
                 while day.landed >= compacted_at + args.compact_every:
                     # In the stack the mark is 150 s back and the job runs every 5 minutes:
                     # here, the time of the compaction before (--compact-every files back).
                     now = datetime.now(UTC)
-                    compaction_seconds.append(compact(day.today, marked_at))
+                    compaction_seconds.append(compact(today, marked_at))
                     marked_at, compacted_at = now, compacted_at + args.compact_every
-                figures, cursor = measure(day, cursor, endpoint)
+                figures, cursor = measure(today, lake, cursor, endpoint)
                 figures["files"] = day.landed
                 figures["elapsed"] = time.perf_counter() - started
+                figures["lambda MiB"] = day.rss
                 figures["load"] = os.getloadavg()[0]
                 rows.append(figures)
                 print(_row(figures), flush=True)
+        finally:
+            day.close()
         lags = sorted(day.lags)
     print(f"\n{day.landed:,} files ({day.landed * args.transactions:,} transactions) in "
           f"{rows[-1]['elapsed']:.0f}s, {day.landed * 0.5 / rows[-1]['elapsed']:.1f}x real time "
@@ -230,7 +279,8 @@ def main() -> None:
 
 
 COLUMNS = ("files", "elapsed", "views cold", "views warm", "checks", "checks again",
-           "checks passed", "sensor s/1k records", "moto MiB", "bench MiB", "load")  # fmt: skip
+           "checks passed", "sensor s/1k records", "moto MiB", "lambda MiB", "checks MiB",
+           "load")  # fmt: skip
 
 
 def _row(figures: dict[str, float]) -> str:
