@@ -45,6 +45,7 @@ from supermarket_cli.dagster_graphql import (
     DagsterGraphQLError,
 )
 from supermarket_cli.dagster_instance import running_dagster, write_instance_config
+from supermarket_cli.local_aws import provision_alert_topic
 from supermarket_cli.processes import free_port
 from supermarket_cli.stack.children import moto_server
 from supermarket_cli.stack.loading import day_ranges
@@ -302,6 +303,8 @@ def main() -> None:
             work = args.keep or Path(tmp)
             env = {**os.environ, **aws, "LAKE_BUCKET": BUCKET, "HISTORY_START": days[0],
                    tables.COMMIT_LOCK_VARIABLE: str(work / "commit.lock"),
+                   # As `up` gives it: without a topic the freshness sensor fails every tick.
+                   "ALERT_TOPIC_ARN": provision_alert_topic(),
                    # On a loaded shared machine a code server can take over Dagster's default
                    # 60 s to start a run, and the run is then failed before it begins.
                    "DAGSTER_GRPC_TIMEOUT_SECONDS": "300"}  # fmt: skip
