@@ -7,6 +7,7 @@ import dagster as dg
 from lake_contract import layout
 from lambda_ingest.handler import lambda_handler
 from supermarket_dagster import audit_log
+from supermarket_dagster.defs.history.assets import history_backfill, raw_history_logs
 from supermarket_dagster.defs.live.sensors import lake_audit_sensor
 from tests.factories import ndjson, record
 
@@ -97,3 +98,19 @@ def test_a_record_that_lands_late_and_out_of_order_is_still_reported_once(lake):
     assert reported.metadata["last_source_key"].value == "raw/incoming/late.ndjson"
     assert reported.metadata["rows_written"].value == 1
     assert third.asset_events == []  # reported once
+
+
+def test_a_backfill_runs_records_are_not_reported_again_but_later_live_ones_are(lake):
+    day = "2026-03-02"
+    config = {"ops": {"raw_history_logs": {"config": {"transactions_per_day": 40, "skus": 50}}}}
+    backfill = dg.materialize([raw_history_logs, history_backfill], resources={"lake": lake},
+                              partition_key=day, run_config=config)  # fmt: skip
+    assert backfill.success and lake.objects().keys(layout.AUDIT)  # the backfill's records
+
+    quiet = _tick(lake)  # the run materialized its day itself: nothing to report twice
+
+    assert quiet.asset_events == []
+    _land(lake, "a", _now("a1"))
+    live = _tick(lake, quiet.cursor)
+    assert {(e.asset_key.to_user_string(), e.partition) for e in live.asset_events} == {
+        ("transactions", TODAY), ("transaction_items", TODAY)}  # fmt: skip

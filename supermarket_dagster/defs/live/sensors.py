@@ -18,9 +18,12 @@ def _p95(values: list[float]) -> float:
 
 
 def audit_materializations(records: list[AuditRecord]) -> list[dg.AssetMaterialization]:
-    """One materialization per (table, UTC day) the records wrote rows into."""
+    """One materialization per (table, UTC day) the Lambda's records wrote rows into. A record
+    with no S3 event is the history backfill's: its run materialized those days itself, and a
+    second, runless materialization would make the day's checks look out of date and start
+    the rollup again."""
     per_partition: dict[tuple[str, str], list[AuditRecord]] = defaultdict(list)
-    for record in records:
+    for record in (r for r in records if r.event_time is not None):
         for day, tables in record.rows_per_day.items():
             for table in tables:
                 per_partition[(table, day)].append(record)
@@ -46,7 +49,8 @@ def audit_materializations(records: list[AuditRecord]) -> list[dg.AssetMateriali
 
 @dg.sensor(minimum_interval_seconds=10, default_status=dg.DefaultSensorStatus.RUNNING)
 def lake_audit_sensor(context: dg.SensorEvaluationContext, lake: LakeResource) -> dg.SensorResult:
-    """Reports what the Lambda wrote as materializations of the day partitions it touched."""
+    """Reports what the Lambda wrote as materializations of the day partitions it touched (the
+    backfill's records are passed over: its runs report their own)."""
     keys, cursor = audit_log.new_audit_keys(
         lake.objects(), context.cursor, audit_log.MAX_RECORDS_PER_TICK
     )
