@@ -34,5 +34,12 @@ def new_audit_keys(lake: LakeBucket, cursor: str | None, limit: int) -> tuple[li
     return new, json.dumps({"last": newest, "recent": keep})
 
 
+def from_live_feed(record: AuditRecord) -> bool:
+    """Whether the record is the Lambda's, for a log under raw/incoming/ (the only prefix that
+    notifies it); the others are the history backfill's, whose Dagster runs report their own
+    days."""
+    return record.source_key.startswith(layout.RAW_INCOMING)
+
+
 def read_records(lake: LakeBucket, keys: list[str]) -> list[AuditRecord]:
     return [AuditRecord.from_json(body) for body in lake.read_many(keys)]

@@ -18,12 +18,12 @@ def _p95(values: list[float]) -> float:
 
 
 def audit_materializations(records: list[AuditRecord]) -> list[dg.AssetMaterialization]:
-    """One materialization per (table, UTC day) the Lambda's records wrote rows into. A record
-    with no S3 event is the history backfill's: its run materialized those days itself, and a
+    """One materialization per (table, UTC day) the Lambda's records wrote rows into. The
+    history backfill's records are left out: its run materialized those days itself, and a
     second, runless materialization would make the day's checks look out of date and look like
     new data to the automation that rolls the days up."""
     per_partition: dict[tuple[str, str], list[AuditRecord]] = defaultdict(list)
-    for record in (r for r in records if r.event_time is not None):
+    for record in filter(audit_log.from_live_feed, records):
         for day, tables in record.rows_per_day.items():
             for table in tables:
                 per_partition[(table, day)].append(record)

@@ -8,7 +8,6 @@ from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 
-from lake_contract import layout
 from supermarket_dagster import audit_log
 from supermarket_dagster.defs.maintenance.schedules import compaction_job
 from supermarket_dagster.resources import LakeResource
@@ -24,7 +23,7 @@ def late_files_sensor(context: dg.SensorEvaluationContext, lake: LakeResource) -
     scheduled = {datetime.now(UTC).date() - timedelta(days=n) for n in (0, 1)}
     requests = {}
     for key, record in zip(keys, audit_log.read_records(lake.objects(), keys), strict=True):
-        if not record.source_key.startswith(layout.RAW_INCOMING):
+        if not audit_log.from_live_feed(record):
             # History lands in whole days: a file per raw log (7 a day at 10M transactions a
             # month), which this sensor leaves as they are (see the README's backfill figures).
             continue
