@@ -23,6 +23,7 @@ import pyarrow.compute as pc
 import pyarrow.json as pj
 
 from lake_contract import money, schema
+from lake_contract.arrays import contiguous
 from lake_contract.quarantine import Reject
 
 # Sanity bounds: they keep integer-cent arithmetic far from int64 overflow
@@ -289,7 +290,7 @@ def _repeats(transaction_ids: pa.ChunkedArray) -> list[tuple[int, int]]:
     Logs list ids in increasing order (both producers zero-pad their sequence), which proves
     there is no repeat in one comparison pass; only other files pay for a hash grouping.
     """
-    ids = _array(transaction_ids)
+    ids = contiguous(transaction_ids)
     if len(ids) < 2 or pc.all(pc.less(ids[:-1], ids[1:])).as_py():
         return []
     counts = pa.table({"id": ids}).group_by("id").aggregate([("id", "count")])
@@ -688,13 +689,9 @@ def _first_reasons(rules: list[tuple[str, Column, _Check]]) -> pa.Array | None:
     ]
     if not failing:
         return None
-    masks = [_array(pc.fill_null(mask, False)) for _, mask in failing]
+    masks = [contiguous(pc.fill_null(mask, False)) for _, mask in failing]
     conditions = pc.make_struct(*masks, field_names=[str(i) for i in range(len(masks))])
     return pc.case_when(conditions, *[pa.scalar(reason) for reason, _ in failing])
-
-
-def _array(values: Column) -> pa.Array:
-    return values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
 
 
 _SEE_ITEM = ""  # placeholder reason: replaced by the first bad item's own reason
@@ -766,7 +763,7 @@ def _validate(
 
 def _basket_bounds(items: Column) -> tuple[pa.Array, pa.Array]:
     """Start and end of each basket in the flattened items (as list_flatten lays them out)."""
-    lengths = pc.cast(_array(pc.fill_null(pc.list_value_length(items), 0)), pa.int64())
+    lengths = pc.cast(contiguous(pc.fill_null(pc.list_value_length(items), 0)), pa.int64())
     ends = pc.cumulative_sum(lengths)
     return pc.subtract(ends, lengths), ends
 
@@ -777,7 +774,7 @@ def _per_basket_sum(items: Column, per_item: Column) -> pa.Array:
     chunks = per_item.chunks if isinstance(per_item, pa.ChunkedArray) else [per_item]
     running = pc.cumulative_sum(pa.chunked_array([pa.array([0], pa.int64()), *chunks]))
     # Wrap-around in the running sum cancels in the difference: each basket stays exact.
-    return _array(pc.subtract(running.take(ends), running.take(starts)))
+    return contiguous(pc.subtract(running.take(ends), running.take(starts)))
 
 
 def _first_bad_item_per_row(items: Column, item_reasons: pa.Array | None) -> dict[int, str]:
@@ -813,8 +810,7 @@ def _constant(value: pa.Scalar, count: int) -> pa.DictionaryArray:
 
 def _dictionary(values: pa.ChunkedArray | pa.Array) -> pa.DictionaryArray:
     """Strings as a dictionary: repeating one per line costs an index, not a copy."""
-    encoded = pc.dictionary_encode(values)
-    return encoded.combine_chunks() if isinstance(encoded, pa.ChunkedArray) else encoded
+    return contiguous(pc.dictionary_encode(values))
 
 
 def _rows(
@@ -828,7 +824,7 @@ def _rows(
     items = log["items"]
     parents = pc.list_parent_indices(items)
     dt = pc.cast(datetimes, pa.date32())
-    transaction_id = _array(log["transaction_id"])
+    transaction_id = contiguous(log["transaction_id"])
     ingested = pa.scalar(ingested_at.replace(microsecond=ingested_at.microsecond // 1000 * 1000))
 
     def lineage(count: int) -> list[pa.Array]:

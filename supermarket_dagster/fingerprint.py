@@ -13,6 +13,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from lake_contract import money
+from lake_contract.arrays import contiguous
 
 _MASK = (1 << 64) - 1
 _SLICE_ROWS = 131_072
@@ -91,8 +92,7 @@ def _mix(x: np.ndarray) -> np.ndarray:
 
 def _string_hashes(values: pa.ChunkedArray) -> np.ndarray:
     """One 64-bit hash per string, computed over Arrow's buffers without a Python loop."""
-    strings = pc.cast(values, pa.large_string())
-    strings = strings.combine_chunks() if isinstance(strings, pa.ChunkedArray) else strings
+    strings = contiguous(pc.cast(values, pa.large_string()))
     count = len(strings)
     offsets = np.frombuffer(strings.buffers()[1], np.int64, count + 1, strings.offset * 8)
     lengths = np.diff(offsets)

@@ -14,6 +14,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from lake_contract import money, schema, tables
+from lake_contract.arrays import contiguous
 from lake_contract.audit import AuditRecord
 
 SAMPLE = 5  # offending ids or keys shown in a check's metadata
@@ -98,13 +99,11 @@ class LineTotals:
         transaction whose lines are apart has several runs; against() adds them up."""
         if not items.num_rows:
             return
-        ids = items["transaction_id"]
-        ids = ids.combine_chunks() if isinstance(ids, pa.ChunkedArray) else ids
+        ids = contiguous(items["transaction_id"])
         cents = pc.multiply_checked(
             pc.cast(items["quantity"], pa.int64()), money.to_cents(items["unit_price"])
         )
-        cents = cents.combine_chunks() if isinstance(cents, pa.ChunkedArray) else cents
-        cents = pc.fill_null(cents, 0)  # as a grouped sum skips a null
+        cents = pc.fill_null(contiguous(cents), 0)  # as a grouped sum skips a null
         self._sums.append(_runs(ids, cents.to_numpy(zero_copy_only=False)))
 
     def against(self, transactions: pa.Table) -> TotalsReport:
@@ -131,7 +130,7 @@ class LineTotals:
                 without_items=Offenders(0, []),
                 orphan_items=Offenders(0, []),
             )
-        row = pc.index_in(sums["transaction_id"], value_set=pa.chunked_array(ids).combine_chunks())
+        row = pc.index_in(sums["transaction_id"], value_set=contiguous(ids))
         orphans = pc.is_null(row)
         orphan_ids = pc.filter(sums["transaction_id"], orphans)
         orphan_lines = pc.sum(pc.filter(sums["count_all"], orphans)).as_py() or 0
