@@ -210,7 +210,8 @@ def _iceberg_scans(engine: LocalEngine, sql: str, profile: Path) -> list[dict]:
         if info.get("Function") == "ICEBERG_SCAN":
             scans.append({"rows": node["operator_cardinality"],
                           "files": int(info.get("Total Files Read", 0)),
-                          "filters": str(info.get("Dynamic Filters", ""))})  # fmt: skip
+                          "filters": str(info.get("Dynamic Filters", "")),
+                          "columns": str(info.get("Projections", ""))})  # fmt: skip
     return scans
 
 
@@ -235,3 +236,20 @@ def test_an_open_day_view_reads_only_the_files_landed_since_the_mark(lake, tmp_p
         # The rows since the mark come from the one file landed since: the mark is pushed into
         # the scan. (The engine gave the column through a cast before, and the scan read the day.)
         assert _since_mark_scans(engine, view, tmp_path / f"{view}.json") == [(since_mark, 1)]
+
+
+@pytest.mark.parametrize("view", ["store_top_skus", "top_skus"])
+def test_with_the_totals_an_open_day_sku_view_reads_no_line_from_before_the_mark(
+    lake, tmp_path, view
+):
+    _, mark, late = _land_around_a_mark(lake.bucket, random.Random(9), 90, 20)
+    _roll_up(lake, mark)
+    engine = LocalEngine(f"s3://{lake.bucket}")
+    scans = _iceberg_scans(
+        engine, f"SELECT * FROM {view} WHERE dt = DATE '{DAY}'", tmp_path / "p.json"
+    )
+    # Every scan that reads lines' quantities, together: the lines since the mark, no more. (The
+    # rest of the day comes from the totals; its lines are only counted, by their dt.) A scan
+    # picking the day's lines by `dt <>` the totals' day read them all, to drop them.
+    lines_read = sum(s["rows"] for s in scans if "quantity" in s["columns"])
+    assert lines_read == sum(len(b["items"]) for b in late)
