@@ -62,7 +62,7 @@ totals_day AS (
 -- first live day to the totals' day, and after it. (A `dt <>` the totals' day is not pushed:
 -- it read the whole open day to drop it; picked from the lines, the days were a semi join
 -- building on every line.) The live days are then picked from the sums.
-from_lines AS (
+live_lines AS (
     SELECT dt, sku_id, quantity, unit_price
     FROM transaction_items
     WHERE dt >= (SELECT COALESCE(MIN(dt), DATE '9999-12-31') FROM live_days)
@@ -90,7 +90,7 @@ live AS (
                 sku_id,
                 CAST(SUM(quantity) AS BIGINT) AS units,
                 SUM(quantity * unit_price) AS revenue
-            FROM from_lines
+            FROM live_lines
             GROUP BY dt, sku_id
         ) AS from_lines
         WHERE dt IN (SELECT dt FROM live_days)
