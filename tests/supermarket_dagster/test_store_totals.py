@@ -194,7 +194,8 @@ def test_the_assets_roll_up_the_day_through_a_few_minutes_ago(lake, monkeypatch)
 
 
 def _iceberg_scans(engine: LocalEngine, sql: str, profile: Path) -> list[dict]:
-    """The Iceberg scans DuckDB ran for the query: rows out, data files read, dynamic filters."""
+    """The Iceberg scans DuckDB ran for the query: rows out, data files read, dynamic filters,
+    columns read."""
     engine.query(sql)  # binds the tables' current snapshots first
     engine.connection.execute("PRAGMA enable_profiling = 'json'")
     engine.connection.execute(f"PRAGMA profiling_output = '{profile}'")
