@@ -5,9 +5,10 @@ objects, only to ask whether they are a pandas Series: ~0.25 s of CPU and ~50 Mi
 process that does (measured here, its bytecode cached), and only the dashboard uses pandas. A
 process whose environment sets WITHOUT_PANDAS_VARIABLE to 1 refuses the import before anything
 has made it, and pyarrow then goes without. `supermarket up` sets it for itself and every child
-but the dashboard: the Lambda runtime, the feed, Dagster's code server and the runs it starts.
-The template sets it for the ingest function, whose pandas layer would otherwise be imported on
-every cold start.
+but the dashboard: the Lambda runtime, the feed, Dagster's code server and the runs it starts;
+start_dagster for every Dagster stack (the soak's, the benchmarks' and the tests' too). The
+template sets it for the ingest function, whose pandas layer would otherwise be imported on
+every cold start, and for the Dagster and feed tasks.
 """
 
 import importlib.abc

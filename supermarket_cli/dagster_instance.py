@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from lake_contract.pandas_free import WITHOUT_PANDAS_VARIABLE
 from supermarket_cli.processes import (
     ChildFailed,
     ChildSpec,
@@ -253,6 +254,12 @@ def code_location_loaded(url: str) -> bool:
     return True
 
 
+def dagster_environment(env: Mapping[str, str], dagster_home: Path) -> dict[str, str]:
+    """env as every Dagster process and run gets it: with its DAGSTER_HOME, and pandas left
+    out, as `up` runs them (no Dagster process uses it; lake_contract.pandas_free)."""
+    return {**env, "DAGSTER_HOME": str(dagster_home.resolve()), WITHOUT_PANDAS_VARIABLE: "1"}
+
+
 def start_dagster(
     supervisor: Supervisor,
     dagster_home: Path,
@@ -264,8 +271,8 @@ def start_dagster(
     """Starts the code server, then the webserver and the daemon together, on this instance
     (written beforehand by write_instance_config) as children of supervisor; returns the UI's
     URL once the code location has loaded. env is the whole environment (LAKE_BUCKET,
-    AWS_ENDPOINT_URL, ...); DAGSTER_HOME is added."""
-    env = {**env, "DAGSTER_HOME": str(dagster_home.resolve())}
+    AWS_ENDPOINT_URL, ...), completed by dagster_environment."""
+    env = dagster_environment(env, dagster_home)
     url = f"http://{host}:{port}"
     code_port = free_port(host)
     workspace = str(write_workspace(dagster_home, host, code_port))

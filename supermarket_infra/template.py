@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 
 from lake_contract import schema, tables
+from lake_contract.pandas_free import WITHOUT_PANDAS_VARIABLE
 from lake_contract.quarantine import QUARANTINE_TABLE
 from supermarket_queries import glue, views
 
@@ -196,6 +197,8 @@ DAGSTER_ENVIRONMENT: dict[str, Any] = {
     # daemon and each run task load the definitions at different times.
     "HISTORY_START": {"Ref": "HistoryStart"},
     "HISTORY_DAYS_PER_RUN": {"Ref": "HistoryDaysPerRun"},
+    # No Dagster process uses pandas; pyarrow would import it in each (lake_contract.pandas_free).
+    WITHOUT_PANDAS_VARIABLE: "1",
 }
 DAGSTER_SECRETS = {
     "DAGSTER_PG_PASSWORD": {"Fn::Sub": "${DagsterDatabase.MasterUserSecret.SecretArn}:password::"}

@@ -8,12 +8,14 @@ from dagster import DagsterInstance
 from dagster._core.launcher import DefaultRunLauncher
 from dagster._core.run_coordinator import QueuedRunCoordinator
 
+from lake_contract.pandas_free import WITHOUT_PANDAS_VARIABLE
 from supermarket_cli.dagster_instance import (
     LOCATION,
     MIGRATED_STAMP,
     REPO_ROOT,
     code_server_command,
     daemon_command,
+    dagster_environment,
     migrate_kept_storage,
     webserver_command,
     write_instance_config,
@@ -94,3 +96,14 @@ def test_backfill_runs_go_one_at_a_time_locally_and_side_by_side_on_ecs(tmp_path
     cloud = production_instance_config()["concurrency"]["runs"]
     assert local["tag_concurrency_limits"] == [{"key": "dagster/backfill", "limit": 1}]
     assert "tag_concurrency_limits" not in cloud  # each range of days its own ECS task, at once
+
+
+def test_every_dagster_process_gets_its_home_and_goes_without_pandas(tmp_path):
+    given = {"LAKE_BUCKET": "lake", "DAGSTER_HOME": "/elsewhere"}
+
+    env = dagster_environment(given, tmp_path / "home")
+
+    assert env["LAKE_BUCKET"] == "lake"
+    assert env["DAGSTER_HOME"] == str((tmp_path / "home").resolve())
+    assert env[WITHOUT_PANDAS_VARIABLE] == "1"
+    assert given == {"LAKE_BUCKET": "lake", "DAGSTER_HOME": "/elsewhere"}  # not changed

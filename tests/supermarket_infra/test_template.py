@@ -12,6 +12,7 @@ import sqlglot
 from moto import mock_aws
 
 from lake_contract import layout, schema, tables
+from lake_contract.pandas_free import WITHOUT_PANDAS_VARIABLE
 from lake_contract.quarantine import QUARANTINE_TABLE
 from supermarket_cli.dagster_instance import PRODUCTION_ENVIRONMENT, RUN_CONTAINER
 from supermarket_dagster.partitions import DAYS_PER_RUN_VARIABLE, HISTORY_START_VARIABLE
@@ -342,6 +343,23 @@ def test_the_dagster_tasks_supply_every_variable_the_production_profile_reads(te
     assert containers["daemon"]["Command"] == [
         "python", "-m", "supermarket_cli.dagster_daemon", "run", "-w", "workspace.yaml"
     ]  # fmt: skip
+
+
+def test_every_python_process_of_the_template_goes_without_pandas(template):
+    # pyarrow imports pandas in each process that builds an array from Python objects
+    function = template["Resources"]["IngestFunction"]["Properties"]
+    assert function["Environment"]["Variables"][WITHOUT_PANDAS_VARIABLE] == "1"
+    containers = [
+        container
+        for resource in template["Resources"].values()
+        if resource["Type"] == "AWS::ECS::TaskDefinition"
+        for container in resource["Properties"]["ContainerDefinitions"]
+    ]
+    assert {c["Name"] for c in containers} == {"webserver", "daemon", RUN_CONTAINER,
+                                               "payment-processor"}  # fmt: skip
+    for container in containers:
+        env = {e["Name"]: e["Value"] for e in container["Environment"]}
+        assert env.get(WITHOUT_PANDAS_VARIABLE) == "1", container["Name"]
 
 
 def test_dagsters_database_is_private_encrypted_and_keeps_its_password_in_secrets_manager(
