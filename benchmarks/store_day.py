@@ -4,7 +4,7 @@ measured as the day fills.
 
     .venv/bin/python benchmarks/store_day.py [--files 86400] [--transactions 25] [--batch 10]
                                              [--checkpoints 12] [--compact-every 600]
-                                             [--yesterday 0]
+                                             [--housekeeping-every 7200] [--yesterday 0]
 
 One file every 0.5 s for 12 hours is 86,400 files; at the default feed (50 transactions/s in 2
 files/s) each holds 25 transactions. A moto server runs as its own process on loopback. The
@@ -12,18 +12,23 @@ files are PUT to raw/incoming/ today and landed in batches of --batch (the SQS b
 handler's own `land`, back to back, on two threads (the runtime's default concurrency): the
 queue is left out, as it adds latency, not work. As the schedules would in the day, every
 --compact-every files (600: five minutes of the day) the open day is deduped and compacted as
-`compacted_days` does it, and its store totals are summed through the compaction before. At
-each of --checkpoints points of the day it measures, on today: the dashboard's open-day views
-(a fresh engine: cold; then the median of 3: warm), the seven day checks (`day_results`, as
-the check step runs them; then again at once, once the log since the last checkpoint is
-digested, as a check 5 minutes after another finds it), one tick of the audit sensor over the
-files landed since its last tick (listing after its cursor and reading the records), and the
-RSS of moto, of the Lambda and of this process. Printed as a table, with the load average.
+`compacted_days` does it, and its store totals are summed through the compaction before; every
+--housekeeping-every files (7,200: an hour) the tables' old snapshots are expired and their
+orphaned files removed as the hourly `lake_housekeeping` does it (its files an hour old: here,
+those orphaned by the pass before). At each of --checkpoints points of the day it measures, on
+today: the dashboard's open-day views (a fresh engine: cold; then the median of 3: warm), the
+seven day checks (`day_results`, as the check step runs them; then again at once, once the log
+since the last checkpoint is digested, as a check 5 minutes after another finds it; then once
+more in a new process, as the stack starts each check run, for its peak RSS), one tick of the
+audit sensor over the files landed since its last tick (listing after its cursor and reading
+the records), the objects and bytes the bucket holds (what moto keeps in memory, as S3 keeps it
+in AWS), and the RSS of moto, of the Lambda and of this process. Printed as a table, with the
+load average.
 
 The Lambda lands in a process of its own, as the runtime does in the stack, so that its memory
 over the day is measured apart: it is the process that runs all day. This process stands for
-what runs beside it: the compaction and the check runs (in the stack, each a Dagster run of its
-own, started afresh), the reader and the sensor.
+what runs beside it: the compaction, the housekeeping and the check runs (in the stack, each a
+Dagster run of its own, started afresh: `check run MiB` is one such), the reader and the sensor.
 --yesterday N first writes N raw logs under yesterday (not ingested), as a stack running for
 days has them: today's checks must not list them.
 """
@@ -171,6 +176,52 @@ def compact(today: date, mark: datetime) -> float:
     return time.perf_counter() - began
 
 
+def housekeep(orphaned_before: datetime) -> tuple[float, int]:
+    """The hourly housekeeping's work: old snapshots expired and files orphaned before the given
+    time removed (the stack's job removes those an hour old; the landing is idle meanwhile, so
+    no write is in flight here). Its seconds and the objects removed."""
+    from lake_contract import tables
+    from supermarket_dagster import compaction
+    from supermarket_dagster.resources import LakeResource
+
+    lake = LakeResource(bucket=BUCKET)
+    began, removed = time.perf_counter(), 0
+    for table in tables.ICEBERG_TABLES:
+        compaction.expire_snapshots(lake.tables(), table)
+        now = orphaned_before + compaction.ORPHAN_MIN_AGE
+        removed += compaction.remove_orphans(lake.tables(), lake.objects(), table, now).removed
+    return time.perf_counter() - began, removed
+
+
+def _check_run() -> float:
+    """In a new process, as the stack starts a check run: the seven day checks of today once;
+    the process's peak RSS in MiB."""
+    import resource
+
+    import dagster as dg
+
+    from supermarket_dagster.defs.history.checks import DAY_CHECKS, day_results
+    from supermarket_dagster.resources import LakeResource
+
+    keys = [dg.AssetCheckKey(s.asset_key, s.name) for s in DAY_CHECKS]
+    list(day_results(LakeResource(bucket=BUCKET), datetime.now(UTC).date(), keys))
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def check_run_peak() -> float:
+    with ProcessPoolExecutor(1, multiprocessing.get_context("spawn")) as pool:
+        return pool.submit(_check_run).result()
+
+
+def bucket_held(lake: "LakeBucket") -> tuple[int, float]:
+    """The objects in the bucket and their MiB: the lake, which moto holds in its memory."""
+    count, size = 0, 0
+    for page in lake.pages(""):
+        count += len(page)
+        size += sum(o.size for o in page)
+    return count, size / 2**20
+
+
 def measure(
     today: date, lake: "LakeBucket", cursor: str | None, endpoint: str
 ) -> tuple[dict[str, float], str | None]:
@@ -219,6 +270,8 @@ def measure(
         if len(new) < MAX_RECORDS_PER_TICK:
             break
     figures["sensor s/1k records"] = (time.perf_counter() - began) / max(1, reported) * 1000
+    figures["check run MiB"] = check_run_peak()
+    figures["lake objects"], figures["lake MiB"] = bucket_held(lake)
     figures["moto MiB"] = _moto_rss(endpoint)
     figures["checks MiB"] = psutil.Process().memory_info().rss / 2**20
     return figures, cursor
@@ -231,6 +284,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=10)
     parser.add_argument("--checkpoints", type=int, default=12)
     parser.add_argument("--compact-every", type=int, default=600)
+    parser.add_argument("--housekeeping-every", type=int, default=7_200)
     parser.add_argument("--yesterday", type=int, default=0)
     args = parser.parse_args()
     print(f"load average {os.getloadavg()[0]:.1f} at the start")
@@ -252,6 +306,7 @@ def main() -> None:
         every = max(args.batch, args.files // args.checkpoints // args.batch * args.batch)
         cursor, rows, started = None, [], time.perf_counter()
         compacted_at, compaction_seconds, marked_at = 0, [], datetime.now(UTC)
+        housekept_at, housekeeping, last_pass = 0, [], datetime.now(UTC)
         try:
             for first in range(0, args.files, every):
                 day.land(first, min(first + every, args.files))
@@ -261,6 +316,10 @@ def main() -> None:
                     now = datetime.now(UTC)
                     compaction_seconds.append(compact(today, marked_at))
                     marked_at, compacted_at = now, compacted_at + args.compact_every
+                while day.landed >= housekept_at + args.housekeeping_every:
+                    now = datetime.now(UTC)
+                    housekeeping.append(housekeep(last_pass))
+                    last_pass, housekept_at = now, housekept_at + args.housekeeping_every
                 figures, cursor = measure(today, lake, cursor, endpoint)
                 figures["files"] = day.landed
                 figures["elapsed"] = time.perf_counter() - started
@@ -271,16 +330,19 @@ def main() -> None:
         finally:
             day.close()
         lags = sorted(day.lags)
+    passes = [seconds for seconds, _ in housekeeping]
     print(f"\n{day.landed:,} files ({day.landed * args.transactions:,} transactions) in "
           f"{rows[-1]['elapsed']:.0f}s, {day.landed * 0.5 / rows[-1]['elapsed']:.1f}x real time "
           f"(one file every 0.5 s); S3 event -> committed p50 {lags[len(lags) // 2]:.2f}s "
           f"p99 {lags[int(len(lags) * 0.99)]:.2f}s; {len(compaction_seconds)} compactions, "
-          f"median {statistics.median(compaction_seconds or [0]):.2f}s")  # fmt: skip
+          f"median {statistics.median(compaction_seconds or [0]):.2f}s; {len(housekeeping)} "
+          f"housekeeping passes, median {statistics.median(passes or [0]):.2f}s, "
+          f"{sum(n for _, n in housekeeping):,} orphaned objects removed")  # fmt: skip
 
 
 COLUMNS = ("files", "elapsed", "views cold", "views warm", "checks", "checks again",
-           "checks passed", "sensor s/1k records", "moto MiB", "lambda MiB", "checks MiB",
-           "load")  # fmt: skip
+           "checks passed", "sensor s/1k records", "lake objects", "lake MiB", "moto MiB",
+           "lambda MiB", "checks MiB", "check run MiB", "load")  # fmt: skip
 
 
 def _row(figures: dict[str, float]) -> str:
