@@ -30,11 +30,22 @@ DICTIONARY_COLUMNS = ("source_key", "sku_id")
 
 @dataclass
 class SourceRows:
-    """Each source's rows in one table's day, and the latest ingested_at among them: what the
-    reconciliation needs of a table's rows, gathered batch by batch."""
+    """Each source's rows in one table's day, and the earliest and latest ingested_at among
+    them: what the reconciliation (and the dedupe's search for lines committed twice) needs of a
+    table's rows, gathered batch by batch."""
 
     counts: dict[str, int] = field(default_factory=dict)
     latest: dict[str, datetime] = field(default_factory=dict)
+    earliest: dict[str, datetime] = field(default_factory=dict)
+
+    def _tally(self, source: str, rows_of: int, first: datetime, last: datetime) -> None:
+        self.counts[source] = self.counts.get(source, 0) + rows_of
+        self.latest[source] = max(self.latest.get(source, last), last)
+        self.earliest[source] = min(self.earliest.get(source, first), first)
+
+    def ingested_more_than_once(self) -> set[str]:
+        """The sources whose rows carry more than one ingestion time."""
+        return {s for s, first in self.earliest.items() if first != self.latest[s]}
 
     def add(self, rows: pa.Table | pa.RecordBatch) -> None:
         if not rows.num_rows:
@@ -50,26 +61,28 @@ class SourceRows:
         grouped = (
             pa.table(rows.select(["source_key", "ingested_at"]))
             .group_by("source_key")
-            .aggregate([([], "count_all"), ("ingested_at", "max")])
+            .aggregate([([], "count_all"), ("ingested_at", "min"), ("ingested_at", "max")])
         )
-        columns = ("source_key", "count_all", "ingested_at_max")
-        for source, rows_of, at in zip(*(grouped[c].to_pylist() for c in columns), strict=True):
-            self.counts[source] = self.counts.get(source, 0) + rows_of
-            self.latest[source] = max(self.latest.get(source, at), at)
+        columns = ("source_key", "count_all", "ingested_at_min", "ingested_at_max")
+        for group in zip(*(grouped[c].to_pylist() for c in columns), strict=True):
+            self._tally(*group)
 
     def _add_encoded(self, keys: pa.DictionaryArray, times: pa.Array) -> None:
         """add() for source keys read dictionary-encoded: counted and maxed by their indices in
         numpy, without a hash table (a batch holds a few sources, or a compacted file many)."""
         indices = keys.indices.to_numpy()
         counts = np.bincount(indices, minlength=len(keys.dictionary))
+        stamps = times.cast(pa.int64()).to_numpy()
         latest = np.full(len(counts), np.iinfo(np.int64).min)
-        np.maximum.at(latest, indices, times.cast(pa.int64()).to_numpy())
+        np.maximum.at(latest, indices, stamps)
+        earliest = np.full(len(counts), np.iinfo(np.int64).max)
+        np.minimum.at(earliest, indices, stamps)
         present = np.flatnonzero(counts)
         sources = keys.dictionary.take(pa.array(present)).to_pylist()
-        ats = pa.array(latest[present]).cast(times.type).to_pylist()
-        for source, rows_of, at in zip(sources, counts[present].tolist(), ats, strict=True):
-            self.counts[source] = self.counts.get(source, 0) + rows_of
-            self.latest[source] = max(self.latest.get(source, at), at)
+        firsts = pa.array(earliest[present]).cast(times.type).to_pylist()
+        lasts = pa.array(latest[present]).cast(times.type).to_pylist()
+        for group in zip(sources, counts[present].tolist(), firsts, lasts, strict=True):
+            self._tally(*group)
 
     @classmethod
     def of(cls, rows: pa.Table) -> "SourceRows":
@@ -87,11 +100,17 @@ class LakeDay:
     schema_problem: str | None  # how the table's schema differs from the contract's, if it does
 
 
-def _day_scan(iceberg: Any, day: date, columns: tuple[str, ...] | None) -> Any:
-    from pyiceberg.expressions import EqualTo
+def _day_scan(
+    iceberg: Any,
+    day: date,
+    columns: tuple[str, ...] | None,
+    sources: Iterable[str] | None = None,
+) -> Any:
+    from pyiceberg.expressions import And, EqualTo, In
 
+    on_day = EqualTo(schema.PARTITION.name, day.isoformat())
     return iceberg.scan(
-        row_filter=EqualTo(schema.PARTITION.name, day.isoformat()),
+        row_filter=on_day if sources is None else And(on_day, In("source_key", set(sources))),
         selected_fields=columns or ("*",),
     )
 
@@ -102,15 +121,17 @@ def read_day(
     day: date,
     columns: tuple[str, ...] | None = None,
     dictionary_columns: tuple[str, ...] = (),
+    sources: Iterable[str] | None = None,
 ) -> LakeDay:
     """The day's rows, planned from the table's manifest (only that day's files are read);
-    only these columns of them, if named, and the dictionary columns dictionary-encoded, as
-    Parquet stores them (a day's rows repeat a few source keys)."""
+    only these columns of them, if named, only the rows of these sources, if named, and the
+    dictionary columns dictionary-encoded, as Parquet stores them (a day's rows repeat a few
+    source keys)."""
     iceberg = lake.current(table)
     found = iceberg.schema().as_arrow()
     try:
         # One dictionary for all the files' chunks: Arrow groups by a dictionary column only so.
-        scan = _day_scan(iceberg, day, columns)
+        scan = _day_scan(iceberg, day, columns, sources)
         rows = scan.to_arrow(dictionary_columns=dictionary_columns).unify_dictionaries()
     except (OSError, pa.ArrowInvalid) as exc:  # a data file lost or damaged: its rows are gone
         return LakeDay(table, found.empty_table(), f"unreadable: {exc}"[:500])

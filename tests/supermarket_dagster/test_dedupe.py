@@ -6,10 +6,12 @@ import time
 from datetime import date, timedelta
 
 import dagster as dg
+import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
+from pyiceberg.expressions import EqualTo
 
-from lake_contract import layout
+from lake_contract import layout, tables
 from lake_contract.quarantine import quarantine_records
 from lambda_ingest.events import SourceObject
 from lambda_ingest.handler import ingest
@@ -153,6 +155,37 @@ def test_a_batch_that_failed_after_its_items_commit_is_retried_without_doubling(
     assert _ids(lake, "transactions") == ["T-1", "T-2"]
     assert dedupe.items_committed_twice(lake.tables(), DAY) == 0
     assert all(_reconciles(lake).values()), _reconciles(lake)
+
+
+def _commit_items_again(lake, source: str, later: timedelta) -> None:
+    """The source's item lines appended once more, as a committer before the items lookup did
+    when it retried a batch whose transactions commit had failed: a new ingestion's stamp."""
+    items = lake.tables().current("transaction_items")
+    rows = items.scan(row_filter=EqualTo("source_key", source)).to_arrow()
+    stamps = pc.add(rows["ingested_at"], pa.scalar(later, pa.duration("ms")))
+    at = rows.schema.get_field_index("ingested_at")
+    rows = rows.set_column(at, rows.schema.field(at), stamps.cast(rows.schema.field(at).type))
+    with tables.commit_lock():
+        items.append(rows)
+
+
+def test_item_lines_one_source_committed_twice_are_made_once_and_the_rest_left(lake):
+    twice = _ingest(lake, "till-1", record("T-1", transaction_datetime=AT),
+                    record("T-2", transaction_datetime=AT))  # fmt: skip
+    once = _ingest(lake, "till-2", record("T-3", transaction_datetime=AT))
+    _commit_items_again(lake, twice, timedelta(seconds=40))
+    assert _ids(lake, "transaction_items") == ["T-1"] * 4 + ["T-2"] * 4 + ["T-3"] * 2
+    assert not _reconciles(lake)["transactions.raw_records_reconcile"]
+
+    assert dedupe.items_committed_twice(lake.tables(), DAY) == 4
+
+    assert _ids(lake, "transaction_items") == ["T-1"] * 2 + ["T-2"] * 2 + ["T-3"] * 2
+    lines = lake.tables().current("transaction_items").scan().to_arrow()
+    assert set(lines.filter(pc.equal(lines["source_key"], once))["transaction_id"].to_pylist()) == {
+        "T-3"
+    }
+    assert all(_reconciles(lake).values()), _reconciles(lake)
+    assert dedupe.items_committed_twice(lake.tables(), DAY) == 0  # nothing the second time
 
 
 def test_a_dedupe_long_after_the_ingestion_is_still_what_the_day_check_reads(lake, monkeypatch):

@@ -84,6 +84,19 @@ def test_source_rows_over_batches_count_each_source_and_keep_its_latest_ingestio
     assert batched == SourceRows.of(rows)
     assert batched.counts == {"a": 5, "b": 3, "c": 2}
     assert {s: at.second for s, at in batched.latest.items()} == {"a": 8, "b": 9, "c": 7}
+    assert {s: at.second for s, at in batched.earliest.items()} == {"a": 0, "b": 1, "c": 4}
+
+
+def test_source_rows_name_the_sources_ingested_more_than_once():
+    once, again = 1_000_000, 41_000_000  # a source's rows share its ingestion's time
+    times = pa.array([once, once, once, again, once, once], pa.timestamp("us", "UTC"))
+    rows = pa.table({"source_key": ["a", "a", "b", "b", "c", "c"], "ingested_at": times})
+
+    for read in (rows, _encoded(rows, "source_key")):
+        batched = SourceRows()
+        for batch in _in_batches(read, 3):  # b's two ingestions in two batches
+            batched.add(batch)
+        assert batched.ingested_more_than_once() == {"b"}
 
 
 def test_line_totals_of_lines_in_basket_order_equal_those_of_shuffled_lines():
