@@ -27,8 +27,10 @@ load average.
 
 The Lambda lands in a process of its own, as the runtime does in the stack, so that its memory
 over the day is measured apart: it is the process that runs all day. This process stands for
-what runs beside it: the compaction, the housekeeping and the check runs (in the stack, each a
-Dagster run of its own, started afresh: `check run MiB` is one such), the reader and the sensor.
+what runs beside it: the housekeeping and the checks (in the stack, each a Dagster run of its
+own, started afresh), the reader and the sensor. Each compaction runs in a new process, as the
+stack starts its runs, and the checks once more at each checkpoint: `compaction run MiB` (the
+largest since the checkpoint before) and `check run MiB` are their peak RSS.
 --yesterday N first writes N raw logs under yesterday (not ingested), as a stack running for
 days has them: today's checks must not list them.
 """
@@ -40,10 +42,11 @@ import statistics
 import sys
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import psutil
 
@@ -54,6 +57,7 @@ if TYPE_CHECKING:
     from lake_contract.s3 import LakeBucket
 
 BUCKET = "store-day-bench"
+T = TypeVar("T")
 OPEN_DAY_VIEWS = ("store_hourly_sales", "store_basket_size", "store_top_skus", "freshness")
 
 
@@ -159,9 +163,22 @@ class LambdaProcess:
         self._pool.shutdown()
 
 
-def compact(today: date, mark: datetime) -> float:
+def _peak_mib() -> float:
+    """This process's peak RSS (VmHWM: its own, where ru_maxrss of a spawned process can be
+    its parent's, the process it was forked from)."""
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmHWM")) / 1024
+
+
+def _in_new_process(work: Callable[..., T], *args: object) -> T:
+    """work(*args) in a new process, as the stack starts each Dagster run."""
+    with ProcessPoolExecutor(1, multiprocessing.get_context("spawn")) as pool:
+        return pool.submit(work, *args).result()
+
+
+def _compact(today: date, mark: datetime) -> tuple[float, float]:
     """The compaction job's work on the open day: dedupe, compaction, then the store totals
-    summed through `mark`."""
+    summed through `mark`; its seconds and the process's peak RSS in MiB."""
     from supermarket_dagster import compaction, dedupe
     from supermarket_dagster.resources import LakeResource
     from supermarket_queries import store_totals
@@ -173,7 +190,11 @@ def compact(today: date, mark: datetime) -> float:
         compaction.compact_day(lake.tables(), table, today)
     for totals in store_totals.ROLLUPS:
         store_totals.roll_up_day(lake.tables(), totals, today, mark, datetime.now(UTC))
-    return time.perf_counter() - began
+    return time.perf_counter() - began, _peak_mib()
+
+
+def compact(today: date, mark: datetime) -> tuple[float, float]:
+    return _in_new_process(_compact, today, mark)
 
 
 def housekeep(orphaned_before: datetime) -> tuple[float, int]:
@@ -194,10 +215,7 @@ def housekeep(orphaned_before: datetime) -> tuple[float, int]:
 
 
 def _check_run() -> float:
-    """In a new process, as the stack starts a check run: the seven day checks of today once;
-    the process's peak RSS in MiB."""
-    import resource
-
+    """The seven day checks of today once, as a check run does; the process's peak RSS in MiB."""
     import dagster as dg
 
     from supermarket_dagster.defs.history.checks import DAY_CHECKS, day_results
@@ -205,12 +223,7 @@ def _check_run() -> float:
 
     keys = [dg.AssetCheckKey(s.asset_key, s.name) for s in DAY_CHECKS]
     list(day_results(LakeResource(bucket=BUCKET), datetime.now(UTC).date(), keys))
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
-
-
-def check_run_peak() -> float:
-    with ProcessPoolExecutor(1, multiprocessing.get_context("spawn")) as pool:
-        return pool.submit(_check_run).result()
+    return _peak_mib()
 
 
 def bucket_held(lake: "LakeBucket") -> tuple[int, float]:
@@ -270,7 +283,7 @@ def measure(
         if len(new) < MAX_RECORDS_PER_TICK:
             break
     figures["sensor s/1k records"] = (time.perf_counter() - began) / max(1, reported) * 1000
-    figures["check run MiB"] = check_run_peak()
+    figures["check run MiB"] = _in_new_process(_check_run)
     figures["lake objects"], figures["lake MiB"] = bucket_held(lake)
     figures["moto MiB"] = _moto_rss(endpoint)
     figures["checks MiB"] = psutil.Process().memory_info().rss / 2**20
@@ -305,7 +318,7 @@ def main() -> None:
             lake.write_many({f"{yesterday}day-{n:06d}.ndjson": b"{}\n" for n in range(first, last)})
         every = max(args.batch, args.files // args.checkpoints // args.batch * args.batch)
         cursor, rows, started = None, [], time.perf_counter()
-        compacted_at, compaction_seconds, marked_at = 0, [], datetime.now(UTC)
+        compacted_at, compactions, marked_at, reported = 0, [], datetime.now(UTC), 0
         housekept_at, housekeeping, last_pass = 0, [], datetime.now(UTC)
         try:
             for first in range(0, args.files, every):
@@ -314,7 +327,7 @@ def main() -> None:
                     # In the stack the mark is 150 s back and the job runs every 5 minutes:
                     # here, the time of the compaction before (--compact-every files back).
                     now = datetime.now(UTC)
-                    compaction_seconds.append(compact(today, marked_at))
+                    compactions.append(compact(today, marked_at))
                     marked_at, compacted_at = now, compacted_at + args.compact_every
                 while day.landed >= housekept_at + args.housekeeping_every:
                     now = datetime.now(UTC)
@@ -322,6 +335,10 @@ def main() -> None:
                     last_pass, housekept_at = now, housekept_at + args.housekeeping_every
                 figures, cursor = measure(today, lake, cursor, endpoint)
                 figures["files"] = day.landed
+                # The largest compaction run since the checkpoint before (each a new process).
+                figures["compaction run MiB"] = max((p for _, p in compactions[reported:]),
+                                                    default=float("nan"))  # fmt: skip
+                reported = len(compactions)
                 figures["elapsed"] = time.perf_counter() - started
                 figures["lambda MiB"] = day.rss
                 figures["load"] = os.getloadavg()[0]
@@ -331,18 +348,21 @@ def main() -> None:
             day.close()
         lags = sorted(day.lags)
     passes = [seconds for seconds, _ in housekeeping]
+    seconds, peaks = [c[0] for c in compactions], [c[1] for c in compactions]
     print(f"\n{day.landed:,} files ({day.landed * args.transactions:,} transactions) in "
           f"{rows[-1]['elapsed']:.0f}s, {day.landed * 0.5 / rows[-1]['elapsed']:.1f}x real time "
           f"(one file every 0.5 s); S3 event -> committed p50 {lags[len(lags) // 2]:.2f}s "
-          f"p99 {lags[int(len(lags) * 0.99)]:.2f}s; {len(compaction_seconds)} compactions, "
-          f"median {statistics.median(compaction_seconds or [0]):.2f}s; {len(housekeeping)} "
+          f"p99 {lags[int(len(lags) * 0.99)]:.2f}s; {len(compactions)} compactions, "
+          f"median {statistics.median(seconds or [0]):.2f}s, peak RSS of a compaction run "
+          f"{min(peaks or [0]):,.0f}-{max(peaks or [0]):,.0f} MiB; {len(housekeeping)} "
           f"housekeeping passes, median {statistics.median(passes or [0]):.2f}s, "
           f"{sum(n for _, n in housekeeping):,} orphaned objects removed")  # fmt: skip
 
 
 COLUMNS = ("files", "elapsed", "views cold", "views warm", "checks", "checks again",
            "checks passed", "sensor s/1k records", "lake objects", "lake MiB", "moto MiB",
-           "lambda MiB", "checks MiB", "check run MiB", "load")  # fmt: skip
+           "lambda MiB", "checks MiB", "check run MiB", "compaction run MiB",
+           "load")  # fmt: skip
 
 
 def _row(figures: dict[str, float]) -> str:
