@@ -68,8 +68,9 @@ class SourceRows:
             self._tally(*group)
 
     def _add_encoded(self, keys: pa.DictionaryArray, times: pa.Array) -> None:
-        """add() for source keys read dictionary-encoded: counted and maxed by their indices in
-        numpy, without a hash table (a batch holds a few sources, or a compacted file many)."""
+        """add() for source keys read dictionary-encoded: counted, and their first and last
+        stamps taken, by their indices in numpy, without a hash table (a batch holds a few
+        sources, or a compacted file many)."""
         indices = keys.indices.to_numpy()
         counts = np.bincount(indices, minlength=len(keys.dictionary))
         stamps = times.cast(pa.int64()).to_numpy()
