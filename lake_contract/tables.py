@@ -27,7 +27,7 @@ import os
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -282,6 +282,27 @@ class LakeTables:
 
     def current(self, name: str) -> Any:
         return self.table(name).refresh()
+
+
+def batches_by_file(
+    scan: Any, dictionary_columns: tuple[str, ...] = ()
+) -> Iterator[pa.RecordBatch]:
+    """A scan's rows a data file at a time, the next file read while one is used: at most two
+    files' rows in memory. (pyiceberg's own batch reader reads every file of the scan at once
+    and holds them all until they are used: a whole day, as to_arrow would.)"""
+    from pyiceberg.io.pyarrow import ArrowScan
+
+    reader = ArrowScan(scan.table_metadata, scan.io, scan.projection(), scan.row_filter,
+                       scan.case_sensitive, dictionary_columns=dictionary_columns)  # fmt: skip
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        ahead: Future[list[pa.RecordBatch]] | None = None
+        for task in scan.plan_files():
+            read = pool.submit(lambda task=task: list(reader.to_record_batches([task])))
+            if ahead is not None:
+                yield from ahead.result()
+            ahead = read
+        if ahead is not None:
+            yield from ahead.result()
 
 
 @contextlib.contextmanager

@@ -4,8 +4,7 @@ quarantine objects read through the one S3 layer. The day checks (defs/history/c
 the rules of quality.py over it."""
 
 import logging
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -14,7 +13,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from lake_contract import layout, schema
+from lake_contract import layout, schema, tables
 from lake_contract.audit import AuditRecord
 from lake_contract.quarantine import quarantine_records
 from lake_contract.s3 import LakeBucket
@@ -139,25 +138,6 @@ def read_day(
     return LakeDay(table, rows, quality.schema_difference(found, table))
 
 
-def _batches_by_file(scan: Any, dictionary_columns: tuple[str, ...]) -> Iterator[pa.RecordBatch]:
-    """A scan's rows a data file at a time, the next file read while one is used: at most two
-    files' rows in memory. (pyiceberg's own batch reader reads every file of the scan at once
-    and holds them all until they are used: a whole day, as to_arrow would.)"""
-    from pyiceberg.io.pyarrow import ArrowScan
-
-    reader = ArrowScan(scan.table_metadata, scan.io, scan.projection(), scan.row_filter,
-                       scan.case_sensitive, dictionary_columns=dictionary_columns)  # fmt: skip
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        ahead: Future[list[pa.RecordBatch]] | None = None
-        for task in scan.plan_files():
-            read = pool.submit(lambda task=task: list(reader.to_record_batches([task])))
-            if ahead is not None:
-                yield from ahead.result()
-            ahead = read
-        if ahead is not None:
-            yield from ahead.result()
-
-
 @dataclass(frozen=True)
 class ScannedDay:
     """One day of one fact table, read batch by batch and not kept: its rows per source."""
@@ -184,7 +164,7 @@ def scan_day(
     sources, rows = SourceRows(), 0
     try:
         encoded = tuple(c for c in columns if c in DICTIONARY_COLUMNS)
-        for batch in _batches_by_file(_day_scan(iceberg, day, columns), encoded):
+        for batch in tables.batches_by_file(_day_scan(iceberg, day, columns), encoded):
             sources.add(batch)
             rows += batch.num_rows
             for rule in rules:

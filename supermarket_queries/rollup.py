@@ -135,7 +135,7 @@ def _iceberg_day_sums(lake: LakeTables, day: date, rolled_up_at: datetime) -> tu
 
     on_day = EqualTo(schema.PARTITION.name, day.isoformat())
     scan = lake.current(ITEMS).scan(row_filter=on_day, selected_fields=tuple(ITEM_COLUMNS))
-    batches = scan.to_arrow_batch_reader()  # batch by batch: memory bounded by a file
+    batches = tables.batches_by_file(scan)  # a data file at a time: at most two in memory
     table = sku_daily_sales((pa.Table.from_batches([b]) for b in batches), rolled_up_at)
     dated = table.append_column(
         schema.PARTITION.name, pa.repeat(pa.scalar(day, pa.date32()), table.num_rows)

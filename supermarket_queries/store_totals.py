@@ -166,7 +166,7 @@ def roll_up_day(
 ) -> DayTotals:  # fmt: skip
     """Replaces the day's rollup, in one overwrite commit, with the sums of its source rows
     ingested before summed_through (truncated to the millisecond, as the lake's timestamps
-    are), read batch by batch: memory is bounded by a data file."""
+    are), read a data file at a time: memory is bounded by two data files."""
     from pyiceberg.expressions import And, EqualTo, LessThan
 
     through = summed_through.replace(microsecond=summed_through.microsecond // 1000 * 1000)
@@ -176,7 +176,8 @@ def roll_up_day(
         selected_fields=totals.columns,
     )
     data_files = len(scan.plan_files())
-    batches = (pa.Table.from_batches([b]) for b in scan.to_arrow_batch_reader())
+    # A data file at a time: pyiceberg's batch reader holds every file of the day at once.
+    batches = (pa.Table.from_batches([b]) for b in tables.batches_by_file(scan))
     rows = day_totals(totals, batches, through, rolled_up_at)
     dated = rows.append_column(
         schema.PARTITION.name, pa.repeat(pa.scalar(day, pa.date32()), rows.num_rows)
