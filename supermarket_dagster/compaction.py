@@ -25,9 +25,13 @@ from lake_contract.s3 import LakeBucket
 from lake_contract.tables import LakeTables
 from supermarket_dagster.fingerprint import Fingerprint, fingerprint
 
-# A file under this many bytes is rewritten by the next compaction of its day; a day's
-# compacted files grow up to TARGET_BYTES, and the largest stop being rewritten.
+# A file under this many bytes and rows is rewritten by the next compaction of its day; a day's
+# compacted files grow up to TARGET_BYTES, and those past either bound stop being rewritten.
+# The row bound keeps a run's work bounded: the open day's lines compress to ~4 bytes each, so by
+# bytes alone each 5-minute compaction rewrote the whole open day for its first ~8 hours, and a
+# run's peak grew to 3.5 GiB by half a day (benchmarks/store_day.py, 2026-12-07).
 SMALL_FILE_BYTES = 32 * 1024 * 1024
+SMALL_FILE_ROWS = 1_000_000
 TARGET_BYTES = 128 * 1024 * 1024
 MIN_FILES = 4  # fewer small files than this: not worth a commit
 COMPACTION_ATTEMPTS = 3  # plans of one day, when rival compactions keep committing first
@@ -103,6 +107,7 @@ def compact_day(
     day: date,
     small_bytes: int = SMALL_FILE_BYTES,
     min_files: int = MIN_FILES,
+    small_rows: int = SMALL_FILE_ROWS,
 ) -> DayCompaction:
     """Rewrites the day's small files of `table` as files of up to TARGET_BYTES, in one commit.
     Another compaction of the day committed between this one's plan and its commit (the
@@ -112,7 +117,7 @@ def compact_day(
 
     for attempt in range(1, COMPACTION_ATTEMPTS + 1):
         try:
-            return _compact_day_once(lake, table, day, small_bytes, min_files)
+            return _compact_day_once(lake, table, day, small_bytes, min_files, small_rows)
         except ValidationException as exc:
             if "Missing required files to delete" not in str(exc):
                 raise
@@ -125,7 +130,7 @@ def compact_day(
 
 
 def _compact_day_once(
-    lake: LakeTables, table: str, day: date, small_bytes: int, min_files: int
+    lake: LakeTables, table: str, day: date, small_bytes: int, min_files: int, small_rows: int
 ) -> DayCompaction:
     from pyiceberg.io.pyarrow import ArrowScan, _dataframe_to_data_files
 
@@ -133,7 +138,11 @@ def _compact_day_once(
     iceberg = lake.current(table)
     where = tables.day_filter(table, day)
     planned = list(iceberg.scan(row_filter=where).plan_files())
-    small = [task for task in planned if task.file.file_size_in_bytes < small_bytes]
+    small = [
+        task
+        for task in planned
+        if task.file.file_size_in_bytes < small_bytes and task.file.record_count < small_rows
+    ]
     if len(small) < min_files:
         return DayCompaction(table, day, len(planned), 0, 0, 0, 0, 0,
                              time.perf_counter() - clock, Fingerprint())  # fmt: skip

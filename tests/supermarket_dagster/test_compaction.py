@@ -71,6 +71,29 @@ def test_large_files_are_left_as_they_are(lake):
     assert done.noop and len(_files(lake, "transactions")) == 5
 
 
+def test_a_compacted_file_of_many_rows_is_left_as_it_is_and_only_new_files_are_rewritten(lake):
+    for n in range(4):
+        _batch(lake, f"till-{n}")
+    first = compaction.compact_day(lake.tables(), "transactions", DAY)
+    (grown,) = [task.file.file_path for task in _files(lake, "transactions")]
+    rows = first.rows
+    for n in range(4, 8):
+        _batch(lake, f"till-{n}")
+
+    # A bound of as many rows as the compacted file holds: it is no longer small by rows.
+    done = compaction.compact_day(lake.tables(), "transactions", DAY, small_rows=rows)
+
+    assert (done.files_rewritten, done.files_written) == (4, 1)
+    paths = [task.file.file_path for task in _files(lake, "transactions")]
+    assert grown in paths and len(paths) == 2
+    assert done.rows == _rows(lake, "transactions").num_rows - rows
+    # By bytes alone, as before, the compacted file is rewritten with the new ones.
+    for n in range(8, 12):
+        _batch(lake, f"till-{n}")
+    again = compaction.compact_day(lake.tables(), "transactions", DAY)
+    assert again.files_rewritten == 6 and len(_files(lake, "transactions")) == 1
+
+
 def test_the_open_day_is_compacted_while_batches_land_and_readers_see_no_row_missing_or_twice(
     lake,
 ):

@@ -15,6 +15,7 @@ COMPACTED_TABLES = ("transactions", "transaction_items")  # the rollup is one fi
 
 class CompactionConfig(dg.Config):
     small_file_bytes: int = compaction.SMALL_FILE_BYTES
+    small_file_rows: int = compaction.SMALL_FILE_ROWS
     min_files: int = compaction.MIN_FILES
 
 
@@ -39,7 +40,12 @@ def compacted_days(
         )
     done = {
         table: compaction.compact_day(
-            lake.tables(), table, day, config.small_file_bytes, config.min_files
+            lake.tables(),
+            table,
+            day,
+            config.small_file_bytes,
+            config.min_files,
+            config.small_file_rows,
         )
         for table in COMPACTED_TABLES
     }
