@@ -285,18 +285,19 @@ class LakeTables:
 
 
 def batches_by_file(
-    scan: Any, dictionary_columns: tuple[str, ...] = ()
+    scan: Any, dictionary_columns: tuple[str, ...] = (), tasks: list[Any] | None = None
 ) -> Iterator[pa.RecordBatch]:
     """A scan's rows a data file at a time, the next file read while one is used: at most two
     files' rows in memory. (pyiceberg's own batch reader reads every file of the scan at once
-    and holds them all until they are used: a whole day, as to_arrow would.)"""
+    and holds them all until they are used: a whole day, as to_arrow would.) tasks: the scan's
+    files, if the caller has planned them already (planning reads the manifests)."""
     from pyiceberg.io.pyarrow import ArrowScan
 
     reader = ArrowScan(scan.table_metadata, scan.io, scan.projection(), scan.row_filter,
                        scan.case_sensitive, dictionary_columns=dictionary_columns)  # fmt: skip
     with ThreadPoolExecutor(max_workers=1) as pool:
         ahead: Future[list[pa.RecordBatch]] | None = None
-        for task in scan.plan_files():
+        for task in scan.plan_files() if tasks is None else tasks:
             read = pool.submit(lambda task=task: list(reader.to_record_batches([task])))
             if ahead is not None:
                 yield from ahead.result()

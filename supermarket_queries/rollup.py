@@ -135,12 +135,14 @@ def _iceberg_day_sums(lake: LakeTables, day: date, rolled_up_at: datetime) -> tu
 
     on_day = EqualTo(schema.PARTITION.name, day.isoformat())
     scan = lake.current(ITEMS).scan(row_filter=on_day, selected_fields=tuple(ITEM_COLUMNS))
-    batches = tables.batches_by_file(scan)  # a data file at a time: at most two in memory
+    planned = list(scan.plan_files())
+    # A data file at a time: at most two in memory.
+    batches = tables.batches_by_file(scan, tasks=planned)
     table = sku_daily_sales((pa.Table.from_batches([b]) for b in batches), rolled_up_at)
     dated = table.append_column(
         schema.PARTITION.name, pa.repeat(pa.scalar(day, pa.date32()), table.num_rows)
     )
-    return dated, len(scan.plan_files())
+    return dated, len(planned)
 
 
 def roll_up_iceberg_days(

@@ -175,9 +175,9 @@ def roll_up_day(
         row_filter=And(tables.day_filter(totals.source, day), before),
         selected_fields=totals.columns,
     )
-    data_files = len(scan.plan_files())
+    planned = list(scan.plan_files())
     # A data file at a time: pyiceberg's batch reader holds every file of the day at once.
-    batches = (pa.Table.from_batches([b]) for b in tables.batches_by_file(scan))
+    batches = (pa.Table.from_batches([b]) for b in tables.batches_by_file(scan, tasks=planned))
     rows = day_totals(totals, batches, through, rolled_up_at)
     dated = rows.append_column(
         schema.PARTITION.name, pa.repeat(pa.scalar(day, pa.date32()), rows.num_rows)
@@ -189,6 +189,6 @@ def roll_up_day(
             overwrite_filter=EqualTo(schema.PARTITION.name, day.isoformat()),
         )
     return DayTotals(
-        day, through, rows.num_rows, pc.sum(rows[totals.count]).as_py() or 0, data_files,
+        day, through, rows.num_rows, pc.sum(rows[totals.count]).as_py() or 0, len(planned),
         target.current_snapshot().snapshot_id,
     )  # fmt: skip
