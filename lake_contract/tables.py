@@ -284,26 +284,35 @@ class LakeTables:
         return self.table(name).refresh()
 
 
-def batches_by_file(
+def files_of(
     scan: Any, dictionary_columns: tuple[str, ...] = (), tasks: list[Any] | None = None
-) -> Iterator[pa.RecordBatch]:
-    """A scan's rows a data file at a time, the next file read while one is used: at most two
-    files' rows in memory. (pyiceberg's own batch reader reads every file of the scan at once
-    and holds them all until they are used: a whole day, as to_arrow would.) tasks: the scan's
-    files, if the caller has planned them already (planning reads the manifests)."""
+) -> Iterator[tuple[Any, list[pa.RecordBatch]]]:
+    """A scan's rows a data file at a time, each file's task with its batches, the next file
+    read while one is used: at most two files' rows in memory. (pyiceberg's own batch reader
+    reads every file of the scan at once and holds them all until they are used: a whole day,
+    as to_arrow would.) tasks: the scan's files, if the caller has planned them already
+    (planning reads the manifests)."""
     from pyiceberg.io.pyarrow import ArrowScan
 
     reader = ArrowScan(scan.table_metadata, scan.io, scan.projection(), scan.row_filter,
                        scan.case_sensitive, dictionary_columns=dictionary_columns)  # fmt: skip
     with ThreadPoolExecutor(max_workers=1) as pool:
-        ahead: Future[list[pa.RecordBatch]] | None = None
+        ahead: tuple[Any, Future[list[pa.RecordBatch]]] | None = None
         for task in scan.plan_files() if tasks is None else tasks:
             read = pool.submit(lambda task=task: list(reader.to_record_batches([task])))
             if ahead is not None:
-                yield from ahead.result()
-            ahead = read
+                yield ahead[0], ahead[1].result()
+            ahead = task, read
         if ahead is not None:
-            yield from ahead.result()
+            yield ahead[0], ahead[1].result()
+
+
+def batches_by_file(
+    scan: Any, dictionary_columns: tuple[str, ...] = (), tasks: list[Any] | None = None
+) -> Iterator[pa.RecordBatch]:
+    """files_of's batches, one after another."""
+    for _, batches in files_of(scan, dictionary_columns, tasks):
+        yield from batches
 
 
 @contextlib.contextmanager

@@ -147,6 +147,59 @@ class LineTotals:
         )
 
 
+@dataclass(frozen=True)
+class HashedReport:
+    """transaction_id_unique and total_matches_items counted on ids' 64-bit hashes (kept file
+    tallies hold hashes, not ids): settles both when it passes; when it does not, the ids
+    themselves are read to name the offenders (two ids with one hash count as a duplicate)."""
+
+    duplicates: int  # transaction rows whose id hash an earlier row has
+    mismatched: int
+    without_items: int
+    orphan_lines: int
+
+    @property
+    def ids_unique(self) -> bool:
+        return self.duplicates == 0
+
+    @property
+    def totals_agree(self) -> bool:
+        return not (self.duplicates or self.mismatched or self.without_items or self.orphan_lines)
+
+
+def hashed_report(transactions: pa.Table, items: pa.Table) -> HashedReport:
+    """Both tables as file_tallies.BASKETS: transactions a row per transaction row, items a row
+    per run of an id's lines (an id may have several runs)."""
+    hashes = transactions["id_hash"].to_numpy()
+    order = np.argsort(hashes, kind="stable")
+    hashes, totals = hashes[order], transactions["cents"].to_numpy()[order]
+    duplicates = int(np.count_nonzero(hashes[1:] == hashes[:-1]))
+    run_hashes = items["id_hash"].to_numpy()
+    row = np.minimum(np.searchsorted(hashes, run_hashes), max(len(hashes) - 1, 0))
+    found = hashes[row] == run_hashes if len(hashes) else np.zeros(len(run_hashes), bool)
+    orphan_lines = int(items["lines"].to_numpy()[~found].sum())
+    sums = np.zeros(len(hashes), np.int64)
+    np.add.at(sums, row[found], items["cents"].to_numpy()[found])
+    has_items = np.zeros(len(hashes), bool)
+    has_items[row[found]] = True
+    return HashedReport(
+        duplicates=duplicates,
+        mismatched=int(np.count_nonzero(has_items & (totals != sums))),
+        without_items=int(np.count_nonzero(~has_items)),
+        orphan_lines=orphan_lines,
+    )
+
+
+def unknown_codes(codes: pa.Table, known: pa.ChunkedArray | pa.Array) -> Offenders:
+    """unknown_ids over codes already counted (file_tallies.CODES: a code and its rows); a null
+    code is not unknown, as unknown_ids leaves a null id out."""
+    code = codes["code"]
+    known_ids = pa.chunked_array(known)
+    known_or_null = pc.or_kleene(pc.is_null(code), pc.is_in(code, value_set=known_ids))
+    unknown = codes.filter(pc.invert(known_or_null))
+    return Offenders(pc.sum(unknown["rows"]).as_py() or 0, _sample(unknown["code"]))
+
+
 def _runs(ids: pa.Array, cents: np.ndarray, lines: np.ndarray | None = None) -> pa.Table:
     """One row per run of neighbours with one transaction_id: their cents and their lines (one
     each, unless counted already) summed. A null id compares as unknown: its line is a run of

@@ -15,7 +15,7 @@ import warnings
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import dagster as dg
@@ -26,7 +26,7 @@ from dagster._core.definitions.asset_checks.asset_check_evaluation import (
     AssetCheckEvaluationTargetMaterializationData,
 )
 
-from supermarket_dagster import lake_day, quality
+from supermarket_dagster import file_tallies, lake_day, quality
 from supermarket_dagster.partitions import day_partitions, latest_materialization
 from supermarket_dagster.resources import LakeResource
 
@@ -127,19 +127,129 @@ def day_results(
     day: date,
     selected_keys: Iterable[dg.AssetCheckKey],
     shared: lake_day.SharedReads | None = None,
+    keep_tallies: bool = False,
 ) -> Iterator[DayCheck]:
-    """The results of the selected checks for one day, reading the day's rows once (and, with
-    shared, what the other days of the step read too only once). The day's transactions are
-    held; its item lines, six times as many, go batch by batch through the rules that need
-    them, each keeping only its tally."""
+    """The results of the selected checks for one day, from its data files' tallies (kept ones
+    read, keep_tallies: those of large files kept for the next check; file_tallies). When the
+    tallies' hashes do not settle the ids' checks, or a file cannot be read, the day's rows are
+    read as they are, to name the offenders (with shared, what the other days of the step read
+    too is read only once)."""
     selected = {(k.asset_key, k.name): k for k in selected_keys}
-
-    def _result(key: dg.AssetCheckKey, passed: bool, **metadata: Any) -> DayCheck:
-        return DayCheck(key, day, passed, metadata)
-
-    tables = lake.tables()
     objects = lake.objects()
     shared = shared or lake_day.SharedReads(objects)
+    try:
+        tallied = [file_tallies.tally_day(lake.tables(), objects, asset.path[-1], day, keep_tallies)
+                   for asset in (TRANSACTIONS, ITEMS)]  # fmt: skip
+    except (OSError, pa.ArrowInvalid):  # a data file lost or damaged: read_day says which
+        yield from _read_results(lake, day, selected, shared)
+        return
+    yield from _tallied_results(lake, day, selected, shared, *tallied)
+
+
+def _result(day: date, key: dg.AssetCheckKey, passed: bool, **metadata: Any) -> DayCheck:
+    return DayCheck(key, day, passed, metadata)
+
+
+def _reconcile_result(
+    lake: LakeResource,
+    day: date,
+    key: dg.AssetCheckKey,
+    transactions: lake_day.SourceRows,
+    items: lake_day.SourceRows,
+    shared: lake_day.SharedReads,
+) -> DayCheck:
+    r = lake_day.reconcile_day(lake.objects(), day, transactions, items, shared)
+    return _result(
+        day, key, r.passed,
+        raw_records=r.raw_records, lake_rows=r.lake_rows,
+        quarantined_records=r.quarantined_records,
+        items_expected=r.items_expected, items_in_lake=r.items_in_lake,
+        sources=r.sources, sources_in_flight=len(r.in_flight),
+        sources_disagreeing=len(r.disagreeing),
+        disagreeing=dg.MetadataValue.json(dict(list(r.disagreeing.items())[: quality.SAMPLE])),
+    )  # fmt: skip
+
+
+def _unique_result(
+    day: date, key: dg.AssetCheckKey, rows: int, duplicates: quality.Offenders
+) -> DayCheck:
+    return _result(day, key, duplicates.none, rows=rows,
+                   **_offenders_metadata("duplicate", duplicates))  # fmt: skip
+
+
+def _known_result(
+    day: date, key: dg.AssetCheckKey, rows: int, known: int, unknown: quality.Offenders
+) -> DayCheck:
+    return _result(day, key, unknown.none, rows=rows, known_ids=known,
+                   **_offenders_metadata("unknown", unknown))  # fmt: skip
+
+
+def _totals_result(day: date, key: dg.AssetCheckKey, report: quality.TotalsReport) -> DayCheck:
+    return _result(
+        day, key, report.passed,
+        **_offenders_metadata("mismatched", report.mismatched),
+        **_offenders_metadata("without_items", report.without_items),
+        **_offenders_metadata("orphan_item", report.orphan_items),
+    )  # fmt: skip
+
+
+def _not_in_lake(day: date, key: dg.AssetCheckKey, table: str) -> DayCheck:
+    return _result(day, key, False, reason=f"{table} is not in the lake yet")
+
+
+def _tallied_results(
+    lake: LakeResource,
+    day: date,
+    selected: dict[tuple[dg.AssetKey, str], dg.AssetCheckKey],
+    shared: lake_day.SharedReads,
+    transactions: file_tallies.DayTally,
+    items: file_tallies.DayTally,
+) -> Iterator[DayCheck]:
+    if key := selected.get((TRANSACTIONS, "raw_records_reconcile")):
+        yield _reconcile_result(lake, day, key, transactions.source_rows(), items.source_rows(),
+                                shared)  # fmt: skip
+    unique_key = selected.get((TRANSACTIONS, "transaction_id_unique"))
+    totals_key = selected.get((TRANSACTIONS, "total_matches_items"))
+    if unique_key or totals_key:
+        hashed = quality.hashed_report(transactions.baskets, items.baskets)
+        if (unique_key and not hashed.ids_unique) or (totals_key and not hashed.totals_agree):
+            # The hashes say something is wrong: the ids themselves name what.
+            wanted = {k: v for k, v in selected.items() if v in (unique_key, totals_key)}
+            yield from _read_results(lake, day, wanted, shared)
+        else:
+            if unique_key:
+                yield _unique_result(day, unique_key, transactions.rows, quality.Offenders(0, []))
+            if totals_key:
+                none = quality.Offenders(0, [])
+                yield _totals_result(day, totals_key, quality.TotalsReport(none, none, none))
+    for asset, tally, reference, column in (
+        (TRANSACTIONS, transactions, "supermarkets", "store_id"),
+        (ITEMS, items, "skus", "sku_id"),
+    ):
+        if key := selected.get((asset, f"{column}s_known")):
+            known = shared.reference_ids(reference, column)
+            if known is None:
+                yield _not_in_lake(day, key, reference)
+            else:
+                unknown = quality.unknown_codes(tally.code_rows(), known)
+                yield _known_result(day, key, tally.rows, len(known), unknown)
+    for asset, tally in ((TRANSACTIONS, transactions), (ITEMS, items)):
+        if key := selected.get((asset, "schema_matches")):
+            found = lake.tables().current(tally.table).schema().as_arrow()
+            problem = quality.schema_difference(found, tally.table)
+            yield _result(day, key, problem is None, rows=tally.rows, difference=problem or "none")
+
+
+def _read_results(
+    lake: LakeResource,
+    day: date,
+    selected: dict[tuple[dg.AssetKey, str], dg.AssetCheckKey],
+    shared: lake_day.SharedReads,
+) -> Iterator[DayCheck]:
+    """The selected checks on the day's rows read as they are: the day's transactions held,
+    its item lines, six times as many, batch by batch through the rules that need them, each
+    keeping only its tally."""
+    tables = lake.tables()
     transactions = lake_day.read_day(tables, "transactions", day,
                                      CHECKED_COLUMNS["transactions"], ("source_key",))  # fmt: skip
 
@@ -159,51 +269,31 @@ def day_results(
         line_totals, unknown_skus = item_rules()  # its rows are gone: the rules saw none of them
 
     if key := selected.get((TRANSACTIONS, "raw_records_reconcile")):
-        r = lake_day.reconcile_day(objects, day, lake_day.SourceRows.of(transactions.rows),
-                                   items.sources, shared)  # fmt: skip
-        yield _result(
-            key, r.passed,
-            raw_records=r.raw_records, lake_rows=r.lake_rows,
-            quarantined_records=r.quarantined_records,
-            items_expected=r.items_expected, items_in_lake=r.items_in_lake,
-            sources=r.sources, sources_in_flight=len(r.in_flight),
-            sources_disagreeing=len(r.disagreeing),
-            disagreeing=dg.MetadataValue.json(dict(list(r.disagreeing.items())[: quality.SAMPLE])),
-        )  # fmt: skip
+        yield _reconcile_result(lake, day, key, lake_day.SourceRows.of(transactions.rows),
+                                items.sources, shared)  # fmt: skip
     if key := selected.get((TRANSACTIONS, "transaction_id_unique")):
         rows = transactions.rows
-        duplicates = quality.duplicate_ids(rows["transaction_id"])
-        yield _result(key, duplicates.none, rows=rows.num_rows,
-                      **_offenders_metadata("duplicate", duplicates))  # fmt: skip
+        yield _unique_result(day, key, rows.num_rows, quality.duplicate_ids(rows["transaction_id"]))
     if key := selected.get((TRANSACTIONS, "store_ids_known")):
         known = shared.reference_ids("supermarkets", "store_id")
         if known is None:
-            yield _result(key, False, reason="supermarkets is not in the lake yet")
+            yield _not_in_lake(day, key, "supermarkets")
         else:
             unknown = quality.unknown_ids(transactions.rows["store_id"], known)
-            yield _result(key, unknown.none, rows=transactions.rows.num_rows, known_ids=len(known),
-                          **_offenders_metadata("unknown", unknown))  # fmt: skip
+            yield _known_result(day, key, transactions.rows.num_rows, len(known), unknown)
     if key := selected.get((ITEMS, "sku_ids_known")):
         if unknown_skus is None:
-            yield _result(key, False, reason="skus is not in the lake yet")
+            yield _not_in_lake(day, key, "skus")
         else:
-            yield _result(key, unknown_skus.found.none, rows=items.rows,
-                          known_ids=len(unknown_skus.known),
-                          **_offenders_metadata("unknown", unknown_skus.found))  # fmt: skip
+            yield _known_result(day, key, items.rows, len(unknown_skus.known), unknown_skus.found)
     if key := selected.get((TRANSACTIONS, "total_matches_items")):
-        report = line_totals.against(transactions.rows)
-        yield _result(
-            key, report.passed,
-            **_offenders_metadata("mismatched", report.mismatched),
-            **_offenders_metadata("without_items", report.without_items),
-            **_offenders_metadata("orphan_item", report.orphan_items),
-        )  # fmt: skip
+        yield _totals_result(day, key, line_totals.against(transactions.rows))
     for asset, rows, problem in (
         (TRANSACTIONS, transactions.rows.num_rows, transactions.schema_problem),
         (ITEMS, items.rows, items.schema_problem),
     ):
         if key := selected.get((asset, "schema_matches")):
-            yield _result(key, problem is None, rows=rows, difference=problem or "none")
+            yield _result(day, key, problem is None, rows=rows, difference=problem or "none")
 
 
 def _checked_materialization(
@@ -244,8 +334,12 @@ def fact_table_day_checks(
     keys = context.selected_asset_check_keys
     shared = lake_day.SharedReads(lake.objects())
 
+    # Today and yesterday are checked again after each change (after_new_data): their large
+    # files' tallies are kept for the next check. An older day is checked once per backfill.
+    rechecked = datetime.now(UTC).date() - timedelta(days=1)
+
     def checked(day: date) -> list[DayCheck]:
-        results = list(day_results(lake, day, keys, shared))
+        results = list(day_results(lake, day, keys, shared, keep_tallies=day >= rechecked))
         pa.default_memory_pool().release_unused()  # a large day's buffers, back to the system
         return results
 
