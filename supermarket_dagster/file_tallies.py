@@ -20,9 +20,10 @@ import contextlib
 import hashlib
 import io
 import logging
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -45,6 +46,7 @@ COLUMNS = {
                           "ingested_at"),
 }  # fmt: skip
 CODE = {"transactions": "store_id", "transaction_items": "sku_id"}
+_FOLDER_DAY = re.compile(r"dt=(\d{4}-\d{2}-\d{2})/$")
 ENCODED = ("source_key", "store_id", "sku_id")  # few distinct values: read as Parquet keeps them
 
 SOURCES = pa.schema([("source_key", pa.string()), ("rows", pa.int64()),
@@ -54,6 +56,13 @@ CODES = pa.schema([("code", pa.string()), ("rows", pa.int64())])
 BASKETS = pa.schema([("id_hash", pa.uint64()), ("cents", pa.int64()), ("lines", pa.int64())])
 
 _log = logging.getLogger(__name__)
+
+
+def first_kept_day(now: datetime | None = None) -> date:
+    """Yesterday: today and yesterday are checked again after each change (the day checks'
+    after_new_data), so their large files' tallies are kept; an older day is checked once per
+    backfill, from its files, and housekeeping removes its tallies."""
+    return (now or datetime.now(UTC)).date() - timedelta(days=1)
 
 
 @dataclass(frozen=True)
@@ -265,3 +274,17 @@ def tally_day(
 def _concat(part_schema: pa.Schema, parts: Iterable[pa.Table]) -> pa.Table:
     found = list(parts)
     return pa.concat_tables(found) if found else part_schema.empty_table()
+
+
+def remove_before(bucket: LakeBucket, day: date) -> int:
+    """Deletes the kept tallies of days before `day` (checks keep none for them: an older day
+    is checked once, from its files); returns how many."""
+    removed = 0
+    for table in COLUMNS:
+        for folder in bucket.folders(f"{TALLIES}{table}/"):
+            found = _FOLDER_DAY.search(folder)
+            if found and date.fromisoformat(found.group(1)) < day:
+                keys = bucket.keys(folder)
+                bucket.delete_many(keys)
+                removed += len(keys)
+    return removed

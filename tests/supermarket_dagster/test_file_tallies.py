@@ -209,3 +209,27 @@ def test_a_check_on_kept_tallies_still_names_a_duplicate_id_appended_since(lake,
         sorted(again["transaction_id"].to_pylist())
     )
     assert found["total_matches_items"].metadata["without_items_rows"] == 2
+
+
+def test_housekeeping_removes_the_tallies_of_days_no_longer_checked_again(lake):
+    import dagster as dg
+
+    from supermarket_dagster.defs.maintenance.assets import lake_housekeeping
+
+    yesterday = file_tallies.first_kept_day()
+    bucket = lake.objects()
+    kept = {
+        (table, day): file_tallies.tally_key(table, day, f"s3://b/lake/{table}/{day}.parquet")
+        for table in TABLES
+        for day in (yesterday - timedelta(days=3), yesterday - timedelta(days=1), yesterday,
+                    yesterday + timedelta(days=1))
+    }  # fmt: skip
+    bucket.write_many({key: b"tally" for key in kept.values()})
+
+    result = dg.materialize([lake_housekeeping], resources={"lake": lake})
+
+    assert result.success
+    metadata = result.asset_materializations_for_node("lake_housekeeping")[0].metadata
+    assert metadata["file_tallies_removed"].value == 2 * 2
+    left = set(bucket.keys(file_tallies.TALLIES))
+    assert left == {key for (_, day), key in kept.items() if day >= yesterday}

@@ -15,7 +15,7 @@ import warnings
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
 
 import dagster as dg
@@ -334,9 +334,7 @@ def fact_table_day_checks(
     keys = context.selected_asset_check_keys
     shared = lake_day.SharedReads(lake.objects())
 
-    # Today and yesterday are checked again after each change (after_new_data): their large
-    # files' tallies are kept for the next check. An older day is checked once per backfill.
-    rechecked = datetime.now(UTC).date() - timedelta(days=1)
+    rechecked = file_tallies.first_kept_day()
 
     def checked(day: date) -> list[DayCheck]:
         results = list(day_results(lake, day, keys, shared, keep_tallies=day >= rechecked))

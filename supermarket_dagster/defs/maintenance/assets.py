@@ -6,7 +6,7 @@ from datetime import date
 import dagster as dg
 
 from lake_contract import tables
-from supermarket_dagster import compaction, dedupe
+from supermarket_dagster import compaction, dedupe, file_tallies
 from supermarket_dagster.partitions import day_partitions
 from supermarket_dagster.resources import LakeResource
 
@@ -73,7 +73,8 @@ def compacted_days(
 def lake_housekeeping(
     context: dg.AssetExecutionContext, lake: LakeResource
 ) -> dg.MaterializeResult:
-    """Metadata kept bounded: old snapshots expired, files no kept snapshot reaches removed."""
+    """Metadata kept bounded: old snapshots expired, files no kept snapshot reaches removed, the
+    day checks' file tallies of days no longer checked again removed."""
     metadata = {}
     for table in tables.ICEBERG_TABLES:
         expired = compaction.expire_snapshots(lake.tables(), table)
@@ -85,4 +86,7 @@ def lake_housekeeping(
             f"{table}.orphans_removed": swept.removed,
             f"{table}.orphan_bytes_removed": swept.bytes_removed,
         }
+    removed = file_tallies.remove_before(lake.objects(), file_tallies.first_kept_day())
+    context.log.info(f"{removed} file tallies of older days removed")
+    metadata["file_tallies_removed"] = removed
     return dg.MaterializeResult(metadata=metadata)
