@@ -15,6 +15,7 @@ LAKE = "lake/"
 QUARANTINE = "quarantine/"
 AUDIT = "audit/"
 AUDIT_DIGESTS = "dagster/audit-digests/"  # Dagster's cache of the audit log's settled past
+DAY_CHECKS = "dagster/day-checks/"  # what the day checks keep between runs, per kind and day
 AUDIT_RESTATEMENTS = "audit-restated/"  # a source's audit as the dedupe of a day left it
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -26,6 +27,12 @@ def source_id(source_key: str) -> str:
     stem = _LOG_SUFFIXES.sub("", source_key.rsplit("/", 1)[-1])
     digest = hashlib.sha256(source_key.encode("utf-8")).hexdigest()[:16]
     return f"{_UNSAFE.sub('_', stem)[:64]}-{digest}"
+
+
+def day_checks_prefix(kind: str, day: date) -> str:
+    """Where the day checks keep one kind of thing (a table's file tallies, the reconciled
+    sources) for one day."""
+    return day_prefix(f"{DAY_CHECKS}{kind}/", day)
 
 
 def table_prefix(table: str) -> str:

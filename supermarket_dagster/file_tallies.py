@@ -5,8 +5,8 @@ A check of the open day ran every 5 minutes and read the whole day each time: 8.
 at half a store's day, growing with it. An Iceberg data file never changes (a commit adds and
 removes whole files), so what a check needs of a file can be taken once and kept: a file that
 stays in the day (a compacted file, up to a million rows) is tallied by the first check that
-reads it, and every later check reads its tally (`dagster/file-tallies/`, Dagster's cache, as the
-audit digests are) instead of the file. The small files landed since the last compaction are
+reads it, and every later check reads its tally (`dagster/day-checks/<table>/`, Dagster's cache, as
+the audit digests are) instead of the file. The small files landed since the last compaction are
 read again by each check: their tallies would cost a GET each, as the files do.
 
 A tally is derived, never the truth: a missing or damaged one is taken again from its file, a
@@ -31,11 +31,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from lake_contract import layout, money, schema, tables
-from lake_contract.arrays import contiguous, string_hashes
+from lake_contract.arrays import contiguous
 from lake_contract.s3 import LakeBucket
 from lake_contract.tables import LakeTables
+from supermarket_dagster.hashes import string_hashes
 
-TALLIES = "dagster/file-tallies/"
 VERSION = 1  # in every tally's key: a tally of another layout is never read as this one
 KEPT_ROWS = 100_000  # a file of fewer rows is read again by each check (see module doc)
 
@@ -171,7 +171,7 @@ def tally(table: str, batches: list[pa.RecordBatch]) -> FileTally:
 
 def tally_key(table: str, day: date, file_path: str) -> str:
     name = hashlib.sha256(file_path.encode()).hexdigest()[:32]
-    return f"{layout.day_prefix(f'{TALLIES}{table}/', day)}v{VERSION}-{name}.arrows"
+    return f"{layout.day_checks_prefix(table, day)}v{VERSION}-{name}.arrows"
 
 
 @dataclass(frozen=True)
@@ -242,7 +242,7 @@ def tally_day(
     scan = iceberg.scan(row_filter=EqualTo(schema.PARTITION.name, day.isoformat()),
                         selected_fields=COLUMNS[table])  # fmt: skip
     planned = list(scan.plan_files())
-    prefix = layout.day_prefix(f"{TALLIES}{table}/", day)
+    prefix = layout.day_checks_prefix(table, day)
     present = set(bucket.keys(prefix))
     key_of = {id(task): tally_key(table, day, task.file.file_path) for task in planned}
     kept = _read_kept(bucket, [key_of[id(t)] for t in planned if key_of[id(t)] in present])
@@ -277,11 +277,11 @@ def _concat(part_schema: pa.Schema, parts: Iterable[pa.Table]) -> pa.Table:
 
 
 def remove_before(bucket: LakeBucket, day: date) -> int:
-    """Deletes the kept tallies of days before `day` (checks keep none for them: an older day
-    is checked once, from its files); returns how many."""
+    """Deletes what the day checks kept (tallies, and lake_day's reconciled sources) for days
+    before `day`: an older day is checked once, from its files; returns how many objects."""
     removed = 0
-    for table in COLUMNS:
-        for folder in bucket.folders(f"{TALLIES}{table}/"):
+    for kind in bucket.folders(layout.DAY_CHECKS):
+        for folder in bucket.folders(kind):
             found = _FOLDER_DAY.search(folder)
             if found and date.fromisoformat(found.group(1)) < day:
                 keys = bucket.keys(folder)

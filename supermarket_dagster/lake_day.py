@@ -289,6 +289,72 @@ def _last_seen(source: str, *seen: dict[str, datetime]) -> datetime:
                default=datetime.min.replace(tzinfo=UTC))  # fmt: skip
 
 
+_MICROS = pa.timestamp("us", tz="UTC")
+
+
+@dataclass(frozen=True)
+class Reconciled:
+    """The sources of a day that agreed with their latest audit record at a check, each with the
+    rows it had then (transactions, item lines, latest ingested_at), and the time through which
+    that check had read the audit log. A later check counts such a source as it was, without
+    reading its record again, while its rows are the same and the log holds no newer record of
+    it: its rows change when it is ingested again or deduped, and a new audit record is read
+    from the log's recent past. (Not seen so: an audit record deleted from the log, which no code
+    here does. A source's quarantine lines are never taken as settled.)"""
+
+    through: datetime
+    sources: dict[str, tuple[int, int, datetime | None]]
+
+    _SCHEMA = pa.schema([("source_key", pa.string()), ("transactions", pa.int64()),
+                         ("items", pa.int64()), ("latest", _MICROS)])  # fmt: skip
+
+    def encode(self) -> bytes:
+        keys = list(self.sources)
+        rows = pa.table({
+            "source_key": keys,
+            "transactions": [self.sources[k][0] for k in keys],
+            "items": [self.sources[k][1] for k in keys],
+            "latest": pa.array([self.sources[k][2] for k in keys], _MICROS),
+        }, schema=self._SCHEMA.with_metadata({"through": self.through.isoformat()}))  # fmt: skip
+        out = pa.BufferOutputStream()
+        options = pa.ipc.IpcWriteOptions(compression="zstd")
+        with pa.ipc.new_stream(out, rows.schema, options=options) as writer:
+            writer.write_table(rows)
+        return out.getvalue().to_pybytes()
+
+    @classmethod
+    def decode(cls, body: bytes) -> "Reconciled":
+        rows = pa.ipc.open_stream(pa.BufferReader(body)).read_all()
+        if not rows.schema.remove_metadata().equals(cls._SCHEMA):
+            raise ValueError(f"reconciled sources of schema {rows.schema}")
+        through = datetime.fromisoformat(rows.schema.metadata[b"through"].decode())
+        columns = [rows[c].to_pylist() for c in ("source_key", "transactions", "items", "latest")]
+        return cls(through, {k: (t, i, at) for k, t, i, at in zip(*columns, strict=True)})
+
+
+def reconciled_key(day: date) -> str:
+    return f"{layout.day_checks_prefix('reconciled', day)}sources-v1.arrows"
+
+
+def read_reconciled(lake: LakeBucket, day: date) -> Reconciled | None:
+    """What the last check of the day kept, if it kept anything readable."""
+    try:
+        body = lake.read_if_present(reconciled_key(day))
+        return Reconciled.decode(body) if body is not None else None
+    except (OSError, ValueError, KeyError, pa.ArrowInvalid):  # a damaged one: a full check
+        return None
+
+
+def keep_reconciled(lake: LakeBucket, day: date, reconciled: Reconciled) -> None:
+    """Not kept costs only the next check the audit records it would have skipped: logged."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        lake.write(reconciled_key(day), reconciled.encode(), "application/vnd.apache.arrow.stream")
+    except (ClientError, BotoCoreError) as exc:
+        logging.getLogger(__name__).warning("reconciled sources of %s not kept: %s", day, exc)
+
+
 def reconcile_day(
     lake: LakeBucket,
     day: date,
@@ -297,7 +363,21 @@ def reconcile_day(
     shared: SharedReads | None = None,
 ) -> quality.Reconciliation:
     """Gathers each source's audit record and its rows and quarantine lines, and adds them up."""
-    now = datetime.now(UTC)
+    return reconcile_day_since(lake, day, transactions, items, shared)[0]
+
+
+def reconcile_day_since(
+    lake: LakeBucket,
+    day: date,
+    transactions: SourceRows,
+    items: SourceRows,
+    shared: SharedReads | None = None,
+    known: Reconciled | None = None,
+    now: datetime | None = None,
+) -> tuple[quality.Reconciliation, Reconciled]:
+    """reconcile_day, counting the sources `known` settled as they were (see Reconciled), and
+    what this check settles for the next one. now: the check's time (a test's later one)."""
+    now = now or datetime.now(UTC)
     on_day = {"transactions": transactions.counts, "transaction_items": items.counts}
     # The day's own raw logs only: a neighbouring day's log that puts rows on this one (a till
     # open past midnight) is found by those rows, or by its audit record naming the day. Listing
@@ -305,26 +385,48 @@ def reconcile_day(
     raw = {o.key: o.last_modified
            for prefix in (layout.RAW_HISTORY, layout.RAW_INCOMING)
            for o in lake.listing(layout.day_prefix(prefix, day))}  # fmt: skip
-    sources = set(raw) | set(on_day["transactions"]) | set(on_day["transaction_items"])
+    before = known.sources if known else {}
+    # A source settled before and now without rows is counted still: its record says what is lost.
+    in_lake = {*on_day["transactions"], *on_day["transaction_items"]}
+    sources = set(raw) | in_lake | set(before)
     ingested = {s: _last_seen(s, transactions.latest, items.latest)
                 for s in {*transactions.latest, *items.latest}}  # fmt: skip
+
+    def rows_of(source: str) -> tuple[int, int, datetime | None]:
+        return (on_day["transactions"].get(source, 0), on_day["transaction_items"].get(source, 0),
+                ingested.get(source))  # fmt: skip
+
+    settled = {s for s in before if before[s] == rows_of(s)}
+    fresh = sources - settled
     at_home = {s for s in raw if quality.home_day(s, None) == day}
     # An audit record lands just after its rows' ingested_at; for a log with no rows on the
-    # day (all quarantined, or not ingested yet), after its raw object landed.
-    times = list(ingested.values()) + [raw[s] for s in at_home if s not in ingested]
+    # day (all quarantined, or not ingested yet), after its raw object landed; for one settled
+    # before and without rows now, after the rows it had. A settled source's newer record is in
+    # the log since the last check's `through`.
+    times = [ingested[s] for s in fresh if s in ingested]
+    times += [raw[s] for s in fresh & at_home if s not in ingested]
+    times += [at for s in fresh if s not in ingested and s in before and (at := before[s][2])]
+    if known and settled:
+        times += [known.through, now]
     wanted = {layout.source_id(s) for s in sources}
-    overdue = {layout.source_id(s) for s in at_home if now - raw[s] > IN_FLIGHT}
+    overdue = {layout.source_id(s) for s in at_home & fresh if now - raw[s] > IN_FLIGHT}
     records = (
         _audit_records(lake, min(times) - SLACK, max(times) + SLACK, wanted, overdue, day, shared)
         if times
         else []
     )
+    if known:  # a settled source with a record since the last check is counted afresh
+        since = int((known.through - SLACK).timestamp() * 1000)
+        renewed = {r.source_key for key, r in records if layout.audit_time_ms(key) >= since}
+        fresh |= settled & renewed
+        settled -= renewed
+    records = [(key, r) for key, r in records if r.source_key not in settled]
     naming = {record.source_key for _, record in records} - sources  # and those naming the day
-    sources |= naming
-    restated = _restatements(lake, day, wanted | {layout.source_id(s) for s in naming})
+    fresh |= naming
+    restated = _restatements(lake, day, {layout.source_id(s) for s in fresh})
     latest = quality.latest_per_source(records + restated)
     counts = []
-    for source in sorted(sources):
+    for source in sorted(fresh):
         audit = latest.get(source)
         count = quality.SourceCount(
             source_key=source,
@@ -335,7 +437,17 @@ def reconcile_day(
         if audit and audit.records_quarantined and quality.home_day(source, audit) == day:
             count.quarantined = _quarantine_lines(lake, source)
         counts.append(count)
-    return quality.reconcile(day, counts)
+    reconciled = quality.reconcile(day, counts, [before[s][:2] for s in settled])
+    agreeing = {
+        c.source_key: rows_of(c.source_key)
+        for c in counts
+        if c.audit is not None
+        and c.touches(day)
+        and c.problem(day) is None
+        and c.quarantined is None  # quarantine lines are counted on every check
+    }
+    through = now - audit_digest.SETTLED  # every record finished before this is readable now
+    return reconciled, Reconciled(through, {s: before[s] for s in settled} | agreeing)
 
 
 def latest_audits(

@@ -274,6 +274,12 @@ class SourceCount:
     lake_rows: dict[str, int] = field(default_factory=dict)  # table -> rows present on the day
     quarantined: int | None = None  # lines present in its quarantine object, when counted
 
+    def touches(self, day: date) -> bool:
+        """Whether the source counts on `day`: at home there, or with rows there, in the lake or
+        by its audit record."""
+        stated = self.audit.rows_per_day.get(day.isoformat()) if self.audit else None
+        return bool(home_day(self.source_key, self.audit) == day or self.lake_rows or stated)
+
     def problem(self, day: date) -> str | None:
         """Why this source does not reconcile on `day`, or None."""
         if self.audit is None:
@@ -317,21 +323,32 @@ class Reconciliation:
         return balanced and not self.disagreeing and self.items_expected == self.items_in_lake
 
 
-def reconcile(day: date, sources: Iterable[SourceCount]) -> Reconciliation:
+def reconcile(
+    day: date, sources: Iterable[SourceCount], settled: Iterable[tuple[int, int]] = ()
+) -> Reconciliation:
     """Adds up one day: every record a source read is a row on some day or a quarantine line.
 
     A source straddling midnight contributes to each day exactly the rows its audit's
-    rows_per_day puts there; its quarantined records belong to its home day only.
+    rows_per_day puts there; its quarantined records belong to its home day only. settled: the
+    (transactions, item lines) of sources an earlier check found agreeing with their audit
+    record, without quarantined records here, and unchanged since (lake_day.Reconciled): each
+    counts as its record said, which is what its rows are.
     """
     raw = lake = quarantined = items_expected = items_in_lake = 0
     disagreeing: dict[str, str] = {}
     in_flight: list[str] = []
     counted = 0
+    for transactions, items in settled:
+        counted += 1
+        raw += transactions
+        lake += transactions
+        items_expected += items
+        items_in_lake += items
     for source in sources:
+        if not source.touches(day):
+            continue  # a neighbouring day's source that never touched this one
         stated = source.audit.rows_per_day.get(day.isoformat(), {}) if source.audit else {}
         at_home = home_day(source.source_key, source.audit) == day
-        if not (at_home or source.lake_rows or stated):
-            continue  # a neighbouring day's source that never touched this one
         counted += 1
         if source.audit is None and source.in_flight:
             in_flight.append(source.source_key)  # its rows count once its audit record lands

@@ -1,6 +1,7 @@
 """The day checks on a moto server: all pass on data the assets wrote, and each one fails, with
 useful metadata, on the fault it exists to catch (made with a rogue commit to the table)."""
 
+import dataclasses
 import gzip
 from datetime import UTC, date, datetime, timedelta
 
@@ -487,3 +488,117 @@ def test_large_days_are_checked_fewer_at_once_by_their_item_rows_from_the_manife
     assert checks.days_at_once(lake, days) == 1
     monkeypatch.setattr(checks, "CHECKED_ROWS_AT_ONCE", largest // 2)
     assert checks.days_at_once(lake, days) == 1  # a day larger than the budget: still checked
+
+
+# --- a check counting the sources the last one settled (lake_day.Reconciled) -------------------
+
+
+def _day_rows(lake, day: date) -> dict[str, lake_day.SourceRows]:
+    return {t: lake_day.SourceRows.of(lake_day.read_day(lake.tables(), t, day).rows)
+            for t in ("transactions", "transaction_items")}  # fmt: skip
+
+
+LATER = timedelta(days=1)
+
+
+def _reconcile(lake, day: str, known=None, later: bool = False):
+    """The day reconciled now, or (later) a day from now, when the log's records are old."""
+    rows = _day_rows(lake, date.fromisoformat(day))
+    now = datetime.now(UTC) + (LATER if later else timedelta(0))
+    return lake_day.reconcile_day_since(lake.objects(), date.fromisoformat(day),
+                                        rows["transactions"], rows["transaction_items"],
+                                        known=known, now=now)  # fmt: skip
+
+
+def _later(settled: lake_day.Reconciled) -> lake_day.Reconciled:
+    """The same sources, as if settled by a check a day from now, before the one `later`."""
+    return lake_day.Reconciled(settled.through + LATER, settled.sources)
+
+
+def _fresh_sources(monkeypatch) -> list[list[str]]:
+    """The sources each reconciliation counts afresh (not as settled), call by call."""
+    seen = []
+    reconcile = quality.reconcile
+
+    def spy(day, sources, settled=()):
+        sources = list(sources)
+        seen.append(sorted(s.source_key for s in sources if s.touches(day)))
+        return reconcile(day, sources, settled)
+
+    monkeypatch.setattr(quality, "reconcile", spy)
+    return seen
+
+
+def test_a_check_counts_the_sources_the_last_one_settled_without_their_records(
+    history, lake, monkeypatch
+):
+    fresh = _fresh_sources(monkeypatch)
+    full, settled = _reconcile(lake, DAY)
+    assert full.passed
+    # Every source but the straddling log, whose quarantine lines are counted on every check.
+    assert set(settled.sources) == set(fresh[0]) - {STRADDLING}
+    parsed = []
+    monkeypatch.setattr(lake_day.AuditRecord, "from_json",
+                        _counting(lake_day.AuditRecord.from_json, parsed))  # fmt: skip
+
+    again, kept = _reconcile(lake, DAY, _later(settled), later=True)
+
+    assert again == full
+    assert fresh[1] == [STRADDLING]
+    assert len(parsed) <= 2  # the straddling log's records, not one per source
+    assert kept.sources == settled.sources
+    assert lake_day.Reconciled.decode(kept.encode()) == kept
+
+
+def _counting(function, calls: list):
+    def counted(*args, **kwargs):
+        calls.append(args)
+        return function(*args, **kwargs)
+
+    return counted
+
+
+def test_a_settled_source_whose_rows_changed_is_counted_afresh_and_fails(history, lake):
+    _, settled = _reconcile(lake, DAY)
+    source = _day_source(DAY)
+    lost = _source_rows(lake, "transactions", source, DAY).num_rows
+    _table(lake, "transactions").delete(_of(source, DAY))
+
+    found, _ = _reconcile(lake, DAY, _later(settled), later=True)
+
+    assert not found.passed
+    assert found.disagreeing == {source: f"transactions: 0 rows in the lake, audit says {lost}"}
+
+
+def test_a_settled_source_with_a_newer_audit_record_is_counted_by_it(history, lake):
+    source = _day_source(DAY)
+    _, settled = _reconcile(lake, DAY)
+    assert source in settled.sources
+    since = lake_day.Reconciled(datetime.now(UTC) - timedelta(seconds=1), settled.sources)
+    (key,) = [k for k in lake.objects().keys(layout.AUDIT) if layout.source_id(source) in k]
+    old = lake_day.AuditRecord.from_json(lake.objects().read(key))
+    stated = old.rows_per_day[DAY]["transactions"]
+    newer = dataclasses.replace(
+        old, finished_at=datetime.now(UTC), records_read=old.records_read + 1,
+        rows_per_day={DAY: {**old.rows_per_day[DAY], "transactions": stated + 1}},
+    )  # fmt: skip
+    lake.objects().write(newer.key, newer.to_json())
+
+    found, kept = _reconcile(lake, DAY, since)
+
+    assert found.disagreeing == {
+        source: f"transactions: {stated} rows in the lake, audit says {stated + 1}"
+    }
+    assert source not in kept.sources
+
+
+def test_a_settled_source_of_another_day_whose_rows_are_all_gone_is_still_counted(history, lake):
+    _, settled = _reconcile(lake, NEXT_DAY)
+    assert STRADDLING in settled.sources  # one row on NEXT_DAY, filed under DAY
+    _table(lake, "transactions").delete(_of(STRADDLING, NEXT_DAY))
+    _table(lake, "transaction_items").delete(_of(STRADDLING, NEXT_DAY))
+
+    found, _ = _reconcile(lake, NEXT_DAY, _later(settled), later=True)
+
+    assert not found.passed
+    assert STRADDLING in found.disagreeing

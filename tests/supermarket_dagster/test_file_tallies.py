@@ -121,7 +121,7 @@ def _batch(lake, name: str, count: int = 5) -> None:
 
 
 def _kept(lake, table: str) -> set[str]:
-    return set(lake.objects().keys(layout.day_prefix(f"{file_tallies.TALLIES}{table}/", DAY)))
+    return set(lake.objects().keys(layout.day_checks_prefix(table, DAY)))
 
 
 def _day_tally(lake, table: str, keep: bool = True) -> file_tallies.DayTally:
@@ -231,5 +231,5 @@ def test_housekeeping_removes_the_tallies_of_days_no_longer_checked_again(lake):
     assert result.success
     metadata = result.asset_materializations_for_node("lake_housekeeping")[0].metadata
     assert metadata["file_tallies_removed"].value == 2 * 2
-    left = set(bucket.keys(file_tallies.TALLIES))
+    left = set(bucket.keys(layout.DAY_CHECKS))
     assert left == {key for (_, day), key in kept.items() if day >= yesterday}

@@ -127,23 +127,26 @@ def day_results(
     day: date,
     selected_keys: Iterable[dg.AssetCheckKey],
     shared: lake_day.SharedReads | None = None,
-    keep_tallies: bool = False,
+    keep_tallies: bool | None = None,
 ) -> Iterator[DayCheck]:
     """The results of the selected checks for one day, from its data files' tallies (kept ones
-    read, keep_tallies: those of large files kept for the next check; file_tallies). When the
+    read; keep_tallies, by default for the days checked again: those of large files kept for the
+    next check, with the sources found agreeing, lake_day.Reconciled; file_tallies). When the
     tallies' hashes do not settle the ids' checks, or a file cannot be read, the day's rows are
     read as they are, to name the offenders (with shared, what the other days of the step read
     too is read only once)."""
     selected = {(k.asset_key, k.name): k for k in selected_keys}
     objects = lake.objects()
     shared = shared or lake_day.SharedReads(objects)
+    if keep_tallies is None:
+        keep_tallies = day >= file_tallies.first_kept_day()
     try:
         tallied = [file_tallies.tally_day(lake.tables(), objects, asset.path[-1], day, keep_tallies)
                    for asset in (TRANSACTIONS, ITEMS)]  # fmt: skip
     except (OSError, pa.ArrowInvalid):  # a data file lost or damaged: read_day says which
         yield from _read_results(lake, day, selected, shared)
         return
-    yield from _tallied_results(lake, day, selected, shared, *tallied)
+    yield from _tallied_results(lake, day, selected, shared, *tallied, keep=keep_tallies)
 
 
 def _result(day: date, key: dg.AssetCheckKey, passed: bool, **metadata: Any) -> DayCheck:
@@ -157,8 +160,15 @@ def _reconcile_result(
     transactions: lake_day.SourceRows,
     items: lake_day.SourceRows,
     shared: lake_day.SharedReads,
+    keep: bool = False,
 ) -> DayCheck:
-    r = lake_day.reconcile_day(lake.objects(), day, transactions, items, shared)
+    """keep: the sources this check finds agreeing are kept, and those the last one kept are
+    counted as they were while unchanged (lake_day.Reconciled)."""
+    objects = lake.objects()
+    known = lake_day.read_reconciled(objects, day) if keep else None
+    r, settled = lake_day.reconcile_day_since(objects, day, transactions, items, shared, known)
+    if keep:
+        lake_day.keep_reconciled(objects, day, settled)
     return _result(
         day, key, r.passed,
         raw_records=r.raw_records, lake_rows=r.lake_rows,
@@ -204,10 +214,11 @@ def _tallied_results(
     shared: lake_day.SharedReads,
     transactions: file_tallies.DayTally,
     items: file_tallies.DayTally,
+    keep: bool,
 ) -> Iterator[DayCheck]:
     if key := selected.get((TRANSACTIONS, "raw_records_reconcile")):
         yield _reconcile_result(lake, day, key, transactions.source_rows(), items.source_rows(),
-                                shared)  # fmt: skip
+                                shared, keep)  # fmt: skip
     unique_key = selected.get((TRANSACTIONS, "transaction_id_unique"))
     totals_key = selected.get((TRANSACTIONS, "total_matches_items"))
     if unique_key or totals_key:
@@ -334,10 +345,8 @@ def fact_table_day_checks(
     keys = context.selected_asset_check_keys
     shared = lake_day.SharedReads(lake.objects())
 
-    rechecked = file_tallies.first_kept_day()
-
     def checked(day: date) -> list[DayCheck]:
-        results = list(day_results(lake, day, keys, shared, keep_tallies=day >= rechecked))
+        results = list(day_results(lake, day, keys, shared))
         pa.default_memory_pool().release_unused()  # a large day's buffers, back to the system
         return results
 

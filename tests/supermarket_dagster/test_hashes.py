@@ -7,7 +7,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from lake_contract.arrays import string_hashes
+from supermarket_dagster.hashes import string_hashes
 
 
 def _strings(count: int, seed: int = 7) -> list[str]:
