@@ -15,7 +15,7 @@ from lake_contract import layout
 from lake_contract.s3 import LakeBucket
 from lambda_ingest.events import SourceObject
 from lambda_ingest.handler import ingest
-from supermarket_dagster import lake_day, quality
+from supermarket_dagster import file_tallies, lake_day, quality
 from supermarket_dagster.defs.history import checks
 from supermarket_dagster.defs.history.assets import history_backfill, raw_history_logs
 from supermarket_dagster.defs.history.checks import fact_table_day_checks
@@ -102,6 +102,15 @@ def backfilled():
         yield lake, objects, catalog_entries(), runs
 
 
+@pytest.fixture(autouse=True, params=["once", "again"])
+def checked(request, monkeypatch):
+    """Each test twice: its day checked as a backfill's (once, its rows read) and as today's
+    (again after each change: from the files' tallies, kept with the reconciled sources)."""
+    if request.param == "again":
+        monkeypatch.setattr(file_tallies, "first_kept_day", lambda now=None: date.min)
+    return request.param
+
+
 @pytest.fixture
 def history(backfilled):
     """The backfill runs' check evaluations, with the lake put back as the backfill left it:
@@ -174,11 +183,18 @@ def test_every_check_passes_on_backfilled_days_in_the_backfill_run_itself(histor
         first["lake_rows"]  # fmt: skip
 
 
-def test_checks_still_pass_after_a_day_is_reprocessed_and_has_two_audit_records(history, lake):
+def test_checks_still_pass_after_a_day_is_reprocessed_and_has_two_audit_records(
+    history, lake, checked, monkeypatch
+):
     assert dg.materialize([history_backfill], resources={"lake": lake}, partition_key=DAY).success
     assert len(lake.objects().keys(layout.AUDIT)) == 3 + 2  # three logs, two of them on DAY
+    tallied = []
+    tally_day = file_tallies.tally_day
+    monkeypatch.setattr(file_tallies, "tally_day", lambda *a, **k: tallied.append(a) or
+                        tally_day(*a, **k))  # fmt: skip
 
     assert _passed(run_checks(lake, DAY)) == ALL_CHECKS
+    assert len(tallied) == (2 if checked == "again" else 0)  # a table each, or the rows read
 
 
 def test_rows_deleted_from_the_table_fail_reconciliation_naming_their_source(history, lake):

@@ -192,7 +192,7 @@ def test_a_check_on_kept_tallies_still_names_a_duplicate_id_appended_since(lake,
             dg.AssetCheckKey(checks.TRANSACTIONS, "total_matches_items")]  # fmt: skip
 
     def results() -> dict[str, checks.DayCheck]:
-        found = checks.day_results(lake, DAY, keys, keep_tallies=True)
+        found = checks.day_results(lake, DAY, keys, rechecked=True)
         return {r.key.name: r for r in found}
 
     assert all(r.passed for r in results().values())
