@@ -34,6 +34,7 @@ from lake_contract import layout, money, schema, tables
 from lake_contract.arrays import contiguous
 from lake_contract.s3 import LakeBucket
 from lake_contract.tables import LakeTables
+from supermarket_dagster import quality
 from supermarket_dagster.hashes import string_hashes
 
 VERSION = 1  # in every tally's key: a tally of another layout is never read as this one
@@ -120,13 +121,11 @@ def _codes(batches: list[pa.RecordBatch], column: str) -> pa.Table:
             kept = np.flatnonzero(present)
             codes = values.dictionary.take(pa.array(kept)).cast(pa.string())
             counted.append(pa.table({"code": codes, "rows": pa.array(present[kept], pa.int64())}))
-            nulls = values.null_count
         else:
             found = pc.value_counts(values.drop_null())
             counted.append(pa.table({"code": found.field("values").cast(pa.string()),
                                      "rows": found.field("counts").cast(pa.int64())}))  # fmt: skip
-            nulls = values.null_count
-        if nulls:
+        if nulls := values.null_count:
             counted.append(pa.table({"code": pa.array([None], pa.string()),
                                      "rows": pa.array([nulls], pa.int64())}))  # fmt: skip
     if not counted:
@@ -152,13 +151,10 @@ def _baskets(batches: list[pa.RecordBatch], table: str) -> pa.Table:
         cents = pc.multiply_checked(pc.cast(batch["quantity"], pa.int64()),
                                     money.to_cents(batch["unit_price"]))  # fmt: skip
         cents = pc.fill_null(contiguous(cents), 0).to_numpy(zero_copy_only=False)
-        changed = pc.fill_null(pc.not_equal(ids.slice(1), ids.slice(0, len(ids) - 1)), True)
-        starts = np.flatnonzero(np.concatenate(([True], changed.to_numpy(zero_copy_only=False))))
-        parts.append(pa.table({
-            "id_hash": string_hashes(ids.take(pa.array(starts))),
-            "cents": np.add.reduceat(cents, starts),
-            "lines": np.diff(starts, append=len(ids)),
-        }, schema=BASKETS))  # fmt: skip
+        runs = quality.basket_runs(ids, cents)
+        parts.append(pa.table({"id_hash": string_hashes(runs["transaction_id"]),
+                               "cents": runs["cents_sum"], "lines": runs["count_all"]},
+                              schema=BASKETS))  # fmt: skip
     return pa.concat_tables(parts) if parts else BASKETS.empty_table()
 
 

@@ -104,7 +104,7 @@ class LineTotals:
             pc.cast(items["quantity"], pa.int64()), money.to_cents(items["unit_price"])
         )
         cents = pc.fill_null(contiguous(cents), 0)  # as a grouped sum skips a null
-        self._sums.append(_runs(ids, cents.to_numpy(zero_copy_only=False)))
+        self._sums.append(basket_runs(ids, cents.to_numpy(zero_copy_only=False)))
 
     def against(self, transactions: pa.Table) -> TotalsReport:
         """Each total_amount against its lines' sum, to the cent.
@@ -120,8 +120,9 @@ class LineTotals:
         totals = money.to_cents(transactions["total_amount"]).to_numpy()
         if sums.num_rows:
             # A basket split across two batches is two runs, next to each other: one again.
-            sums = _runs(sums["transaction_id"].combine_chunks(), sums["cents_sum"].to_numpy(),
-                         sums["count_all"].to_numpy())  # fmt: skip
+            ids_of_runs = sums["transaction_id"].combine_chunks()
+            sums = basket_runs(ids_of_runs, sums["cents_sum"].to_numpy(),
+                               sums["count_all"].to_numpy())  # fmt: skip
         if sums.num_rows == transactions.num_rows and sums["transaction_id"].equals(ids):
             # The lines in the order of the baskets, as the transform writes both tables and a
             # scan reads them: each basket's sum is at its own row, and nothing is looked up.
@@ -200,7 +201,7 @@ def unknown_codes(codes: pa.Table, known: pa.ChunkedArray | pa.Array) -> Offende
     return Offenders(pc.sum(unknown["rows"]).as_py() or 0, _sample(unknown["code"]))
 
 
-def _runs(ids: pa.Array, cents: np.ndarray, lines: np.ndarray | None = None) -> pa.Table:
+def basket_runs(ids: pa.Array, cents: np.ndarray, lines: np.ndarray | None = None) -> pa.Table:
     """One row per run of neighbours with one transaction_id: their cents and their lines (one
     each, unless counted already) summed. A null id compares as unknown: its line is a run of
     its own (an orphan, later)."""
