@@ -3,8 +3,9 @@
 Every check is scoped to one daily partition (Dagster 1.13's partitioned asset checks, a
 preview feature), so a day is checked alone: inside the backfill run that wrote it, and for
 the live feed's days after new data, by the automation sensor below. All checks of a day run
-in one step that reads the day's rows once (lake_day), and the rules themselves are pure
-Arrow functions (quality).
+in one step that reads the day's rows once (lake_day), or for today and yesterday, checked
+again every few minutes, each data file's tally once (file_tallies); the rules themselves are
+pure Arrow functions (quality).
 
 A backfill run covers a range of days (days_backfill_policy), and an AssetCheckResult carries
 no partition: the step yields each day's results as AssetCheckEvaluations with their partition
