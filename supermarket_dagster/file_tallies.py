@@ -24,7 +24,6 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -36,6 +35,7 @@ from lake_contract.s3 import LakeBucket
 from lake_contract.tables import LakeTables
 from supermarket_dagster import quality
 from supermarket_dagster.hashes import string_hashes
+from supermarket_dagster.lake_day import SourceRows
 
 VERSION = 1  # in every tally's key: a tally of another layout is never read as this one
 KEPT_ROWS = 100_000  # a file of fewer rows is read again by each check (see module doc)
@@ -97,8 +97,6 @@ class FileTally:
 
 
 def _source_rows(batches: list[pa.RecordBatch]) -> pa.Table:
-    from supermarket_dagster.lake_day import SourceRows
-
     found = SourceRows()
     for batch in batches:
         found.add(batch)
@@ -175,6 +173,7 @@ class DayTally:
     """One day of one fact table as the checks use it: its files' tallies together."""
 
     table: str
+    schema_problem: str | None  # how the table's schema differs from the contract's, if it does
     files: int
     rows: int
     sources: pa.Table  # SOURCES, one row per source and file it is in
@@ -182,18 +181,10 @@ class DayTally:
     baskets: pa.Table  # BASKETS, in the files' order
     kept: int  # files whose tally was read, not the file
 
-    def source_rows(self) -> Any:
+    def source_rows(self) -> SourceRows:
         """The day's rows per source, with their earliest and latest ingestion."""
-        from supermarket_dagster.lake_day import SourceRows
-
         found = SourceRows()
-        if self.sources.num_rows:
-            summed = self.sources.group_by("source_key").aggregate(
-                [("rows", "sum"), ("earliest", "min"), ("latest", "max")]
-            )
-            columns = ("source_key", "rows_sum", "earliest_min", "latest_max")
-            for group in zip(*(summed[c].to_pylist() for c in columns), strict=True):
-                found._tally(*group)
+        found.add_counted(self.sources)
         return found
 
     def code_rows(self) -> pa.Table:
@@ -238,26 +229,28 @@ def tally_day(
     scan = iceberg.scan(row_filter=EqualTo(schema.PARTITION.name, day.isoformat()),
                         selected_fields=COLUMNS[table])  # fmt: skip
     planned = list(scan.plan_files())
-    prefix = layout.day_checks_prefix(table, day)
-    present = set(bucket.keys(prefix))
-    key_of = {id(task): tally_key(table, day, task.file.file_path) for task in planned}
-    kept = _read_kept(bucket, [key_of[id(t)] for t in planned if key_of[id(t)] in present])
-    unkept = [t for t in planned if key_of[id(t)] not in kept]
+    present = set(bucket.keys(layout.day_checks_prefix(table, day)))
+    key_of = {task.file.file_path: tally_key(table, day, task.file.file_path) for task in planned}
+    # A tally is of its file alone: a file with delete files is read, never taken from a tally.
+    reusable = [key_of[t.file.file_path] for t in planned if not t.delete_files]
+    kept = _read_kept(bucket, [key for key in reusable if key in present])
+    unkept = [t for t in planned if key_of[t.file.file_path] not in kept]
     taken: dict[str, FileTally] = {}
     encoded = tuple(c for c in COLUMNS[table] if c in ENCODED)
     for task, batches in tables.files_of(scan, encoded, unkept) if unkept else ():
-        found = tally(table, batches)
-        taken[key_of[id(task)]] = found
+        key = key_of[task.file.file_path]
+        taken[key] = tally(table, batches)
         if keep and not task.delete_files and task.file.record_count >= KEPT_ROWS:
-            _keep(bucket, key_of[id(task)], found)
+            _keep(bucket, key, taken[key])
     if keep:
         gone = sorted(present - set(key_of.values()))
         if gone:
             with contextlib.suppress(OSError):
                 bucket.delete_many(gone)
-    parts = [kept.get(key_of[id(t)]) or taken[key_of[id(t)]] for t in planned]
+    parts = [kept.get(key) or taken[key] for key in key_of.values()]
     return DayTally(
         table=table,
+        schema_problem=quality.schema_difference(iceberg.schema().as_arrow(), table),
         files=len(planned),
         rows=sum(p.rows for p in parts),
         sources=_concat(SOURCES, (p.sources for p in parts)),

@@ -42,6 +42,13 @@ class SourceRows:
         self.latest[source] = max(self.latest.get(source, last), last)
         self.earliest[source] = min(self.earliest.get(source, first), first)
 
+    def add_counted(self, counted: pa.Table) -> None:
+        """Rows already counted per source: a table of source_key, rows, earliest and latest
+        (file_tallies.SOURCES; a source may have a row per file it is in)."""
+        columns = ("source_key", "rows", "earliest", "latest")
+        for group in zip(*(counted[c].to_pylist() for c in columns), strict=True):
+            self._tally(*group)
+
     def ingested_more_than_once(self) -> set[str]:
         """The sources whose rows carry more than one ingestion time."""
         return {s for s, first in self.earliest.items() if first != self.latest[s]}

@@ -253,8 +253,7 @@ def _tallied_results(
                 yield _known_result(day, key, tally.rows, len(known), unknown)
     for asset, tally in ((TRANSACTIONS, transactions), (ITEMS, items)):
         if key := selected.get((asset, "schema_matches")):
-            found = lake.tables().current(tally.table).schema().as_arrow()
-            problem = quality.schema_difference(found, tally.table)
+            problem = tally.schema_problem
             yield _result(day, key, problem is None, rows=tally.rows, difference=problem or "none")
 
 
