@@ -4,6 +4,7 @@ quarantine objects read through the one S3 layer. The day checks (defs/history/c
 the rules of quality.py over it."""
 
 import logging
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -22,6 +23,8 @@ from supermarket_dagster import audit_digest, quality
 
 SLACK = timedelta(minutes=5)  # an audit record lands this close to its rows' ingested_at
 IN_FLIGHT = timedelta(minutes=2)  # past the queue's 3 tries x 30 s, a log not ingested is late
+SWEEP_EVERY = timedelta(hours=1)  # a rechecked day's raw prefixes listed whole this often
+MOST_RUNS = 32  # producers listed run by run between two whole listings; past it, whole
 # Columns of few distinct values, which Parquet stores dictionary-encoded: a scan reads them so,
 # and the rules work on each distinct value once (a day's lines repeat a few thousand SKUs).
 DICTIONARY_COLUMNS = ("source_key", "sku_id")
@@ -307,40 +310,91 @@ class Reconciled:
     reading its record again, while its rows are the same and the log holds no newer record of
     it: its rows change when it is ingested again or deduped, and a new audit record is read
     from the log's recent past. (Not seen so: an audit record deleted from the log, which no code
-    here does. A source's quarantine lines are never taken as settled.)"""
+    here does. A source's quarantine lines are never taken as settled.)
+
+    Also the day's raw logs as that check knew them (key -> when it landed), and when the day's
+    raw prefixes were last listed whole (see raw_logs)."""
 
     through: datetime
     sources: dict[str, tuple[int, int, datetime | None]]
+    raw: dict[str, datetime] = field(default_factory=dict)
+    swept: datetime | None = None
 
-    _SCHEMA = pa.schema([("source_key", pa.string()), ("transactions", pa.int64()),
-                         ("items", pa.int64()), ("latest", _MICROS)])  # fmt: skip
+    # A row per source settled or raw log known: `settled` says which of the two it is, or both.
+    _SCHEMA = pa.schema([("source_key", pa.string()), ("settled", pa.bool_()),
+                         ("transactions", pa.int64()), ("items", pa.int64()),
+                         ("latest", _MICROS), ("landed", _MICROS)])  # fmt: skip
 
     def encode(self) -> bytes:
-        keys = list(self.sources)
-        rows = pa.table({
+        keys = list(self.sources.keys() | self.raw.keys())
+        none = (None, None, None)
+        rows = [self.sources.get(k, none) for k in keys]
+        metadata = {"through": self.through.isoformat()}
+        if self.swept:
+            metadata["swept"] = self.swept.isoformat()
+        table = pa.table({
             "source_key": keys,
-            "transactions": [self.sources[k][0] for k in keys],
-            "items": [self.sources[k][1] for k in keys],
-            "latest": pa.array([self.sources[k][2] for k in keys], _MICROS),
-        }, schema=self._SCHEMA.with_metadata({"through": self.through.isoformat()}))  # fmt: skip
+            "settled": [k in self.sources for k in keys],
+            "transactions": [r[0] for r in rows],
+            "items": [r[1] for r in rows],
+            "latest": pa.array([r[2] for r in rows], _MICROS),
+            "landed": pa.array([self.raw.get(k) for k in keys], _MICROS),
+        }, schema=self._SCHEMA.with_metadata(metadata))  # fmt: skip
         out = pa.BufferOutputStream()
         options = pa.ipc.IpcWriteOptions(compression="zstd")
-        with pa.ipc.new_stream(out, rows.schema, options=options) as writer:
-            writer.write_table(rows)
+        with pa.ipc.new_stream(out, table.schema, options=options) as writer:
+            writer.write_table(table)
         return out.getvalue().to_pybytes()
 
     @classmethod
     def decode(cls, body: bytes) -> "Reconciled":
-        rows = pa.ipc.open_stream(pa.BufferReader(body)).read_all()
-        if not rows.schema.remove_metadata().equals(cls._SCHEMA):
-            raise ValueError(f"reconciled sources of schema {rows.schema}")
-        through = datetime.fromisoformat(rows.schema.metadata[b"through"].decode())
-        columns = [rows[c].to_pylist() for c in ("source_key", "transactions", "items", "latest")]
-        return cls(through, {k: (t, i, at) for k, t, i, at in zip(*columns, strict=True)})
+        table = pa.ipc.open_stream(pa.BufferReader(body)).read_all()
+        if not table.schema.remove_metadata().equals(cls._SCHEMA):
+            raise ValueError(f"reconciled sources of schema {table.schema}")
+        metadata = table.schema.metadata
+        through = datetime.fromisoformat(metadata[b"through"].decode())
+        swept = metadata.get(b"swept")
+        settled = table.filter(table["settled"])
+        names = ("source_key", "transactions", "items", "latest")
+        columns = [settled[c].to_pylist() for c in names]
+        sources = {k: (t, i, at) for k, t, i, at in zip(*columns, strict=True)}
+        raw = table.filter(table["landed"].is_valid())
+        landed = zip(raw["source_key"].to_pylist(), raw["landed"].to_pylist(), strict=True)
+        return cls(through, sources, dict(landed),
+                   datetime.fromisoformat(swept.decode()) if swept else None)  # fmt: skip
+
+
+# A producer names its logs of a day with a rising, zero-padded number (the feed's
+# <producer>-<00000042>.ndjson, a backfill's history-s7-00042.ndjson): its run of keys.
+_RUN = re.compile(r"(.*\D)\d+(?:\.[^/\d]*)?")
+
+
+def raw_logs(
+    lake: LakeBucket, day: date, known: Reconciled | None, seen: Iterable[str], now: datetime
+) -> tuple[dict[str, datetime], datetime]:
+    """The day's raw logs (key -> when it landed), and when its raw prefixes were last listed
+    whole. Listing a day whole costs a request per 1,000 logs, so between two whole listings
+    (SWEEP_EVERY) a check lists each producer's run of keys only past its newest log `known`
+    (a run first seen in `seen`, the sources with rows, whole). A log named out of its run's
+    order, or of a producer never ingested, is found by the next whole listing, at most
+    SWEEP_EVERY later; a log deleted, so too."""
+    prefixes = tuple(layout.day_prefix(p, day) for p in (layout.RAW_HISTORY, layout.RAW_INCOMING))
+    if known is None or known.swept is None or now - known.swept >= SWEEP_EVERY:
+        return {o.key: o.last_modified for p in prefixes for o in lake.listing(p)}, now
+    newest: dict[str, str] = {}  # run -> its newest log known ("": none, list the run whole)
+    for key, after in [*((k, k) for k in known.raw), *((k, "") for k in seen)]:
+        if key.startswith(prefixes) and (run := _RUN.fullmatch(key)):
+            newest[run[1]] = max(newest.get(run[1], after), after)
+    if len(newest) > MOST_RUNS:  # a request per run: past so many, the day whole is cheaper
+        return raw_logs(lake, day, None, (), now)
+    raw = dict(known.raw)
+    for run, after in newest.items():
+        raw.update((o.key, o.last_modified) for o in lake.listing(run, after))
+    return raw, known.swept
 
 
 def reconciled_key(day: date) -> str:
-    return f"{layout.day_checks_prefix('reconciled', day)}sources-v1.arrows"
+    return f"{layout.day_checks_prefix('reconciled', day)}sources-v2.arrows"
 
 
 def read_reconciled(lake: LakeBucket, day: date) -> Reconciled | None:
@@ -389,12 +443,10 @@ def reconcile_day_since(
     # The day's own raw logs only: a neighbouring day's log that puts rows on this one (a till
     # open past midnight) is found by those rows, or by its audit record naming the day. Listing
     # the neighbours too made every check of today list all of yesterday's logs.
-    raw = {o.key: o.last_modified
-           for prefix in (layout.RAW_HISTORY, layout.RAW_INCOMING)
-           for o in lake.listing(layout.day_prefix(prefix, day))}  # fmt: skip
     before = known.sources if known else {}
     # A source settled before and now without rows is counted still: its record says what is lost.
     in_lake = {*on_day["transactions"], *on_day["transaction_items"]}
+    raw, swept = raw_logs(lake, day, known, in_lake, now)
     sources = set(raw) | in_lake | set(before)
     ingested = {s: _last_seen(s, transactions.latest, items.latest)
                 for s in {*transactions.latest, *items.latest}}  # fmt: skip
@@ -454,7 +506,7 @@ def reconcile_day_since(
         and c.quarantined is None  # quarantine lines are counted on every check
     }
     through = now - audit_digest.SETTLED  # every record finished before this is readable now
-    return reconciled, Reconciled(through, {s: before[s] for s in settled} | agreeing)
+    return reconciled, Reconciled(through, {s: before[s] for s in settled} | agreeing, raw, swept)
 
 
 def latest_audits(

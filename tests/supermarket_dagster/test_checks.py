@@ -527,8 +527,10 @@ def _reconcile(lake, day: str, known=None, later: bool = False):
 
 
 def _later(settled: lake_day.Reconciled) -> lake_day.Reconciled:
-    """The same sources, as if settled by a check a day from now, before the one `later`."""
-    return lake_day.Reconciled(settled.through + LATER, settled.sources)
+    """The same sources and raw logs, as if settled and listed by a check a day from now, before
+    the one `later`."""
+    return dataclasses.replace(settled, through=settled.through + LATER,
+                               swept=settled.swept + LATER)  # fmt: skip
 
 
 def _fresh_sources(monkeypatch) -> list[list[str]]:
@@ -618,3 +620,89 @@ def test_a_settled_source_of_another_day_whose_rows_are_all_gone_is_still_counte
 
     assert not found.passed
     assert STRADDLING in found.disagreeing
+
+
+# --- between two whole listings of the day's raw logs (lake_day.raw_logs) ----------------------
+
+
+def _listed(monkeypatch) -> list[tuple[str, str]]:
+    """The prefix and start of each listing under raw/, call by call."""
+    calls = []
+    listing = LakeBucket.listing
+
+    def spy(self, prefix, after="", limit=None):
+        if prefix.startswith(layout.RAW):
+            calls.append((prefix, after))
+        return listing(self, prefix, after, limit)
+
+    monkeypatch.setattr(LakeBucket, "listing", spy)
+    return calls
+
+
+def _land(lake, key: str, transaction_id: str) -> None:
+    sale = record(transaction_id, transaction_datetime="2026-03-02T18:00:00Z",
+                  store_id="STORE0002", items=ITEMS)  # fmt: skip
+    lake.objects().write(key, ndjson(sale))
+
+
+def test_between_whole_listings_a_check_lists_each_run_of_logs_past_its_newest(
+    history, lake, monkeypatch
+):
+    _, settled = _reconcile(lake, DAY)
+    assert _day_source(DAY) in settled.raw and STRADDLING in settled.raw
+    lost = "raw/history/dt=2026-03-02/history-s0-00001.ndjson"  # the run's next, never ingested
+    _land(lake, lost, "LOST-1")
+    listed = _listed(monkeypatch)
+
+    found, kept = _reconcile(lake, DAY, _later(settled), later=True)
+
+    # One request: the straddling log's name has no number, so it is no run.
+    assert listed == [("raw/history/dt=2026-03-02/history-s0-", _day_source(DAY))]
+    assert list(found.disagreeing) == [lost]
+    assert kept.raw.keys() == settled.raw.keys() | {lost}
+    assert kept.swept == settled.swept + LATER  # not listed whole
+
+
+def test_a_log_out_of_its_runs_order_is_found_by_the_next_whole_listing(history, lake, monkeypatch):
+    _, settled = _reconcile(lake, DAY)
+    odd = "raw/history/dt=2026-03-02/history-s0-00000-again.ndjson"  # before the run's newest
+    _land(lake, odd, "ODD-1")
+
+    between, _ = _reconcile(lake, DAY, _later(settled), later=True)
+    listed = _listed(monkeypatch)
+    swept_a_day_ago = dataclasses.replace(_later(settled), swept=settled.swept)
+    found, kept = _reconcile(lake, DAY, swept_a_day_ago, later=True)
+
+    assert between.passed  # not seen yet: SWEEP_EVERY is how late a lost log may be found
+    assert sorted(listed) == [(layout.day_prefix(p, date.fromisoformat(DAY)), "")
+                              for p in (layout.RAW_HISTORY, layout.RAW_INCOMING)]  # fmt: skip
+    assert list(found.disagreeing) == [odd]
+    assert kept.swept > swept_a_day_ago.swept + lake_day.SWEEP_EVERY  # listed whole now
+
+
+def test_a_producer_first_seen_by_its_rows_has_its_run_listed_whole(history, lake, monkeypatch):
+    _, settled = _reconcile(lake, DAY)
+    lost, live = (f"raw/incoming/dt=2026-03-02/till7-{n:08d}.ndjson" for n in (0, 1))
+    _land(lake, lost, "T7-0")
+    _land(lake, live, "T7-1")
+    ingest(SourceObject(bucket=lake.bucket, key=live, size=None, event_time=None), lake.bucket)
+    listed = _listed(monkeypatch)
+
+    found, kept = _reconcile(lake, DAY, _later(settled), later=True)
+
+    assert sorted(listed) == [("raw/history/dt=2026-03-02/history-s0-", _day_source(DAY)),
+                              ("raw/incoming/dt=2026-03-02/till7-", "")]  # fmt: skip
+    assert list(found.disagreeing) == [lost]
+    assert {lost, live} <= kept.raw.keys()
+
+
+def test_past_the_most_runs_a_check_lists_the_day_whole(history, lake, monkeypatch):
+    _, settled = _reconcile(lake, DAY)
+    monkeypatch.setattr(lake_day, "MOST_RUNS", 0)
+    listed = _listed(monkeypatch)
+
+    found, kept = _reconcile(lake, DAY, _later(settled), later=True)
+
+    assert found.passed
+    assert len(listed) == 2 and all(after == "" for _, after in listed)
+    assert kept.swept > settled.swept + lake_day.SWEEP_EVERY  # listed whole now
