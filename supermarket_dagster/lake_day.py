@@ -8,7 +8,7 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pyarrow as pa
@@ -236,11 +236,14 @@ def _audit_records(
     must_find: set[str],
     stating: date | None = None,
     shared: SharedReads | None = None,
+    counted: dict[str, int] | None = None,
 ) -> list[tuple[str, AuditRecord]]:
     """The audit records of `wanted` source ids finished between start and end, and of any
     source whose record puts rows on `stating`; past end only wanted ones, while some of
     `must_find` is still missing (a log ingested long after it landed). The log's settled past
-    comes from its digests, the rest from listing it."""
+    comes from its digests, the rest from listing it. counted: source id -> the finish time of
+    a record already counted; that record and older ones of the source are left unread."""
+    counted = counted or {}
     start_ms, end_ms = int(start.timestamp() * 1000), int(end.timestamp() * 1000)
     named = stating.isoformat() if stating else None
 
@@ -254,7 +257,7 @@ def _audit_records(
     picked: list[tuple[str, AuditRecord]] = []
     for key, body in entries:  # a digest's window may start before start and end past end
         at, source = layout.audit_time_ms(key), layout.audit_source_id(key)
-        if at < start_ms:
+        if at < start_ms or at <= counted.get(source, -1):
             continue
         if source in wanted and (at <= end_ms or source in must_find):
             picked.append((key, AuditRecord.from_json(body)))
@@ -268,6 +271,8 @@ def _audit_records(
             if at > end_ms and must_find <= found:
                 break
             source = layout.audit_source_id(key)
+            if at <= counted.get(source, -1):
+                continue
             if source in wanted:
                 keys.append(key)
                 found.add(source)
@@ -302,6 +307,15 @@ def _last_seen(source: str, *seen: dict[str, datetime]) -> datetime:
 _MICROS = pa.timestamp("us", tz="UTC")
 
 
+class Settled(NamedTuple):
+    """A source as the check that found it agreeing saw it."""
+
+    transactions: int  # its rows on the day
+    items: int
+    latest: datetime | None  # the latest ingested_at of those rows
+    recorded_ms: int  # when the audit record it agreed with finished (its key's time)
+
+
 @dataclass(frozen=True)
 class Reconciled:
     """The sources of a day that agreed with their latest audit record at a check, each with the
@@ -316,18 +330,19 @@ class Reconciled:
     raw prefixes were last listed whole (see raw_logs)."""
 
     through: datetime
-    sources: dict[str, tuple[int, int, datetime | None]]
+    sources: dict[str, "Settled"]
     raw: dict[str, datetime] = field(default_factory=dict)
     swept: datetime | None = None
 
     # A row per source settled or raw log known: `settled` says which of the two it is, or both.
     _SCHEMA = pa.schema([("source_key", pa.string()), ("settled", pa.bool_()),
                          ("transactions", pa.int64()), ("items", pa.int64()),
-                         ("latest", _MICROS), ("landed", _MICROS)])  # fmt: skip
+                         ("latest", _MICROS), ("recorded_ms", pa.int64()),
+                         ("landed", _MICROS)])  # fmt: skip
 
     def encode(self) -> bytes:
         keys = list(self.sources.keys() | self.raw.keys())
-        none = (None, None, None)
+        none = (None, None, None, None)
         rows = [self.sources.get(k, none) for k in keys]
         metadata = {"through": self.through.isoformat()}
         if self.swept:
@@ -338,6 +353,7 @@ class Reconciled:
             "transactions": [r[0] for r in rows],
             "items": [r[1] for r in rows],
             "latest": pa.array([r[2] for r in rows], _MICROS),
+            "recorded_ms": [r[3] for r in rows],
             "landed": pa.array([self.raw.get(k) for k in keys], _MICROS),
         }, schema=self._SCHEMA.with_metadata(metadata))  # fmt: skip
         out = pa.BufferOutputStream()
@@ -355,9 +371,9 @@ class Reconciled:
         through = datetime.fromisoformat(metadata[b"through"].decode())
         swept = metadata.get(b"swept")
         settled = table.filter(table["settled"])
-        names = ("source_key", "transactions", "items", "latest")
+        names = ("source_key", "transactions", "items", "latest", "recorded_ms")
         columns = [settled[c].to_pylist() for c in names]
-        sources = {k: (t, i, at) for k, t, i, at in zip(*columns, strict=True)}
+        sources = {k: Settled(*rest) for k, *rest in zip(*columns, strict=True)}
         raw = table.filter(table["landed"].is_valid())
         landed = zip(raw["source_key"].to_pylist(), raw["landed"].to_pylist(), strict=True)
         return cls(through, sources, dict(landed),
@@ -455,7 +471,7 @@ def reconcile_day_since(
         return (on_day["transactions"].get(source, 0), on_day["transaction_items"].get(source, 0),
                 ingested.get(source))  # fmt: skip
 
-    settled = {s for s in before if before[s] == rows_of(s)}
+    settled = {s for s in before if before[s][:3] == rows_of(s)}
     fresh = sources - settled
     at_home = {s for s in raw if quality.home_day(s, None) == day}
     # An audit record lands just after its rows' ingested_at; for a log with no rows on the
@@ -469,16 +485,13 @@ def reconcile_day_since(
         times += [known.through, now]
     wanted = {layout.source_id(s) for s in sources}
     overdue = {layout.source_id(s) for s in at_home & fresh if now - raw[s] > IN_FLIGHT}
-    records = (
-        _audit_records(lake, min(times) - SLACK, max(times) + SLACK, wanted, overdue, day, shared)
-        if times
-        else []
-    )
-    if known:  # a settled source with a record since the last check is counted afresh
-        since = int((known.through - SLACK).timestamp() * 1000)
-        renewed = {r.source_key for key, r in records if layout.audit_time_ms(key) >= since}
-        fresh |= settled & renewed
-        settled -= renewed
+    # A settled source's record, and its older ones, are not read again: only a newer one.
+    counted = {layout.source_id(s): before[s].recorded_ms for s in settled}
+    window = (min(times) - SLACK, max(times) + SLACK) if times else None
+    records = _audit_records(lake, *window, wanted, overdue, day, shared, counted) if window else []
+    renewed = {r.source_key for _, r in records} & settled  # counted afresh, by its newer record
+    fresh |= renewed
+    settled -= renewed
     records = [(key, r) for key, r in records if r.source_key not in settled]
     naming = {record.source_key for _, record in records} - sources  # and those naming the day
     fresh |= naming
@@ -498,7 +511,7 @@ def reconcile_day_since(
         counts.append(count)
     reconciled = quality.reconcile(day, counts, [before[s][:2] for s in settled])
     agreeing = {
-        c.source_key: rows_of(c.source_key)
+        c.source_key: Settled(*rows_of(c.source_key), layout.audit_time_ms(c.audit.key))
         for c in counts
         if c.audit is not None
         and c.touches(day)

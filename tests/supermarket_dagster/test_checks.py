@@ -568,6 +568,22 @@ def test_a_check_counts_the_sources_the_last_one_settled_without_their_records(
     assert lake_day.Reconciled.decode(kept.encode()) == kept
 
 
+def test_a_check_right_after_another_reads_no_record_that_one_counted(history, lake, monkeypatch):
+    # The records that settled the sources finished within this check's window of the log.
+    fresh = _fresh_sources(monkeypatch)
+    full, settled = _reconcile(lake, DAY)
+    parsed = []
+    monkeypatch.setattr(lake_day.AuditRecord, "from_json",
+                        _counting(lake_day.AuditRecord.from_json, parsed))  # fmt: skip
+
+    again, kept = _reconcile(lake, DAY, settled)
+
+    assert again == full
+    assert fresh[1] == [STRADDLING]
+    assert len(parsed) <= 2
+    assert kept.sources == settled.sources
+
+
 def _counting(function, calls: list):
     def counted(*args, **kwargs):
         calls.append(args)
