@@ -17,9 +17,12 @@ queue is left out, as it adds latency, not work. As the schedules would in the d
 orphaned files removed as the hourly `lake_housekeeping` does it (its files an hour old: here,
 those orphaned by the pass before). At each of --checkpoints points of the day it measures, on
 today: the dashboard's open-day views (a fresh engine: cold; then the median of 3: warm), the
-seven day checks (`day_results`, as the check step runs them; then again at once, once the log
-since the last checkpoint is digested, as a check 5 minutes after another finds it; then once
-more in a new process, as the stack starts each check run, for its peak RSS), one tick of the
+seven day checks (`day_results`, as the check step runs them: first as the check at the turn of
+an hour, which lists the day's raw logs whole (`lake_day.SWEEP_EVERY`; a compressed hour of the
+day is minutes here, so each checkpoint's first check is one), and reads the audit log since the
+checkpoint before; then again at once, once that log is digested, as a check 5 minutes after
+another finds it, listing only each producer's new logs; then once more in a new process, as
+the stack starts each check run, for its peak RSS), one tick of the
 audit sensor over the files landed since its last tick (listing after its cursor and reading
 the records), the objects and bytes the bucket holds (what moto keeps in memory, as S3 keeps it
 in AWS), and the RSS of moto, of the Lambda and of this process. Printed as a table, with the
@@ -240,6 +243,7 @@ def measure(
 ) -> tuple[dict[str, float], str | None]:
     import dagster as dg
 
+    from supermarket_dagster import lake_day
     from supermarket_dagster.audit_log import MAX_RECORDS_PER_TICK, new_audit_keys, read_records
     from supermarket_dagster.defs.history.checks import DAY_CHECKS, day_results
     from supermarket_dagster.resources import LakeResource
@@ -261,12 +265,18 @@ def measure(
     figures["views warm"] = statistics.median(warm)
     resource = LakeResource(bucket=BUCKET)
     keys = [dg.AssetCheckKey(s.asset_key, s.name) for s in DAY_CHECKS]
+    # The first check after a checkpoint: the hour's, listing the day's raw logs whole, and
+    # reading the whole stretch of the audit log since the checkpoint before (an hour of the day,
+    # compressed), which it digests.
+    sweep_every, lake_day.SWEEP_EVERY = lake_day.SWEEP_EVERY, timedelta(0)
     began = time.perf_counter()
-    results = list(day_results(resource, today, keys))
+    try:
+        results = list(day_results(resource, today, keys))
+    finally:
+        lake_day.SWEEP_EVERY = sweep_every
     figures["checks"] = time.perf_counter() - began
-    # The first check after a checkpoint reads the whole stretch of the audit log since the one
-    # before (an hour of the day, compressed), and digests it; the stack checks every 5 minutes.
-    # What a check costs once the log is digested is the same checks again at once.
+    # The stack checks every 5 minutes: what a check costs once the log is digested is the same
+    # checks again at once.
     began = time.perf_counter()
     again = list(day_results(resource, today, keys))
     figures["checks again"] = time.perf_counter() - began
