@@ -196,6 +196,10 @@ class LakeBucket:
         """The bodies of `keys`, in their order, fetched concurrently."""
         return _concurrently(self.read, list(keys))
 
+    def read_many_if_present(self, keys: Iterable[str]) -> list[bytes | None]:
+        """read_many, with None for a key that is not there."""
+        return _concurrently(self.read_if_present, list(keys))
+
     def write(self, key: str, body: bytes, content_type: str = "application/octet-stream") -> None:
         self._check_writable(key)
         self.client.put_object(Bucket=self.name, Key=key, Body=body, ContentType=content_type)

@@ -306,6 +306,15 @@ def _audit_records(
     return picked
 
 
+def _records_at(lake: LakeBucket, finished: dict[str, int]) -> list[tuple[str, AuditRecord]]:
+    """The audit records of these sources finished at these times (ms), read by their keys; one
+    not in the log (a restatement, read apart) is left out."""
+    keys = [layout.audit_key(ms, datetime.fromtimestamp(ms / 1000, UTC).date(), source)
+            for source, ms in finished.items()]  # fmt: skip
+    bodies = lake.read_many_if_present(keys)
+    return [(k, AuditRecord.from_json(b)) for k, b in zip(keys, bodies, strict=True) if b]
+
+
 def _restatements(lake: LakeBucket, day: date, wanted: set[str]) -> list[tuple[str, AuditRecord]]:
     """The audit records of `wanted` source ids that the dedupe of the day restated, each under
     the key it would have in the log, so a source's newest record wins wherever it is kept."""
@@ -330,6 +339,7 @@ class Settled(NamedTuple):
     items: int
     latest: datetime | None  # the latest ingested_at of those rows
     recorded_ms: int  # when the audit record it agreed with finished (its key's time)
+    quarantined: bool  # with quarantined records here: its lines are counted on every check
 
 
 @dataclass(frozen=True)
@@ -340,7 +350,8 @@ class Reconciled:
     reading its record again, while its rows are the same and the log holds no newer record of
     it: its rows change when it is ingested again or deduped, and a new audit record is read
     from the log's recent past. (Not seen so: an audit record deleted from the log, which no code
-    here does. A source's quarantine lines are never taken as settled.)
+    here does.) A source with quarantined records on the day has its quarantine lines counted on
+    every check, against its record read again by its key.
 
     Also the day's raw logs as that check knew them (key -> when it landed), and when the day's
     raw prefixes were last listed whole (see raw_logs)."""
@@ -354,11 +365,11 @@ class Reconciled:
     _SCHEMA = pa.schema([("source_key", pa.string()), ("settled", pa.bool_()),
                          ("transactions", pa.int64()), ("items", pa.int64()),
                          ("latest", _MICROS), ("recorded_ms", pa.int64()),
-                         ("landed", _MICROS)])  # fmt: skip
+                         ("quarantined", pa.bool_()), ("landed", _MICROS)])  # fmt: skip
 
     def encode(self) -> bytes:
         keys = list(self.sources.keys() | self.raw.keys())
-        none = (None, None, None, None)
+        none = (None, None, None, None, None)
         rows = [self.sources.get(k, none) for k in keys]
         metadata = {"through": self.through.isoformat()}
         if self.swept:
@@ -370,6 +381,7 @@ class Reconciled:
             "items": [r[1] for r in rows],
             "latest": pa.array([r[2] for r in rows], _MICROS),
             "recorded_ms": [r[3] for r in rows],
+            "quarantined": [r[4] for r in rows],
             "landed": pa.array([self.raw.get(k) for k in keys], _MICROS),
         }, schema=self._SCHEMA.with_metadata(metadata))  # fmt: skip
         out = pa.BufferOutputStream()
@@ -387,7 +399,7 @@ class Reconciled:
         through = datetime.fromisoformat(metadata[b"through"].decode())
         swept = metadata.get(b"swept")
         settled = table.filter(table["settled"])
-        names = ("source_key", "transactions", "items", "latest", "recorded_ms")
+        names = ("source_key", "transactions", "items", "latest", "recorded_ms", "quarantined")
         columns = [_values(settled[c]) for c in names]
         sources = {k: Settled(*rest) for k, *rest in zip(*columns, strict=True)}
         raw = table.filter(table["landed"].is_valid())
@@ -488,31 +500,39 @@ def reconcile_day_since(
                 ingested.get(source))  # fmt: skip
 
     settled = {s for s in before if before[s][:3] == rows_of(s)}
+    # Those with quarantine lines to count again: their records are read by key, not by reading
+    # the log back to when they landed (a bad line in the morning made every check read the
+    # whole day's log).
+    requoted = {s for s in settled if before[s].quarantined}
+    settled -= requoted
     fresh = sources - settled
     at_home = {s for s in raw if quality.home_day(s, None) == day}
     # An audit record lands just after its rows' ingested_at; for a log with no rows on the
     # day (all quarantined, or not ingested yet), after its raw object landed; for one settled
     # before and without rows now, after the rows it had. A settled source's newer record is in
     # the log since the last check's `through`.
-    times = [ingested[s] for s in fresh if s in ingested]
-    times += [raw[s] for s in fresh & at_home if s not in ingested]
-    times += [at for s in fresh if s not in ingested and s in before and (at := before[s][2])]
-    if known and settled:
+    unsettled = fresh - requoted
+    times = [ingested[s] for s in unsettled if s in ingested]
+    times += [raw[s] for s in unsettled & at_home if s not in ingested]
+    times += [at for s in unsettled if s not in ingested and s in before and (at := before[s][2])]
+    if known and (settled or requoted):
         times += [known.through, now]
     wanted = {layout.source_id(s) for s in sources}
-    overdue = {layout.source_id(s) for s in at_home & fresh if now - raw[s] > IN_FLIGHT}
+    overdue = {layout.source_id(s) for s in at_home & unsettled if now - raw[s] > IN_FLIGHT}
     # A settled source's record, and its older ones, are not read again: only a newer one.
-    counted = {layout.source_id(s): before[s].recorded_ms for s in settled}
+    counted = {layout.source_id(s): before[s].recorded_ms for s in settled | requoted}
     window = (min(times) - SLACK, max(times) + SLACK) if times else None
     records = _audit_records(lake, *window, wanted, overdue, day, shared, counted) if window else []
-    renewed = {r.source_key for _, r in records} & settled  # counted afresh, by its newer record
-    fresh |= renewed
+    renewed = {r.source_key for _, r in records}  # counted afresh, by its newer record
+    fresh |= settled & renewed
     settled -= renewed
+    requoted -= renewed
     records = [(key, r) for key, r in records if r.source_key not in settled]
     naming = {record.source_key for _, record in records} - sources  # and those naming the day
     fresh |= naming
     restated = _restatements(lake, day, {layout.source_id(s) for s in fresh})
-    latest = quality.latest_per_source(records + restated)
+    recorded = _records_at(lake, {s: before[s].recorded_ms for s in requoted})
+    latest = quality.latest_per_source(records + restated + recorded)
     counts = []
     for source in sorted(fresh):
         audit = latest.get(source)
@@ -527,12 +547,11 @@ def reconcile_day_since(
         counts.append(count)
     reconciled = quality.reconcile(day, counts, [before[s][:2] for s in settled])
     agreeing = {
-        c.source_key: Settled(*rows_of(c.source_key), layout.audit_time_ms(c.audit.key))
+        c.source_key: Settled(
+            *rows_of(c.source_key), layout.audit_time_ms(c.audit.key), c.quarantined is not None
+        )
         for c in counts
-        if c.audit is not None
-        and c.touches(day)
-        and c.problem(day) is None
-        and c.quarantined is None  # quarantine lines are counted on every check
+        if c.audit is not None and c.touches(day) and c.problem(day) is None
     }
     through = now - audit_digest.SETTLED  # every record finished before this is readable now
     return reconciled, Reconciled(through, {s: before[s] for s in settled} | agreeing, raw, swept)

@@ -553,17 +553,22 @@ def test_a_check_counts_the_sources_the_last_one_settled_without_their_records(
     fresh = _fresh_sources(monkeypatch)
     full, settled = _reconcile(lake, DAY)
     assert full.passed
-    # Every source but the straddling log, whose quarantine lines are counted on every check.
-    assert set(settled.sources) == set(fresh[0]) - {STRADDLING}
-    parsed = []
+    assert set(settled.sources) == set(fresh[0])
+    # The straddling log's quarantine lines are counted on every check.
+    assert [s for s, entry in settled.sources.items() if entry.quarantined] == [STRADDLING]
+    parsed, windows = [], []
     monkeypatch.setattr(lake_day.AuditRecord, "from_json",
                         _counting(lake_day.AuditRecord.from_json, parsed))  # fmt: skip
+    monkeypatch.setattr(lake_day, "_audit_records", _counting(lake_day._audit_records, windows))
 
     again, kept = _reconcile(lake, DAY, _later(settled), later=True)
 
     assert again == full
     assert fresh[1] == [STRADDLING]
-    assert len(parsed) <= 2  # the straddling log's records, not one per source
+    assert len(parsed) == 1  # the straddling log's record, read by its key
+    # The log read since the last check, not back to when the straddling log landed.
+    [(_, start, *_)] = windows
+    assert start == _later(settled).through - lake_day.SLACK
     assert kept.sources == settled.sources
     assert lake_day.Reconciled.decode(kept.encode()) == kept
 
@@ -590,6 +595,16 @@ def _counting(function, calls: list):
         return function(*args, **kwargs)
 
     return counted
+
+
+def test_a_settled_source_whose_quarantine_object_is_deleted_fails(history, lake):
+    _, settled = _reconcile(lake, DAY)
+    lake.objects().delete(layout.quarantine_key(STRADDLING))
+
+    found, kept = _reconcile(lake, DAY, _later(settled), later=True)
+
+    assert found.disagreeing == {STRADDLING: "0 quarantine lines, audit says 1"}
+    assert STRADDLING not in kept.sources
 
 
 def test_a_settled_source_whose_rows_changed_is_counted_afresh_and_fails(history, lake):
