@@ -5,6 +5,7 @@ measured as the day fills.
     .venv/bin/python benchmarks/store_day.py [--files 86400] [--transactions 25] [--batch 10]
                                              [--checkpoints 12] [--compact-every 600]
                                              [--housekeeping-every 7200] [--yesterday 0]
+                                             [--bad-every 1000]
 
 One file every 0.5 s for 12 hours is 86,400 files; at the default feed (50 transactions/s in 2
 files/s) each holds 25 transactions. A moto server runs as its own process on loopback. The
@@ -35,7 +36,9 @@ own, started afresh), the reader and the sensor. Each compaction runs in a new p
 stack starts its runs, and the checks once more at each checkpoint: `compaction run MiB` (the
 largest since the checkpoint before) and `check run MiB` are their peak RSS.
 --yesterday N first writes N raw logs under yesterday (not ingested), as a stack running for
-days has them: today's checks must not list them.
+days has them: today's checks must not list them. One file in --bad-every (the day's first
+among them) ends in a line that is not JSON, which the Lambda quarantines, as a feed's bad
+lines are: the checks count each such source's quarantine lines on every check.
 """
 
 import argparse
@@ -83,7 +86,9 @@ def _moto_rss(endpoint: str) -> float:
 
 
 class Day:
-    def __init__(self, files: int, transactions: int, batch: int, today: date) -> None:
+    def __init__(
+        self, files: int, transactions: int, batch: int, today: date, bad_every: int
+    ) -> None:
         import numpy as np
 
         from lake_contract import tables
@@ -92,6 +97,7 @@ class Day:
         from simulator.reference import build_reference
 
         self.files, self.transactions, self.batch = files, transactions, batch
+        self.bad_every = bad_every
         self.reference = build_reference(5, 12_000, 0)
         self.rng = np.random.default_rng(0)
         self.lake = LakeBucket(BUCKET)
@@ -113,7 +119,8 @@ class Day:
             baskets = draw_baskets(self.rng, self.reference, ids,
                                    np.full(self.transactions, now_ms))  # fmt: skip
         key = f"raw/incoming/dt={self.today}/day-{n:06d}.ndjson"
-        return key, to_ndjson(baskets)
+        bad = b"{not json\n" if self.bad_every and n % self.bad_every == 0 else b""
+        return key, to_ndjson(baskets) + bad
 
     def land_batch(self, first: int) -> None:
         from lambda_ingest.events import SourceObject
@@ -134,9 +141,9 @@ class Day:
 _day: Day | None = None  # the Lambda process's own
 
 
-def _start_lambda(files: int, transactions: int, batch: int, today: date) -> None:
+def _start_lambda(files: int, transactions: int, batch: int, today: date, bad_every: int) -> None:
     global _day
-    _day = Day(files, transactions, batch, today)
+    _day = Day(files, transactions, batch, today, bad_every)
 
 
 def _land(first: int, last: int) -> tuple[int, list[float], float]:
@@ -152,9 +159,11 @@ def _land(first: int, last: int) -> tuple[int, list[float], float]:
 class LambdaProcess:
     """The Lambda's landing in a process of its own (spawned: nothing of this one's memory)."""
 
-    def __init__(self, files: int, transactions: int, batch: int, today: date) -> None:
+    def __init__(
+        self, files: int, transactions: int, batch: int, today: date, bad_every: int = 0
+    ) -> None:
         spawn = multiprocessing.get_context("spawn")
-        started = (files, transactions, batch, today)
+        started = (files, transactions, batch, today, bad_every)
         self._pool = ProcessPoolExecutor(1, spawn, _start_lambda, started)
         self.landed, self.lags, self.rss = 0, [], float("nan")
 
@@ -309,6 +318,7 @@ def main() -> None:
     parser.add_argument("--compact-every", type=int, default=600)
     parser.add_argument("--housekeeping-every", type=int, default=7_200)
     parser.add_argument("--yesterday", type=int, default=0)
+    parser.add_argument("--bad-every", type=int, default=1000)
     args = parser.parse_args()
     print(f"load average {os.getloadavg()[0]:.1f} at the start")
     with moto_lake(BUCKET) as endpoint:
@@ -321,7 +331,7 @@ def main() -> None:
         lake.write(layout.reference_key("supermarkets"), parquet_bytes(generate_supermarkets(5, 0)))
         lake.write(layout.reference_key("skus"), parquet_bytes(generate_skus(12_000, 0)))
         today = datetime.now(UTC).date()
-        day = LambdaProcess(args.files, args.transactions, args.batch, today)
+        day = LambdaProcess(args.files, args.transactions, args.batch, today, args.bad_every)
         yesterday = layout.day_prefix(layout.RAW_INCOMING, today - timedelta(days=1))
         for first in range(0, args.yesterday, 10_000):  # a slice of bodies in memory at a time
             last = min(first + 10_000, args.yesterday)
