@@ -171,18 +171,25 @@ class HashedReport:
 def hashed_report(transactions: pa.Table, items: pa.Table) -> HashedReport:
     """Both tables as file_tallies.BASKETS: transactions a row per transaction row, items a row
     per run of an id's lines (an id may have several runs)."""
+    # Both sides sorted by hash (the order among equal hashes does not matter: a repeated hash
+    # fails the report, and the ids are read): searchsorted then walks the rows in order, 4x
+    # faster than with a day's runs in file order (0.44 s for 1M runs).
     hashes = transactions["id_hash"].to_numpy()
-    order = np.argsort(hashes, kind="stable")
+    order = np.argsort(hashes)
     hashes, totals = hashes[order], transactions["cents"].to_numpy()[order]
     duplicates = int(np.count_nonzero(hashes[1:] == hashes[:-1]))
-    run_hashes = items["id_hash"].to_numpy()
+    by_hash = np.argsort(items["id_hash"].to_numpy())
+    run_hashes, run_cents = items["id_hash"].to_numpy()[by_hash], items["cents"].to_numpy()[by_hash]
     row = np.minimum(np.searchsorted(hashes, run_hashes), max(len(hashes) - 1, 0))
     found = hashes[row] == run_hashes if len(hashes) else np.zeros(len(run_hashes), bool)
-    orphan_lines = int(items["lines"].to_numpy()[~found].sum())
+    orphan_lines = int(items["lines"].to_numpy()[by_hash][~found].sum())
+    rows, cents = row[found], run_cents[found]  # rows ascending: a transaction's runs together
     sums = np.zeros(len(hashes), np.int64)
-    np.add.at(sums, row[found], items["cents"].to_numpy()[found])
     has_items = np.zeros(len(hashes), bool)
-    has_items[row[found]] = True
+    if len(rows):
+        starts = np.flatnonzero(np.concatenate(([True], rows[1:] != rows[:-1])))
+        sums[rows[starts]] = np.add.reduceat(cents, starts)
+        has_items[rows[starts]] = True
     return HashedReport(
         duplicates=duplicates,
         mismatched=int(np.count_nonzero(has_items & (totals != sums))),
