@@ -239,8 +239,12 @@ class SharedReads:
         return self._ids[table, column]
 
 
-def _quarantine_lines(lake: LakeBucket, source_key: str) -> int:
-    return len(quarantine_records(lake.read_if_present(layout.quarantine_key(source_key)) or b""))
+def _quarantine_lines(lake: LakeBucket, sources: list[str]) -> dict[str, int]:
+    """Each source's lines in its quarantine object (0 if it has none), read concurrently."""
+    bodies = lake.read_many_if_present([layout.quarantine_key(s) for s in sources])
+    return {
+        s: len(quarantine_records(body or b"")) for s, body in zip(sources, bodies, strict=True)
+    }
 
 
 def _audit_records(
@@ -419,8 +423,10 @@ def raw_logs(
     whole. Listing a day whole costs a request per 1,000 logs, so between two whole listings
     (SWEEP_EVERY) a check lists each producer's run of keys only past its newest log `known`
     (a run first seen in `seen`, the sources with rows, whole). A log named out of its run's
-    order, or of a producer never ingested, is found by the next whole listing, at most
-    SWEEP_EVERY later; a log deleted, so too."""
+    order, or landed after a later one of its run (a producer uploading in parallel), or of a
+    producer never ingested, is found by the next whole listing, at most SWEEP_EVERY later, if
+    it is not ingested meanwhile; a log deleted, so too. (An ingested log counts as a source by
+    its rows or its record, listed or not.)"""
     prefixes = tuple(layout.day_prefix(p, day) for p in (layout.RAW_HISTORY, layout.RAW_INCOMING))
     if known is None or known.swept is None or now - known.swept >= SWEEP_EVERY:
         return {o.key: o.last_modified for p in prefixes for o in lake.listing(p)}, now
@@ -534,18 +540,21 @@ def reconcile_day_since(
     restated = _restatements(lake, day, {layout.source_id(s) for s in fresh})
     recorded = _records_at(lake, {s: before[s].recorded_ms for s in requoted})
     latest = quality.latest_per_source(records + restated + recorded)
-    counts = []
-    for source in sorted(fresh):
-        audit = latest.get(source)
-        count = quality.SourceCount(
+    quarantined = _quarantine_lines(lake, [
+        s for s in sorted(fresh)
+        if (audit := latest.get(s)) and audit.records_quarantined
+        and quality.home_day(s, audit) == day
+    ])  # fmt: skip
+    counts = [
+        quality.SourceCount(
             source_key=source,
-            audit=audit,
+            audit=(audit := latest.get(source)),
             in_flight=audit is None and now - _last_seen(source, raw, ingested) <= IN_FLIGHT,
             lake_rows={t: on_day[t][source] for t in on_day if source in on_day[t]},
+            quarantined=quarantined.get(source),
         )
-        if audit and audit.records_quarantined and quality.home_day(source, audit) == day:
-            count.quarantined = _quarantine_lines(lake, source)
-        counts.append(count)
+        for source in sorted(fresh)
+    ]
     reconciled = quality.reconcile(day, counts, [before[s][:2] for s in settled])
     agreeing = {
         c.source_key: Settled(
