@@ -537,7 +537,8 @@ def reconcile_day_since(
     records = [(key, r) for key, r in records if r.source_key not in settled]
     naming = {record.source_key for _, record in records} - sources  # and those naming the day
     fresh |= naming
-    restated = _restatements(lake, day, {layout.source_id(s) for s in fresh})
+    ids.update((s, layout.source_id(s)) for s in naming)
+    restated = _restatements(lake, day, {ids[s] for s in fresh})
     recorded = _records_at(lake, {s: before[s].recorded_ms for s in requoted})
     latest = quality.latest_per_source(records + restated + recorded)
     quarantined = _quarantine_lines(lake, [
