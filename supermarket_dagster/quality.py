@@ -178,11 +178,12 @@ def hashed_report(transactions: pa.Table, items: pa.Table) -> HashedReport:
     order = np.argsort(hashes)
     hashes, totals = hashes[order], transactions["cents"].to_numpy()[order]
     duplicates = int(np.count_nonzero(hashes[1:] == hashes[:-1]))
-    by_hash = np.argsort(items["id_hash"].to_numpy())
-    run_hashes, run_cents = items["id_hash"].to_numpy()[by_hash], items["cents"].to_numpy()[by_hash]
+    item_hashes = items["id_hash"].to_numpy()
+    by_hash = np.argsort(item_hashes)
+    run_hashes, run_cents = item_hashes[by_hash], items["cents"].to_numpy()[by_hash]
     row = np.minimum(np.searchsorted(hashes, run_hashes), max(len(hashes) - 1, 0))
     found = hashes[row] == run_hashes if len(hashes) else np.zeros(len(run_hashes), bool)
-    orphan_lines = int(items["lines"].to_numpy()[by_hash][~found].sum())
+    orphan_lines = int(items["lines"].to_numpy()[by_hash[~found]].sum())
     rows, cents = row[found], run_cents[found]  # rows ascending: a transaction's runs together
     sums = np.zeros(len(hashes), np.int64)
     has_items = np.zeros(len(hashes), bool)
